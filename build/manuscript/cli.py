@@ -1,0 +1,155 @@
+"""The ``manuscript`` command: thin. Arguments → Config → a stage call; errors → exit codes.
+
+Exit codes: 0 success, 1 a problem in the manuscript or its build (one message, no
+traceback unless --verbose), 2 bad command-line usage (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__, log
+from .config import Config, make_config
+from .errors import ManuscriptError
+
+logger = logging.getLogger(__name__)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    root = Path(args.directory)
+    counter = log.setup(args.verbose, _in_github_actions(), root.resolve())
+    try:
+        config = make_config(
+            root,
+            template_variables_paths=getattr(args, "template_variables_path", None) or (),
+            strict=True if getattr(args, "strict", False) else None,
+            offline=True if getattr(args, "offline", False) else None,
+            pdf=False if getattr(args, "no_pdf", False) else None,
+            verbose=args.verbose,
+        )
+        args.run(config, args, counter)
+    except ManuscriptError as error:
+        logger.error("%s", error, exc_info=args.verbose,
+                     extra=log.annotate(error.path, error.line))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _build(config: Config, args: argparse.Namespace, counter: log.CountingHandler) -> None:
+    from .build import build
+
+    report = build(config, warning_count=lambda: counter.count)
+    total = sum(seconds for _, seconds, _ in report.timings)
+    logger.info("built %s in %.2f s", config.output_dir.relative_to(config.root), total)
+
+
+def _check(config: Config, args: argparse.Namespace, counter: log.CountingHandler) -> None:
+    from .check import check
+
+    check(config)
+    if counter.count:
+        from .errors import StrictError
+
+        raise StrictError(f"{counter.count} warning(s)")
+    logger.info("no problems found")
+
+
+def _webpage(config: Config, args: argparse.Namespace, counter: log.CountingHandler) -> None:
+    from .webpage import build_webpage, resolve_version
+
+    version = args.version or resolve_version(config.root, config.env)
+    images = config.content_dir / "images"
+    target = build_webpage(config.output_dir, config.webpage_dir, version,
+                           assets=[images] if images.is_dir() else [],
+                           prune_keep=args.prune_keep)
+    logger.info("webpage version %s in %s", version, target)
+
+
+def _deploy(config: Config, args: argparse.Namespace, counter: log.CountingHandler) -> None:
+    from .deploy import deploy
+
+    env = config.env
+    run_url = None
+    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL", "https://github.com")
+        run_url = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    deploy(config.root, config.webpage_dir, config.output_dir, remote=args.remote,
+           source_commit=env.get("GITHUB_SHA"), ci_run_url=run_url,
+           token=env.get("GITHUB_TOKEN") or None)
+    logger.info("deployed to %s (gh-pages and output branches)", args.remote)
+
+
+def _serve(config: Config, args: argparse.Namespace, counter: log.CountingHandler) -> None:
+    from .serve import serve
+
+    serve(config, host=args.host, port=args.port)
+
+
+def _screenshot(config: Config, args: argparse.Namespace, counter: log.CountingHandler) -> None:
+    from .screenshot import take_screenshots
+
+    for path in take_screenshots(config):
+        logger.info("wrote %s", path)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="manuscript",
+        description="Build a Manubot manuscript (content/) into HTML, PDF and a website.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-C", dest="directory", default=".", metavar="DIR",
+                        help="the manuscript's root folder (default: the current folder)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log details, and show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    build = sub.add_parser("build", help="content/ → output/ (md, html, pdf) and webpage/")
+    build.add_argument("--strict", action="store_true", help="fail if anything warns")
+    build.add_argument("--offline", action="store_true",
+                       help="never use the network for citations (the cache still answers)")
+    build.add_argument("--no-pdf", action="store_true", help="skip the PDF")
+    build.add_argument("--template-variables-path", action="append", metavar="[NS=]PATH",
+                       help="extra Jinja2 variables (JSON/YAML/TOML), as manubot process takes")
+    build.set_defaults(run=_build)
+
+    check = sub.add_parser("check", help="check sources and citations; write nothing")
+    check.add_argument("--offline", action="store_true")
+    check.add_argument("--template-variables-path", action="append", metavar="[NS=]PATH")
+    check.set_defaults(run=_check)
+
+    webpage = sub.add_parser("webpage", help="output/ → webpage/v/<version>/")
+    webpage.add_argument("--version", dest="version", help="default: the commit")
+    webpage.add_argument("--prune-keep", type=int, metavar="N",
+                         help="keep only the N newest versions")
+    webpage.set_defaults(run=_webpage)
+
+    deploy = sub.add_parser("deploy", help="webpage/ → gh-pages, output/ → output branch")
+    deploy.add_argument("--remote", default="origin", help="remote name or URL (default: origin)")
+    deploy.set_defaults(run=_deploy)
+
+    serve = sub.add_parser("serve", help="rebuild on change and reload the browser")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--no-pdf", action="store_true", default=True, help=argparse.SUPPRESS)
+    serve.set_defaults(run=_serve)
+
+    shots = sub.add_parser("screenshot", help="output/screenshots/*.png (needs chromium)")
+    shots.set_defaults(run=_screenshot)
+    return parser
+
+
+def _in_github_actions() -> bool:
+    import os
+
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

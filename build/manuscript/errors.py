@@ -1,0 +1,56 @@
+"""Typed errors. The library raises these; only the CLI turns them into exit codes.
+
+``str(error)`` is the message a user sees: it starts with ``file:line:`` when the
+problem has a place in the manuscript's sources.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ManuscriptError(Exception):
+    """Base class: a problem the user can fix, reported without a traceback."""
+
+    def __init__(self, message: str, path: Path | str | None = None, line: int | None = None):
+        self.message = message
+        self.path = Path(path) if path is not None else None
+        self.line = line
+        super().__init__(self.__str__())
+
+    @property
+    def location(self) -> str:
+        if self.path is None:
+            return ""
+        return f"{self.path}:{self.line}" if self.line else str(self.path)
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
+class ConfigError(ManuscriptError):
+    """Bad options, or a malformed configuration or metadata file."""
+
+
+class ContentError(ManuscriptError):
+    """A content file cannot be read or templated."""
+
+
+class CitationError(ManuscriptError):
+    """A citation key cannot be resolved, or a bibliography file is malformed."""
+
+
+class RenderError(ManuscriptError):
+    """pandoc or WeasyPrint failed."""
+
+
+class WebpageError(ManuscriptError):
+    """The website folder cannot be written."""
+
+
+class DeployError(ManuscriptError):
+    """Publishing to the remote failed."""
+
+
+class StrictError(ManuscriptError):
+    """--strict: the build logged warnings."""

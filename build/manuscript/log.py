@@ -1,0 +1,84 @@
+"""Logging for the CLI: short lines, a warning counter for --strict, GitHub annotations.
+
+Modules log through ``logging.getLogger(__name__)``; a record may carry ``file`` and
+``line`` extras (set by the stage that knows them), which become
+``::warning file=…,line=…::`` annotations when running in GitHub Actions.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+
+class CountingHandler(logging.Handler):
+    """Counts warnings and errors, so --strict can fail at the end of a build."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+class AnnotationHandler(logging.Handler):
+    """Prints GitHub Actions workflow commands for records that have a place."""
+
+    def __init__(self, root: Path, stream=None) -> None:
+        super().__init__(level=logging.WARNING)
+        self.root = root
+        self.stream = stream or sys.stdout
+
+    def emit(self, record: logging.LogRecord) -> None:
+        path = getattr(record, "file", None)
+        if path is None:
+            return
+        kind = "error" if record.levelno >= logging.ERROR else "warning"
+        try:
+            rel = Path(path).resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            rel = str(path)
+        line = getattr(record, "line", None)
+        where = f"file={rel},line={line}" if line else f"file={rel}"
+        message = record.getMessage().replace("%", "%25").replace("\n", "%0A")
+        self.stream.write(f"::{kind} {where}::{message}\n")
+
+
+def annotate(path: Path | None, line: int | None) -> dict:
+    """``extra=`` for a log call that has a place in the sources."""
+    return {"file": path, "line": line}
+
+
+def setup(verbose: bool, github_actions: bool, root: Path) -> CountingHandler:
+    logger = logging.getLogger("manuscript")
+    logger.handlers.clear()
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.propagate = False
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(_Formatter(verbose))
+    counter = CountingHandler()
+    logger.addHandler(console)
+    logger.addHandler(counter)
+    if github_actions:
+        logger.addHandler(AnnotationHandler(root))
+    # manubot logs through the root logger; show its warnings, not its chatter.
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.ERROR, format="%(message)s")
+    return counter
+
+
+class _Formatter(logging.Formatter):
+    def __init__(self, verbose: bool) -> None:
+        super().__init__()
+        self.verbose = verbose
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.levelno >= logging.ERROR:
+            message = f"error: {message}"
+        elif record.levelno >= logging.WARNING:
+            message = f"warning: {message}"
+        if self.verbose and record.exc_info:
+            message += "\n" + self.formatException(record.exc_info)
+        return message

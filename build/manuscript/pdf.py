@@ -1,0 +1,99 @@
+"""Stage 4, pdf: WeasyPrint, in-process, from the HTML already made.
+
+WeasyPrint draws no MathML, so math is typeset to SVG with ziamath (pure Python)
+first. Remote images get a short timeout and a visible placeholder, so an offline
+build never hangs on them.
+"""
+
+from __future__ import annotations
+
+import base64
+import html as htmllib
+import logging
+import re
+from pathlib import Path
+
+from .errors import RenderError
+
+logger = logging.getLogger(__name__)
+
+REMOTE_TIMEOUT = 5  # seconds per remote image
+_MATH = re.compile(r"<math\b(?P<attrs>[^>]*)>(?P<body>.*?)</math>", re.S)
+_TEX = re.compile(r'<annotation encoding="application/x-tex">(?P<tex>.*?)</annotation>', re.S)
+_PLACEHOLDER = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="60">'
+    '<rect width="100%" height="100%" fill="#eee" stroke="#999"/>'
+    '<text x="10" y="35" font-family="sans-serif" font-size="14">'
+    "Image not available offline</text></svg>"
+)
+
+
+def render_pdf(html: str, base_dir: Path, offline: bool = False) -> bytes:
+    """HTML text → PDF bytes; relative links resolve against ``base_dir``."""
+    from weasyprint import HTML
+
+    html = math_to_svg(html)
+    document = HTML(string=html, base_url=f"{base_dir.resolve().as_uri()}/",
+                    url_fetcher=_fetcher(offline))
+    try:
+        return document.write_pdf()
+    except Exception as error:  # noqa: BLE001 - WeasyPrint's errors are untyped; report them
+        raise RenderError(f"WeasyPrint failed: {type(error).__name__}: {error}") from error
+
+
+def math_to_svg(html: str) -> str:
+    """Replace each MathML element by an SVG image of its TeX source."""
+    return _MATH.sub(_math_image, html)
+
+
+def _math_image(match: re.Match[str]) -> str:
+    import ziamath
+
+    tex_match = _TEX.search(match.group("body"))
+    display = 'display="block"' in match.group("attrs")
+    if not tex_match:
+        return match.group(0)
+    tex = htmllib.unescape(tex_match.group("tex"))
+    try:
+        svg = ziamath.Latex(tex, size=15, inline=not display).svg()
+    except Exception as error:  # noqa: BLE001 - a bad formula must not stop the PDF
+        logger.warning("math could not be typeset for the PDF (%s): %s", error, tex)
+        return f'<code class="math-source">{htmllib.escape(tex)}</code>'
+    descent = _descent(svg)
+    data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    style = "" if display else f' style="vertical-align:-{descent:.2f}px"'
+    cls = "math-svg display" if display else "math-svg inline"
+    return f'<img class="{cls}" alt="{htmllib.escape(tex)}"{style} src="data:image/svg+xml;base64,{data}"/>'
+
+
+def _descent(svg: str) -> float:
+    """How far the formula reaches below its baseline (y = 0 in ziamath's viewBox)."""
+    match = re.search(r'viewBox="([-\d.]+) ([-\d.]+) ([-\d.]+) ([-\d.]+)"', svg)
+    if not match:
+        return 0.0
+    min_y, height = float(match.group(2)), float(match.group(4))
+    return max(0.0, height + min_y)
+
+
+def _fetcher(offline: bool):
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    class Fetcher(URLFetcher):
+        """WeasyPrint's fetcher, with a placeholder for remote images it cannot get."""
+
+        def fetch(self, url: str, headers: dict | None = None) -> URLFetcherResponse:
+            if not url.startswith(("http://", "https://")):
+                return super().fetch(url, headers)
+            if offline:
+                return _placeholder(url, "offline build")
+            try:
+                return super().fetch(url, headers)
+            except (OSError, ValueError) as error:  # URLError and timeouts are OSErrors
+                return _placeholder(url, type(error).__name__)
+
+    def _placeholder(url: str, reason: str) -> URLFetcherResponse:
+        logger.warning("remote image not included in the PDF (%s): %s", reason, url)
+        return URLFetcherResponse(url, _PLACEHOLDER.encode("utf-8"),
+                                  {"Content-Type": "image/svg+xml"})
+
+    return Fetcher(timeout=REMOTE_TIMEOUT)

@@ -1,0 +1,281 @@
+"""Stage 1, process: content/ → manuscript Markdown and template variables.
+
+Uses the ``manubot`` library's own pieces (CI detection, author affiliations,
+header-includes template, Jinja2 settings, YAML dumper) so the output matches what
+``manubot process`` writes, but assembles them without its hidden network calls:
+manubot sends a HEAD request to the site's URL in CI mode and runs ``git fetch`` of
+rootstock; neither is needed to write the manuscript.
+
+Pure in the middle: ``process()`` reads files and returns a ``Processed``; writing is
+``write_processed()``, done by the build once every stage has succeeded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from urllib.parse import urljoin
+
+import jinja2
+import yaml
+from manubot import __version__ as manubot_version
+from manubot.process.ci import get_continuous_integration_parameters
+from manubot.process.manuscript import get_manuscript_stats
+from manubot.process.metadata import get_header_includes
+from manubot.process.util import add_author_affiliations, template_with_jinja2
+from manubot.util import get_configured_yaml
+
+from .config import Config
+from .errors import ConfigError, ContentError
+from .sources import Section, read_sections, read_text_file
+
+logger = logging.getLogger(__name__)
+
+# Metadata keys manubot moves into pandoc's YAML block.
+_PANDOC_KEYS = ("title", "keywords", "lang")
+
+
+@dataclass(frozen=True)
+class Processed:
+    markdown: str  # output/manuscript.md
+    variables: dict  # output/variables.json
+    sections: tuple[Section, ...]
+
+
+def process(config: Config, now: datetime | None = None) -> Processed:
+    sections = read_sections(config.content_dir)
+    text = "\n\n".join(section.text for section in sections) + "\n"
+    variables = load_variables(config, now or _now(config.env))
+    variables["manubot"]["manuscript_stats"] = get_manuscript_stats(text)
+    rendered = _render(text, variables, sections)
+    return Processed(markdown=_front_matter(variables["pandoc"]) + rendered,
+                     variables=variables, sections=tuple(sections))
+
+
+def write_processed(config: Config, processed: Processed) -> None:
+    from .fsutil import write_text_atomic
+
+    variables = json.dumps(processed.variables, ensure_ascii=False, indent=2) + "\n"
+    write_text_atomic(config.output_dir / "variables.json", variables)
+    write_text_atomic(config.output_dir / "manuscript.md", processed.markdown)
+
+
+def load_variables(config: Config, now: datetime) -> dict:
+    """What manubot's ``load_variables`` returns, without network or git side effects."""
+    metadata = _read_metadata(config.content_dir / "metadata.yaml")
+    variables: dict = {"pandoc": {}, "manubot": {}}
+    for key in _PANDOC_KEYS:
+        if key in metadata:
+            variables["pandoc"][key] = metadata.pop(key)
+
+    manuscript_date = metadata.pop("date", None)
+    if isinstance(manuscript_date, str):
+        manuscript_date = date.fromisoformat(manuscript_date)
+    manuscript_date = manuscript_date or now.date()
+    variables["pandoc"]["date-meta"] = manuscript_date.isoformat()
+    manubot = variables["manubot"]
+    manubot["date"] = manuscript_date.isoformat()
+    manubot["date_long"] = _long_date(manuscript_date)
+    manubot["generated"] = now.isoformat(timespec="seconds")
+    manubot["generated_date_long"] = _long_date(now)
+
+    authors = metadata.pop("authors", None) or metadata.pop("author_info", None) or []
+    if metadata.pop("manubot-randomize-author-order", False):
+        logger.warning("metadata.yaml: manubot-randomize-author-order is not supported; "
+                       "authors keep their order")
+    variables["pandoc"]["author-meta"] = [author["name"] for author in authors]
+    manubot["authors"] = authors
+    add_author_affiliations(manubot)
+
+    ci_params = _ci_parameters(config)
+    if ci_params:
+        manubot["ci_source"] = ci_params
+    manubot.update(manuscript_urls(metadata.pop("html_url", None), ci_params))
+    manubot.update({"manubot_version": manubot_version, "rootstock_commit": None})
+    thumbnail = thumbnail_url(config.root, metadata.pop("thumbnail", None), ci_params)
+    if thumbnail:
+        manubot["thumbnail_url"] = thumbnail
+
+    for key in ("pandoc", "manubot"):
+        overrides = metadata.pop(key, {})
+        if isinstance(overrides, dict):
+            variables[key].update(overrides)
+        else:
+            logger.warning("metadata.yaml: %r should be a mapping; ignored", key)
+    variables.update(metadata)
+    for path in config.template_variables_paths:
+        variables.update(_read_template_variables(config.root, path))
+
+    variables["pandoc"]["header-includes"] = get_header_includes(variables)
+    _add_manubot_cite_settings(config, variables["pandoc"])
+    return variables
+
+
+def manuscript_urls(html_url: str | None, ci_params: dict | None) -> dict:
+    """Manubot's URL scheme (github.io site, versioned permalinks), with no HEAD request."""
+    urls: dict[str, str] = {}
+    if html_url is None:
+        if not ci_params:
+            return urls
+        html_url = "https://{repo_owner}.github.io/{repo_name}/".format(**ci_params)
+    urls["html_url"] = html_url
+    urls["pdf_url"] = urljoin(html_url, "manuscript.pdf")
+    if ci_params:
+        urls["html_url_versioned"] = urljoin(html_url, "v/{commit}/".format(**ci_params))
+        urls["pdf_url_versioned"] = urljoin(urls["html_url_versioned"], "manuscript.pdf")
+    return urls
+
+
+def thumbnail_url(root: Path, thumbnail: str | None, ci_params: dict | None) -> str | None:
+    """An explicit URL, else ``thumbnail.png`` found in the manuscript as a GitHub raw URL."""
+    if thumbnail and thumbnail.startswith(("http://", "https://")):
+        return thumbnail
+    if not thumbnail:
+        found = sorted(root.glob("**/thumbnail.png"),
+                       key=lambda p: (len(p.relative_to(root).parts), p))
+        found = [p for p in found if not p.relative_to(root).parts[0] in {"output", "webpage"}]
+        if not found:
+            return None
+        thumbnail = found[0].relative_to(root).as_posix()
+    if not ci_params:
+        return None
+    return f"https://github.com/{ci_params['repo_slug']}/raw/{ci_params['triggering_commit']}/{thumbnail}"
+
+
+def _ci_parameters(config: Config) -> dict | None:
+    # manubot reads os.environ; the Config carries the environment it was built with.
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(config.env)
+        return get_continuous_integration_parameters()
+    except KeyError as missing:
+        raise ConfigError(f"CI environment variable {missing} is not set") from None
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _add_manubot_cite_settings(config: Config, pandoc: dict) -> None:
+    """The bibliography fields manubot's process writes for its pandoc filter.
+
+    Paths are relative to the manuscript root, as ``manubot process`` run from the root
+    writes them; our cite stage reads the same settings.
+    """
+    bibliographies = pandoc.get("bibliography", [])
+    if isinstance(bibliographies, str):
+        bibliographies = [bibliographies]
+    manual = sorted(config.content_dir.rglob("manual-references*.*"))
+    bibliographies.extend(_relative(config.root, p) for p in manual)
+    pandoc["bibliography"] = bibliographies
+    pandoc["manubot-output-bibliography"] = "output/references.json"
+    pandoc["manubot-output-citekeys"] = "output/citations.tsv"
+    pandoc["manubot-requests-cache-path"] = "ci/cache/requests-cache"
+    pandoc["manubot-clear-requests-cache"] = False
+
+
+def _render(text: str, variables: dict, sections: list[Section]) -> str:
+    try:
+        return template_with_jinja2(text, variables)
+    except jinja2.TemplateError as error:
+        lineno = getattr(error, "lineno", None)
+        section, line = _locate(sections, lineno)
+        raise ContentError(f"Jinja2 template error: {error.message}", section, line) from None
+
+
+def _locate(sections: list[Section], lineno: int | None) -> tuple[Path | None, int | None]:
+    """Map a line of the concatenated text back to its content file and line."""
+    if lineno is None:
+        return None, None
+    start = 1
+    for section in sections:
+        n_lines = section.text.count("\n") + 2  # sections are joined by a blank line
+        if lineno < start + n_lines:
+            return section.path, lineno - start + 1
+        start += n_lines
+    return None, None
+
+
+def _front_matter(pandoc: dict) -> str:
+    dumped = get_configured_yaml().dump(
+        pandoc,
+        default_flow_style=False,
+        explicit_start=True,
+        explicit_end=True,
+        width=float("inf"),
+        allow_unicode=True,
+        sort_keys=False,
+    )
+    return dumped + "\n"
+
+
+def _read_metadata(path: Path) -> dict:
+    if not path.is_file():
+        logger.warning("%s is missing: the manuscript has no title or authors", path)
+        return {}
+    data = _load_yaml(path)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("metadata.yaml must be a mapping of keys to values", path, 1)
+    return data
+
+
+def _load_yaml(path: Path) -> object:
+    text = read_text_file(path)
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else None
+        problem = " ".join(str(part) for part in (error.context, error.problem) if part)
+        raise ConfigError(f"YAML syntax error: {problem}", path, line) from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"YAML error: {error}", path) from None
+
+
+def _read_template_variables(root: Path, spec: str) -> dict:
+    """``--template-variables-path``: ``[namespace=]path`` (JSON, YAML or TOML)."""
+    namespace, _, location = spec.rpartition("=") if "=" in spec else ("", "", spec)
+    path = (root / location).resolve()
+    if not path.is_file():
+        raise ConfigError(f"template variables file not found: {location}", root)
+    if path.suffix == ".json":
+        try:
+            data = json.loads(read_text_file(path))
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"invalid JSON: {error.msg}", path, error.lineno) from None
+    elif path.suffix == ".toml":
+        import tomllib
+
+        data = tomllib.loads(read_text_file(path))
+    else:
+        data = _load_yaml(path)
+    if namespace:
+        return {namespace: data}
+    if not isinstance(data, dict):
+        raise ConfigError("template variables must be a mapping (or use namespace=path)", path)
+    return data
+
+
+def _relative(root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return os.fspath(path)
+
+
+def _long_date(day: date) -> str:
+    return f"{day:%B} {day.day}, {day.year}"
+
+
+def _now(env: dict | object) -> datetime:
+    """The build time; SOURCE_DATE_EPOCH pins it for reproducible builds."""
+    epoch = getattr(env, "get", lambda _k: None)("SOURCE_DATE_EPOCH")
+    if epoch:
+        return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+    return datetime.now(timezone.utc).astimezone()

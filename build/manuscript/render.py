@@ -1,0 +1,116 @@
+"""Stage 3, render: the cited AST → ``manuscript.html`` in ONE pandoc run.
+
+Cross-references are numbered by a Lua filter inside pandoc (no JSON round trip
+through Python), citeproc formats citations, and our template and theme make a
+single self-contained page. A manuscript's own ``build/`` overrides the bundled
+files: ``build/assets/style.csl`` (as in rootstock) and ``build/theme/`` (same
+layout as our ``data/theme/``: ``template.html``, ``css/*.css``, ``js/*.js``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from . import pandoc
+from .config import Config
+from .sources import find_occurrences
+
+logger = logging.getLogger(__name__)
+
+FILTERS = ("crossref.lua",)
+# Manubot's header template links its favicon on manubot.org; the page serves its own.
+_REMOTE_ICON = re.compile(r'[ \t]*<link rel="(?:icon|mask-icon)"[^>]*manubot\.org[^>]*/>\n?')
+_XREF_WARNING = re.compile(r"crossref: unknown reference @(\S+)")
+
+
+@dataclass(frozen=True)
+class Theme:
+    template: Path
+    css: tuple[Path, ...]
+    js: tuple[Path, ...]
+    csl: Path
+    filters: tuple[Path, ...]
+
+    def files(self) -> tuple[Path, ...]:
+        return (self.template, *self.css, *self.js, self.csl, *self.filters)
+
+
+def data_dir() -> Path:
+    return Path(str(resources.files("manuscript") / "data"))
+
+
+def find_theme(config: Config) -> Theme:
+    bundled, local = data_dir() / "theme", config.root / "build" / "theme"
+
+    def layered(pattern: str) -> tuple[Path, ...]:
+        # A file in the manuscript's build/theme replaces the bundled file of that name.
+        chosen = {p.name: p for p in sorted(bundled.glob(pattern))}
+        chosen.update({p.name: p for p in sorted(local.glob(pattern))})
+        return tuple(chosen[name] for name in sorted(chosen))
+
+    template = local / "template.html"
+    csl = config.root / "build" / "assets" / "style.csl"
+    return Theme(
+        template=template if template.is_file() else bundled / "template.html",
+        css=layered("css/*.css"),
+        js=layered("js/*.js"),
+        csl=csl if csl.is_file() else data_dir() / "csl" / "manuscript.csl",
+        filters=tuple(data_dir() / "filters" / name for name in FILTERS),
+    )
+
+
+def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
+                version: str = "") -> str:
+    """Run pandoc once: JSON AST in, standalone HTML out."""
+    ast = dict(ast, meta={k: v for k, v in ast["meta"].items()
+                          if k not in ("bibliography", "references")})
+    with tempfile.TemporaryDirectory(prefix="manuscript-html-") as tmp:
+        tmpdir = Path(tmp)
+        refs = tmpdir / "references.json"
+        refs.write_text(json.dumps(references, ensure_ascii=False), encoding="utf-8")
+        head = tmpdir / "theme-head.html"
+        head.write_text(_wrap("style", theme.css), encoding="utf-8")
+        tail = tmpdir / "theme-tail.html"
+        tail.write_text(_wrap("script", theme.js), encoding="utf-8")
+        args = [
+            "--from=json", "--to=html5", "--standalone",
+            f"--template={theme.template}",
+            "--mathml", "--section-divs", "--toc", "--toc-depth=3",
+            *[f"--lua-filter={f}" for f in theme.filters],
+            "--citeproc", f"--bibliography={refs}", f"--csl={theme.csl}",
+            "--metadata=link-citations:true",
+            f"--include-in-header={head}", f"--include-after-body={tail}",
+            f"--variable=manuscript-version:{version}",
+            "--variable=pdf-url:manuscript.pdf",
+        ]
+        result = pandoc.run(args, json.dumps(ast).encode("utf-8"))
+    for warning in result.warnings:
+        _report(config, warning)
+    html = result.output.decode("utf-8")
+    return _REMOTE_ICON.sub("", html)
+
+
+def _wrap(tag: str, paths: tuple[Path, ...]) -> str:
+    if not paths:
+        return ""
+    body = "\n".join(p.read_text(encoding="utf-8") for p in paths)
+    return f"<{tag}>\n{body}\n</{tag}>\n"
+
+
+def _report(config: Config, warning: str) -> None:
+    """Log a pandoc/filter warning, with the content file and line when we can find it."""
+    match = _XREF_WARNING.search(warning)
+    if match:
+        places = find_occurrences(config.content_dir, f"@{match.group(1)}")
+        for path, line in places or [(None, None)]:
+            where = f"{path.relative_to(config.root)}:{line}: " if path else ""
+            logger.warning("%sunknown cross-reference @%s", where, match.group(1),
+                           extra={"file": path, "line": line})
+        return
+    logger.warning("pandoc: %s", warning)
