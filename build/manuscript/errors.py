@@ -6,6 +6,7 @@ problem has a place in the manuscript's sources.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -22,7 +23,8 @@ class ManuscriptError(Exception):
     def location(self) -> str:
         if self.path is None:
             return ""
-        return f"{self.path}:{self.line}" if self.line else str(self.path)
+        path = _display(self.path)
+        return f"{path}:{self.line}" if self.line else path
 
     def __str__(self) -> str:
         return f"{self.location}: {self.message}" if self.location else self.message
@@ -54,3 +56,12 @@ class DeployError(ManuscriptError):
 
 class StrictError(ManuscriptError):
     """--strict: the build logged warnings."""
+
+
+def _display(path: Path) -> str:
+    """A path as the user typed it: relative to the working folder when inside it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+    return str(path) if relative.startswith("..") else relative

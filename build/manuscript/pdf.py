@@ -37,7 +37,7 @@ def render_pdf(html: str, base_dir: Path, offline: bool = False) -> bytes:
                     url_fetcher=_fetcher(offline))
     try:
         return document.write_pdf()
-    except Exception as error:  # noqa: BLE001 - WeasyPrint's errors are untyped; report them
+    except Exception as error:
         raise RenderError(f"WeasyPrint failed: {type(error).__name__}: {error}") from error
 
 
@@ -56,14 +56,15 @@ def _math_image(match: re.Match[str]) -> str:
     tex = htmllib.unescape(tex_match.group("tex"))
     try:
         svg = ziamath.Latex(tex, size=15, inline=not display).svg()
-    except Exception as error:  # noqa: BLE001 - a bad formula must not stop the PDF
+    except Exception as error:
         logger.warning("math could not be typeset for the PDF (%s): %s", error, tex)
         return f'<code class="math-source">{htmllib.escape(tex)}</code>'
     descent = _descent(svg)
     data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
     style = "" if display else f' style="vertical-align:-{descent:.2f}px"'
     cls = "math-svg display" if display else "math-svg inline"
-    return f'<img class="{cls}" alt="{htmllib.escape(tex)}"{style} src="data:image/svg+xml;base64,{data}"/>'
+    alt = htmllib.escape(tex)
+    return f'<img class="{cls}" alt="{alt}"{style} src="data:image/svg+xml;base64,{data}"/>'
 
 
 def _descent(svg: str) -> float:

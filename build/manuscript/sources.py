@@ -29,7 +29,7 @@ def read_text_file(path: Path) -> str:
 
 
 def read_sections(content_dir: Path) -> list[Section]:
-    """The numbered Markdown sections (``01.abstract.md`` …) in name order, as manubot reads them."""
+    """The numbered sections (``01.abstract.md`` …) in name order, as manubot reads them."""
     paths = sorted(content_dir.glob("[0-9]*.md"))
     return [Section(path, read_text_file(path)) for path in paths]
 
@@ -37,7 +37,7 @@ def read_sections(content_dir: Path) -> list[Section]:
 def find_occurrences(content_dir: Path, needle: str) -> list[tuple[Path, int]]:
     """Every ``file:line`` in the sections and metadata where ``needle`` appears."""
     places: list[tuple[Path, int]] = []
-    paths = sorted(content_dir.glob("[0-9]*.md")) + [content_dir / "metadata.yaml"]
+    paths = [*sorted(content_dir.glob("[0-9]*.md")), content_dir / "metadata.yaml"]
     for path in paths:
         if not path.is_file():
             continue
