@@ -16,7 +16,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -137,7 +137,7 @@ def thumbnail_url(root: Path, thumbnail: str | None, ci_params: dict | None) -> 
     if not thumbnail:
         found = sorted(root.glob("**/thumbnail.png"),
                        key=lambda p: (len(p.relative_to(root).parts), p))
-        found = [p for p in found if not p.relative_to(root).parts[0] in {"output", "webpage"}]
+        found = [p for p in found if p.relative_to(root).parts[0] not in {"output", "webpage"}]
         if not found:
             return None
         thumbnail = found[0].relative_to(root).as_posix()
@@ -277,5 +277,5 @@ def _now(env: dict | object) -> datetime:
     """The build time; SOURCE_DATE_EPOCH pins it for reproducible builds."""
     epoch = getattr(env, "get", lambda _k: None)("SOURCE_DATE_EPOCH")
     if epoch:
-        return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
-    return datetime.now(timezone.utc).astimezone()
+        return datetime.fromtimestamp(int(epoch), tz=UTC)
+    return datetime.now(UTC).astimezone()
