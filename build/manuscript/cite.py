@@ -227,13 +227,15 @@ def _resolve(
 ) -> Bibliography:
     rows: list[dict[str, str]] = []
     groups: dict[str, list[str]] = {}
+    short_dois = short_doi_index([*manual.values(), *prior.references.values()])
     failures: list[str] = []
     for input_id in input_ids:
         if _XNOS.match(input_id):
             continue
         dealiased = aliases.get(input_id, input_id)
         # A short DOI needs a lookup to standardize; an earlier build already did it.
-        known_standard = prior.standard_ids.get(dealiased) or prior.standard_ids.get(input_id)
+        known_standard = (prior.standard_ids.get(dealiased) or prior.standard_ids.get(input_id)
+                          or short_dois.get(dealiased.lower()))
         effective = {input_id: known_standard} if known_standard else aliases
         citekey = CiteKey(input_id, aliases=effective, infer_prefix=infer_prefixes)
         try:
@@ -266,6 +268,21 @@ def _resolve(
             *first_place,
         )
     return Bibliography(csl_items=csl_items, rows=rows, short_ids=short_ids)
+
+
+def short_doi_index(items: list[dict]) -> dict[str, str]:
+    """``doi:10/abc`` → ``doi:10.…`` from items that record their shortDOI.
+
+    Manubot sets a DOI item's URL to its shortDOI (``https://doi.org/abc``), so a
+    references file from an earlier build is enough to expand short DOIs offline.
+    """
+    index: dict[str, str] = {}
+    for item in items:
+        doi, url = item.get("DOI"), item.get("URL") or ""
+        match = re.fullmatch(r"https?://doi\.org/([a-z0-9]+)", url, re.I)
+        if doi and match and not match.group(1).startswith("10"):
+            index[f"doi:10/{match.group(1).lower()}"] = f"doi:{doi.lower()}"
+    return index
 
 
 def _fetch(citekey: CiteKey, standard_id: str) -> tuple[CSL_Item | None, str]:

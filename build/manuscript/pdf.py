@@ -11,7 +11,10 @@ import base64
 import html as htmllib
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .errors import RenderError
 
@@ -36,9 +39,34 @@ def render_pdf(html: str, base_dir: Path, offline: bool = False) -> bytes:
     document = HTML(string=html, base_url=f"{base_dir.resolve().as_uri()}/",
                     url_fetcher=_fetcher(offline))
     try:
-        return document.write_pdf()
+        # Tagged PDF: headings, lists and figures get structure, and every image (math
+        # included, as its TeX) its alt text, for screen readers and text extraction.
+        with _weasyprint_errors_as_warnings():
+            return document.write_pdf(pdf_tags=True)
     except Exception as error:
         raise RenderError(f"WeasyPrint failed: {type(error).__name__}: {error}") from error
+
+
+@contextmanager
+def _weasyprint_errors_as_warnings() -> Iterator[None]:
+    """Report what WeasyPrint could not do (a missing image…) as our warnings.
+
+    Its WARNING records are mostly screen-only CSS it skips; those stay at debug level.
+    """
+    weasy = logging.getLogger("weasyprint")
+    handler = _Forward()
+    saved = weasy.handlers[:], weasy.propagate
+    weasy.handlers, weasy.propagate = [handler], False
+    try:
+        yield
+    finally:
+        weasy.handlers, weasy.propagate = saved
+
+
+class _Forward(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        level = logging.WARNING if record.levelno >= logging.ERROR else logging.DEBUG
+        logger.log(level, "PDF: %s", record.getMessage().strip())
 
 
 def math_to_svg(html: str) -> str:
@@ -93,6 +121,9 @@ def _fetcher(offline: bool):
                 return _placeholder(url, type(error).__name__)
 
     def _placeholder(url: str, reason: str) -> URLFetcherResponse:
+        if urlsplit(url).path.endswith(".css"):  # e.g. an icon font's stylesheet
+            logger.warning("remote stylesheet not used in the PDF (%s): %s", reason, url)
+            return URLFetcherResponse(url, b"", {"Content-Type": "text/css"})
         logger.warning("remote image not included in the PDF (%s): %s", reason, url)
         return URLFetcherResponse(url, _PLACEHOLDER.encode("utf-8"),
                                   {"Content-Type": "image/svg+xml"})
