@@ -1,0 +1,386 @@
+"""``manuscript serve``: build, serve ``output/``, rebuild on change, reload the browser.
+
+A small, separate piece in the spirit of mkdocs' livereload, standard library only:
+
+* one watcher thread polls the sources (``content/``, ``manuscript.toml``, ``build/theme``,
+  ``build/assets``, template-variable files) by (path, mtime_ns, size) snapshots — polling
+  needs no platform-specific notification API and is cheap for a few dozen files;
+* a ``ThreadingHTTPServer`` serves ``output/`` and answers the live-reload long poll;
+* a read/write lock keeps requests from reading ``output/`` while a build writes it.
+
+We serve ``output/`` rather than ``webpage/``: it holds exactly the page being edited
+(``manuscript.html``, shown at ``/``), and its ``images`` symlink makes the page's relative
+image paths work. ``webpage/`` adds versioned copies and a redirecting index, which only
+adds a hop and a second copy that can lag behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import mimetypes
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from . import log
+from .config import CONFIG_FILE, Config
+from .errors import ManuscriptError
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5  # how often the watcher compares snapshots
+DEBOUNCE_SECONDS = 0.2  # wait for the sources to settle: editors save in several writes
+LONG_POLL_SECONDS = 30.0  # a live-reload request returns 204 after this; the page re-polls
+LIVERELOAD_PATH = "/__livereload"
+INDEX = "manuscript.html"
+
+# Added to HTML responses only (never written to disk). A 200 means a newer build exists;
+# a 204 means nothing changed yet; a network error means the server is restarting.
+_SCRIPT = """<script>
+(function () {
+  var v = %d;
+  function poll() {
+    fetch("%s?v=" + v, {cache: "no-store"}).then(function (r) {
+      if (r.status === 200) { location.reload(); } else { poll(); }
+    }, function () { setTimeout(poll, 2000); });
+  }
+  poll();
+})();
+</script>
+"""
+
+
+class ReadWriteLock:
+    """Many readers or one writer. Writers go first, so a rebuild is not starved by
+    a steady stream of requests (each of which holds the lock only to read a file)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._writers_waiting = 0
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._writers_waiting += 1
+            try:
+                while self._writer or self._readers:
+                    self._cond.wait()
+            finally:
+                self._writers_waiting -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+Snapshot = frozenset[tuple[str, int, int]]
+
+
+class Server:
+    """The live-reload server. ``start()`` builds once and starts the threads;
+    ``shutdown()`` stops them. The socket is bound in the constructor, so ``port`` is
+    known (also when 0 asked for a free one) before anything else happens."""
+
+    def __init__(self, config: Config, host: str = "127.0.0.1", port: int = 8000) -> None:
+        # Live rebuilds skip the PDF: it is the slow stage and the browser shows the HTML.
+        self.config = dataclasses.replace(config, pdf=False)
+        self.lock = ReadWriteLock()
+        self.last_error: BaseException | None = None
+        self._changed = threading.Condition()  # guards the counters below; wakes long polls
+        self._build_number = 0  # successful builds; pages embed it, long polls compare it
+        self._build_attempts = 0
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._http_thread: threading.Thread | None = None
+        self._served_root = self.config.output_dir
+        try:
+            self.httpd = _HTTPServer((host, port), _Handler, self)
+        except OSError as error:
+            raise ManuscriptError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+        self.host = host
+        self.port: int = self.httpd.server_address[1]
+
+    # --- state shared with the request handlers ------------------------------------
+
+    @property
+    def build_number(self) -> int:
+        with self._changed:
+            return self._build_number
+
+    @property
+    def build_attempts(self) -> int:
+        with self._changed:
+            return self._build_attempts
+
+    def wait_for_build(self, after: int, timeout: float) -> int:
+        """Block until the build number exceeds ``after`` (or timeout, or shutdown)."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._build_number > after or self._stopping.is_set(), timeout)
+            return self._build_number
+
+    def wait_for_attempt(self, after: int, timeout: float) -> bool:
+        """Block until more than ``after`` builds were tried, failed or not (for tests)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._build_attempts > after, timeout)
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        # Snapshot before the first build: an edit made while it runs triggers a rebuild.
+        snapshot = self.snapshot()
+        self.rebuild()
+        self._http_thread = threading.Thread(target=self.httpd.serve_forever,
+                                             name="manuscript-http", daemon=True)
+        self._http_thread.start()
+        self._watcher = threading.Thread(target=self._watch, args=(snapshot,),
+                                         name="manuscript-watch", daemon=True)
+        self._watcher.start()
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        with self._changed:
+            self._changed.notify_all()  # long polls return now instead of after 30 s
+        if self._http_thread is not None:
+            self.httpd.shutdown()  # only valid while serve_forever runs in another thread
+            self._http_thread.join()
+        self.httpd.server_close()
+        if self._watcher is not None:
+            self._watcher.join()  # may wait for a build in progress to finish
+
+    # --- building ---------------------------------------------------------------------
+
+    def rebuild(self) -> bool:
+        """One build under the exclusive lock. Errors are logged, never raised: the
+        last good outputs stay in place (the build writes only when all stages pass)."""
+        from .build import build
+
+        # Count this build's warnings only (for --strict), not the whole session's.
+        counter = log.CountingHandler()
+        package_logger = logging.getLogger("manuscript")
+        package_logger.addHandler(counter)
+        ok = False
+        try:
+            # build() offers no hook around its write phase, so hold the lock for all of
+            # it; without the PDF that is about a second, and readers just wait.
+            with self.lock.exclusive():
+                build(self.config, warning_count=lambda: counter.count)
+                ok = True
+                with self._changed:
+                    self._build_number += 1
+        except ManuscriptError as error:
+            self.last_error = error
+            logger.error("%s", error, exc_info=self.config.verbose,
+                         extra=log.annotate(error.path, error.line))
+        except Exception as error:  # a bug must not kill the watcher; the next edit retries
+            self.last_error = error
+            logger.error("build failed: %s", error, exc_info=True)
+        finally:
+            package_logger.removeHandler(counter)
+            with self._changed:
+                self._build_attempts += 1
+                self._changed.notify_all()
+        if ok:
+            self.last_error = None
+            logger.info("build %d ready at http://%s:%d/", self.build_number,
+                        self.host, self.port)
+        return ok
+
+    def watched(self) -> list[Path]:
+        root = self.config.root
+        variables = [root / p.rpartition("=")[2] for p in self.config.template_variables_paths]
+        return [self.config.content_dir, root / CONFIG_FILE, root / "build" / "theme",
+                root / "build" / "assets", *variables]
+
+    def snapshot(self) -> Snapshot:
+        entries: set[tuple[str, int, int]] = set()
+        for top in self.watched():
+            paths = [top]
+            if top.is_dir():
+                paths = [Path(d) / f for d, _, files in os.walk(top) for f in files]
+            for path in paths:
+                # Editor swap and backup files come and go while typing; ignore them.
+                if path.name.startswith((".", "#")) or path.name.endswith("~"):
+                    continue
+                try:
+                    st = path.stat()
+                except OSError:  # missing (optional folders) or deleted mid-walk
+                    continue
+                entries.add((str(path), st.st_mtime_ns, st.st_size))
+        return frozenset(entries)
+
+    def _watch(self, previous: Snapshot) -> None:
+        while not self._stopping.wait(POLL_SECONDS):
+            current = self.snapshot()
+            if current == previous:
+                continue
+            # Debounce: rebuild once the sources stop changing, not on each write.
+            while not self._stopping.wait(DEBOUNCE_SECONDS):
+                settled = self.snapshot()
+                if settled == current:
+                    break
+                current = settled
+            if self._stopping.is_set():
+                return
+            logger.info("change detected, rebuilding")
+            # Compare the next poll with what this build read, so an edit made while it
+            # runs is not lost; a failed build is retried on the next change.
+            previous = current
+            self.rebuild()
+
+    # --- serving ----------------------------------------------------------------------
+
+    def resolve(self, url_path: str) -> Path | None:
+        """The file a URL path names inside the served folder, or None (→ 404)."""
+        # Decode first, then judge the segments, so %2e%2e and %2f cannot sneak past.
+        parts = [p for p in unquote(url_path, errors="strict").split("/") if p]
+        if any(p in (".", "..") or p.startswith(".") or "\\" in p or "\0" in p
+               for p in parts):
+            return None  # also hides .build-state.json and the build's temporary files
+        root = self._served_root
+        path = root.joinpath(*parts)
+        if path.is_dir():
+            path = path / (INDEX if path == root else "index.html")
+        if not path.is_file():
+            return None
+        # Symlinks may leave output/ only for the images folder that build links there.
+        real = path.resolve()
+        allowed = (root.resolve(), (self.config.content_dir / "images").resolve())
+        if not any(real.is_relative_to(a) for a in allowed):
+            return None
+        return path
+
+    def read(self, url_path: str) -> tuple[Path, bytes, int] | None:
+        """A file's bytes and the build number they belong to, read under the shared lock
+        so that a page and its number always match (and no build is half-way through)."""
+        with self.lock.shared():
+            try:
+                path = self.resolve(url_path)
+                if path is None:
+                    return None
+                return path, path.read_bytes(), self.build_number
+            except (OSError, UnicodeDecodeError):
+                return None
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True  # a browser's pending long poll must not hold up shutdown
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 app: Server) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.app = app
+        super().__init__(address, handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HTTPServer
+
+    def do_GET(self) -> None:
+        self._respond(send_body=True)
+
+    def do_HEAD(self) -> None:
+        self._respond(send_body=False)
+
+    def _respond(self, send_body: bool) -> None:
+        app = self.server.app
+        url = urlsplit(self.path)
+        if url.path == LIVERELOAD_PATH:
+            self._livereload(app, url.query, send_body)
+            return
+        found = app.read(url.path)
+        if found is None:
+            self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8",
+                       send_body)
+            return
+        path, data, number = found
+        ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if ctype == "text/html":
+            ctype = "text/html; charset=utf-8"
+            data = _inject(data, number)
+        self._send(HTTPStatus.OK, data, ctype, send_body)
+
+    def _livereload(self, app: Server, query: str, send_body: bool) -> None:
+        try:
+            seen = int(parse_qs(query).get("v", [""])[0])
+        except ValueError:
+            self._send(HTTPStatus.BAD_REQUEST, b"v=<build number> required\n",
+                       "text/plain; charset=utf-8", send_body)
+            return
+        # Waits on a Condition (no lock on output/ held), so builds proceed meanwhile.
+        number = app.wait_for_build(seen, LONG_POLL_SECONDS)
+        if number > seen:
+            self._send(HTTPStatus.OK, f"{number}\n".encode(), "text/plain; charset=utf-8",
+                       send_body)
+        else:
+            self._send(HTTPStatus.NO_CONTENT, b"", None, send_body)
+
+    def _send(self, status: HTTPStatus, data: bytes, ctype: str | None,
+              send_body: bool) -> None:
+        self.send_response(status)
+        if ctype:
+            self.send_header("Content-Type", ctype)
+        if status != HTTPStatus.NO_CONTENT:
+            self.send_header("Content-Length", str(len(data)))
+        # Every reload must show the latest build, never a cached copy.
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if send_body and data:
+            # The browser may have gone away (e.g. it reloaded); nothing to do then.
+            with suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        logger.debug("%s - %s", self.address_string(), format % args)
+
+
+def _inject(html: bytes, number: int) -> bytes:
+    script = (_SCRIPT % (number, LIVERELOAD_PATH)).encode("utf-8")
+    at = html.lower().rfind(b"</body>")
+    if at < 0:
+        return html + script
+    return html[:at] + script + html[at:]
+
+
+def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, *,
+          ready: threading.Event | None = None, stop: threading.Event | None = None) -> None:
+    """Build, then serve and rebuild until ``stop`` is set (or Ctrl-C)."""
+    server = Server(config, host, port)
+    try:
+        server.start()
+        logger.info("serving %s at http://%s:%d/ (Ctrl-C to stop)",
+                    server.config.output_dir.relative_to(server.config.root), host, server.port)
+        if ready is not None:
+            ready.set()
+        # Event.wait without a timeout stays interruptible by Ctrl-C in the main thread.
+        (stop or threading.Event()).wait()
+    finally:
+        server.shutdown()
+
