@@ -1,0 +1,124 @@
+"""Manubot manuscripts' conventions: strictness, citation errors, overrides, remote images."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers import CORPUS, ROOT, copy_manuscript, parse_html, run_manuscript, select, text_of
+
+
+@pytest.fixture
+def manuscript(tmp_path: Path) -> Path:
+    return copy_manuscript(ROOT, tmp_path / "ms")
+
+
+def _append(root: Path, name: str, text: str) -> None:
+    path = root / "content" / name
+    path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
+
+
+def _html(root: Path):
+    return parse_html((root / "output" / "manuscript.html").read_text(encoding="utf-8"))
+
+
+def test_unknown_cross_reference_warns_with_place_and_strict_fails(manuscript: Path) -> None:
+    _append(manuscript, "02.introduction.md", "\nAs @fig:missing shows.\n")
+    completed = run_manuscript(manuscript, "build", "--no-pdf")
+    assert "content/02.introduction.md:3: unknown cross-reference @fig:missing" in (
+        completed.stderr)
+    links = [text_of(a) for a in select(_html(manuscript), "a[href='#fig:missing']")]
+    assert links == ["??"]
+
+    _append(manuscript, "02.introduction.md", "\nAnd @tbl:gone too.\n")
+    before = (manuscript / "output" / "manuscript.html").read_bytes()
+    strict = run_manuscript(manuscript, "build", "--no-pdf", "--strict", check=False)
+    assert strict.returncode == 1
+    assert "content/02.introduction.md:5: unknown cross-reference @tbl:gone" in strict.stderr
+    assert "--strict" in strict.stderr
+    assert (manuscript / "output" / "manuscript.html").read_bytes() == before
+
+
+@pytest.mark.parametrize(("citation", "reason"), [
+    ("doi:not-a-doi", "is not valid"),
+    ("tag:never-defined", "is not a known identifier"),
+])
+def test_unresolvable_citation_names_key_and_place(manuscript: Path, citation: str,
+                                                   reason: str) -> None:
+    run_manuscript(manuscript, "build", "--no-pdf")
+    before = {p.name: p.read_bytes() for p in (manuscript / "output").iterdir() if p.is_file()}
+    _append(manuscript, "03.domain-specific-models.md", f"\nAs shown [@{citation}].\n")
+    completed = run_manuscript(manuscript, "build", "--no-pdf", check=False)
+    assert completed.returncode == 1
+    assert f"@{citation} {reason}" in completed.stderr
+    assert "content/03.domain-specific-models.md:5" in completed.stderr
+    after = {p.name: p.read_bytes() for p in (manuscript / "output").iterdir() if p.is_file()}
+    assert after == before
+
+
+def test_manual_reference_resolves_and_renders(manuscript: Path) -> None:
+    (manuscript / "content" / "manual-references.json").write_text(json.dumps([{
+        "id": "raw:bommasani2021", "type": "report", "title": "On the Opportunities and "
+        "Risks of Foundation Models", "author": [{"family": "Bommasani", "given": "Rishi"}],
+        "issued": {"date-parts": [[2021]]},
+    }]), encoding="utf-8")
+    _append(manuscript, "02.introduction.md", "\nFoundation models [@raw:bommasani2021].\n")
+    run_manuscript(manuscript, "build", "--no-pdf")
+    page = _html(manuscript)
+    entries = [text_of(e) for e in select(page, "#refs .csl-entry")]
+    assert len(entries) == 1 and "On the Opportunities and Risks" in entries[0]
+    citations = select(page, "span.citation a[href^='#ref-']")
+    assert [text_of(a) for a in citations] == ["1"]
+    tsv = (manuscript / "output" / "citations.tsv").read_text(encoding="utf-8").splitlines()
+    assert tsv[1].startswith("raw:bommasani2021\traw:bommasani2021\traw:bommasani2021\t")
+
+
+def test_manuscript_toml_and_local_csl_override(manuscript: Path) -> None:
+    (manuscript / "vars.json").write_text('{"model_count": 42}', encoding="utf-8")
+    (manuscript / "manuscript.toml").write_text(
+        'template-variables-path = ["vars.json"]\npdf = false\n', encoding="utf-8")
+    _append(manuscript, "02.introduction.md",
+            "\nWe reviewed {{ model_count }} models [@raw:x].\n")
+    (manuscript / "content" / "manual-references.json").write_text(
+        '[{"id": "raw:x", "type": "book", "title": "Some Book"}]', encoding="utf-8")
+    bundled = ROOT / "build" / "manuscript" / "data" / "csl" / "manuscript.csl"
+    style = bundled.read_text(encoding="utf-8").replace(
+        '<layout prefix="[" suffix="]" delimiter=",">', '<layout prefix="{" suffix="}">')
+    (manuscript / "build" / "assets").mkdir(parents=True)
+    (manuscript / "build" / "assets" / "style.csl").write_text(style, encoding="utf-8")
+    run_manuscript(manuscript, "build")
+    page = _html(manuscript)
+    intro = text_of(select(page, "section#introduction")[0])
+    assert "We reviewed 42 models {1}" in intro
+    assert not (manuscript / "output" / "manuscript.pdf").exists()  # pdf = false
+
+
+def test_rootstock_attributes_survive(manuscript: Path) -> None:
+    _append(manuscript, "02.introduction.md",
+            '\n![An icon.](images/orcid.svg){#fig:icon width="40%" .white}\n\n'
+            "[Important]{.semibold} text.\n\n"
+            "::: {.banner .center}\nCentered banner.\n:::\n")
+    run_manuscript(manuscript, "build", "--no-pdf")
+    page = _html(manuscript)
+    image = select(page, "#fig\\:icon img.white")[0].etree_element
+    assert re.search(r"width:\s*40(\.0)?%", image.get("style"))
+    assert select(page, "span.semibold")
+    assert select(page, "div.banner.center")
+    assert select(page, "html[lang='en-US']")
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not present")
+def test_remote_images_keep_url_and_get_pdf_placeholder(tmp_path: Path) -> None:
+    source = CORPUS / "rootstock-tour"
+    root = copy_manuscript(source, tmp_path / "tour")
+    shutil.copy(source / "upstream" / "references.json",
+                root / "content" / "manual-references-upstream.json")
+    completed = run_manuscript(root, "build", "--offline")
+    url = ("https://github.com/manubot/resources/raw/"
+           "15493970f8882fce22bef829619d3fb37a613ba5/test/square.png")
+    assert select(_html(root), f"img[src='{url}']")
+    assert f"remote image not included in the PDF (offline build): {url}" in completed.stderr
