@@ -102,3 +102,37 @@ def test_second_build_changes_nothing(bundled_build: tuple[Path, str]) -> None:
     after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in output.iterdir() if p.is_file()}
     assert after == before
     assert "unchanged, skipped" in completed.stderr
+
+
+def test_head_has_scholarly_metadata(bundled_build: tuple[Path, str]) -> None:
+    import json
+
+    root, _ = bundled_build
+    page = parse_html((root / "output" / "manuscript.html").read_text(encoding="utf-8"))
+
+    def meta(selector: str) -> list[str]:
+        return [e.etree_element.get("content") for e in select(page, selector)]
+
+    assert meta("meta[name='citation_title']") == [TITLE]
+    assert meta("meta[name='dc.title']") == [TITLE]
+    assert meta("meta[property='og:title']") == [TITLE]
+    assert meta("meta[name='citation_author']") == list(AUTHORS)
+    canonical = select(page, "link[rel='canonical']")[0].etree_element.get("href")
+    assert canonical == "https://AdaptInfer.github.io/fm-survey/"
+    scripts = select(page, "script[type='application/ld+json']")
+    article = json.loads(scripts[0].etree_element.text)
+    assert article["@type"] == "ScholarlyArticle"
+    assert article["headline"] == TITLE
+    assert [a["name"] for a in article["author"]] == list(AUTHORS)
+    assert article["url"] == canonical
+    assert article["version"] == SEED_ENV["GITHUB_SHA"]
+
+
+def test_no_third_party_scripts_unless_opted_in(bundled_build: tuple[Path, str]) -> None:
+    root, _ = bundled_build
+    page = parse_html((root / "output" / "manuscript.html").read_text(encoding="utf-8"))
+    external = [e.etree_element.get("src") for e in select(page, "script[src]")]
+    external += [e.etree_element.get("href") for e in select(page, "link[rel='stylesheet']")]
+    assert external == []
+    assert not select(page, "link[rel~='icon'][href^='http']")
+    assert select(page, "link[rel~='icon'][href^='data:']")

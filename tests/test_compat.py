@@ -122,3 +122,10 @@ def test_remote_images_keep_url_and_get_pdf_placeholder(tmp_path: Path) -> None:
            "15493970f8882fce22bef829619d3fb37a613ba5/test/square.png")
     assert select(_html(root), f"img[src='{url}']")
     assert f"remote image not included in the PDF (offline build): {url}" in completed.stderr
+
+
+def test_hypothesis_is_opt_in(manuscript: Path) -> None:
+    _append(manuscript, "metadata.yaml", "manuscript-hypothesis: true\n")
+    run_manuscript(manuscript, "build", "--no-pdf")
+    sources = [e.etree_element.get("src") for e in select(_html(manuscript), "script[src]")]
+    assert sources == ["https://hypothes.is/embed.js"]

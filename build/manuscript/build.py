@@ -10,6 +10,7 @@ not changed since the last build reuses its output instead of running again.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -87,20 +88,23 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0) -> Build
 
     theme = render.find_theme(config)
     with _stage(report, "html") as skip:
-        key = digest([markdown, bibliography.references_json, files_digest(theme.files()),
-                      pandoc.pandoc_version(), version, __version__])
+        key = digest([markdown, json.dumps(variables, sort_keys=True),
+                      bibliography.references_json, files_digest(theme.files()),
+                      pandoc.pandoc_version(), version, _code_digest()])
         if state.fresh("html", key, ("manuscript.html",)):
             skip()
             html = state.read("manuscript.html").decode("utf-8")
         else:
             ast = parsed.with_short_ids(bibliography.short_ids)
-            html = render.render_html(config, ast, bibliography.csl_items, theme, version)
+            html = render.render_html(config, ast, bibliography.csl_items, theme, variables,
+                                      version)
             outputs["manuscript.html"] = html.encode("utf-8")
         state.record("html", key)
 
     if config.pdf:
         with _stage(report, "pdf") as skip:
-            key = digest([html, files_digest(_image_files(config)), str(config.offline)])
+            key = digest([html, files_digest(_image_files(config)), str(config.offline),
+                          _code_digest()])
             if state.fresh("pdf", key, ("manuscript.pdf",)):
                 skip()
             else:
@@ -172,8 +176,15 @@ def _process_key(config: Config) -> str:
     variables = [config.root / p.rpartition("=")[2] for p in config.template_variables_paths]
     env = [f"{k}={config.env.get(k, '')}" for k in CI_VARIABLES]
     today = time.strftime("%Y-%m-%d")
-    return digest([files_digest(content + variables), *env, today, __version__, manubot_version,
-                   *config.template_variables_paths])
+    return digest([files_digest(content + variables), *env, today, _code_digest(),
+                   manubot_version, *config.template_variables_paths])
+
+
+@functools.cache
+def _code_digest() -> str:
+    """Our own code is an input of every stage: a new version rebuilds everything."""
+    package = Path(__file__).parent
+    return digest([__version__, files_digest(package.glob("*.py"))])
 
 
 def _image_files(config: Config) -> list[Path]:

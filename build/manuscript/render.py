@@ -66,7 +66,7 @@ def find_theme(config: Config) -> Theme:
 
 
 def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
-                version: str = "") -> str:
+                variables: dict, version: str = "") -> str:
     """Run pandoc once: JSON AST in, standalone HTML out."""
     ast = dict(ast, meta={k: v for k, v in ast["meta"].items()
                           if k not in ("bibliography", "references")})
@@ -74,8 +74,12 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
         tmpdir = Path(tmp)
         refs = tmpdir / "references.json"
         refs.write_text(json.dumps(references, ensure_ascii=False), encoding="utf-8")
+        # pandoc ignores the header-includes metadata once --include-in-header is given,
+        # so Manubot's <meta> tags go into the same file, ahead of the theme's styles.
+        manubot_head = str(variables.get("pandoc", {}).get("header-includes", ""))
         head = tmpdir / "theme-head.html"
-        head.write_text(_wrap("style", theme.css), encoding="utf-8")
+        head.write_text(_REMOTE_ICON.sub("", manubot_head) + _wrap("style", theme.css),
+                        encoding="utf-8")
         tail = tmpdir / "theme-tail.html"
         tail.write_text(_wrap("script", theme.js), encoding="utf-8")
         args = [
@@ -88,12 +92,48 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
             f"--include-in-header={head}", f"--include-after-body={tail}",
             f"--variable=manuscript-version:{version}",
             "--variable=pdf-url:manuscript.pdf",
+            *[f"--variable={key}:{value}" for key, value in page_variables(variables, version)],
         ]
         result = pandoc.run(args, json.dumps(ast).encode("utf-8"))
     for warning in result.warnings:
         _report(config, warning)
-    html = result.output.decode("utf-8")
-    return _REMOTE_ICON.sub("", html)
+    return result.output.decode("utf-8")
+
+
+def page_variables(variables: dict, version: str) -> list[tuple[str, str]]:
+    """Template variables made here rather than in pandoc's template language.
+
+    JSON-LD is serialized by Python so it is always valid JSON (pandoc's templates
+    cannot escape JSON). Opt-in features are read from metadata.yaml's top level, where
+    manubot leaves keys it does not interpret.
+    """
+    pandoc_vars, manubot = variables.get("pandoc", {}), variables.get("manubot", {})
+    html_url = manubot.get("html_url")
+    article: dict = {"@context": "https://schema.org", "@type": "ScholarlyArticle"}
+    article["headline"] = str(pandoc_vars.get("title", ""))
+    article["author"] = [
+        {"@type": "Person", "name": author["name"],
+         **({"identifier": f"https://orcid.org/{author['orcid']}"} if author.get("orcid") else {}),
+         **({"affiliation": [{"@type": "Organization", "name": a}
+                             for a in author.get("affiliations", [])]}
+            if author.get("affiliations") else {})}
+        for author in manubot.get("authors", []) if author.get("name")
+    ]
+    optional = {"datePublished": pandoc_vars.get("date-meta"),
+                "dateModified": manubot.get("generated"),
+                "keywords": pandoc_vars.get("keywords"),
+                "inLanguage": pandoc_vars.get("lang"),
+                "url": html_url, "version": version or None}
+    article.update({key: value for key, value in optional.items() if value})
+    jsonld = json.dumps(article, ensure_ascii=False).replace("<", "\\u003c")
+    result = [("manuscript-jsonld", jsonld)]
+    if html_url:
+        result.append(("manuscript-html-url", html_url))
+    if variables.get("manuscript-hypothesis") is True:
+        result.append(("manuscript-hypothesis", "true"))
+    if variables.get("manuscript-analytics"):
+        result.append(("manuscript-analytics", str(variables["manuscript-analytics"])))
+    return result
 
 
 def _wrap(tag: str, paths: tuple[Path, ...]) -> str:
