@@ -129,3 +129,14 @@ def test_hypothesis_is_opt_in(manuscript: Path) -> None:
     run_manuscript(manuscript, "build", "--no-pdf")
     sources = [e.etree_element.get("src") for e in select(_html(manuscript), "script[src]")]
     assert sources == ["https://hypothes.is/embed.js"]
+
+
+def test_check_reports_problems_and_writes_nothing(manuscript: Path) -> None:
+    ok = run_manuscript(manuscript, "check")
+    assert "10 sections, 0 references" in ok.stderr
+    assert not (manuscript / "output").exists()
+    _append(manuscript, "02.introduction.md", "\nSee [@tag:nowhere].\n")
+    bad = run_manuscript(manuscript, "check", check=False)
+    assert bad.returncode == 1
+    assert "@tag:nowhere is not a known identifier" in bad.stderr
+    assert not (manuscript / "output").exists()

@@ -63,7 +63,7 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0) -> Build
     parsed = _LazyAst(markdown)
     with _stage(report, "cite") as skip:
         settings = variables["pandoc"]
-        bibliography_files = [config.root / p for p in _as_list(settings.get("bibliography"))]
+        bibliography_files = cite.bibliography_files(config, settings)
         key = digest([markdown, files_digest(bibliography_files), str(config.offline)])
         if state.fresh("cite", key, ("references.json", "citations.tsv")):
             skip()
@@ -73,15 +73,7 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0) -> Build
             )
             bibliography.short_ids = {r["input_id"]: r["short_id"] for r in bibliography.rows}
         else:
-            input_ids, aliases = parsed.citekeys()
-            aliases = {**(settings.get("citekey-aliases") or {}), **aliases}
-            manual = cite.load_manual_references(bibliography_files,
-                                                 _as_list(settings.get("references")))
-            prior = cite.load_prior_build(config.output_dir)
-            bibliography = cite.resolve(
-                config, input_ids, aliases, manual, prior,
-                infer_prefixes=settings.get("manubot-infer-citekey-prefixes", True),
-            )
+            bibliography = cite.cite(config, *parsed.citekeys(), settings)
             outputs["references.json"] = bibliography.references_json.encode("utf-8")
             outputs["citations.tsv"] = bibliography.citations_tsv.encode("utf-8")
         state.record("cite", key)
@@ -201,9 +193,3 @@ def _link_images(config: Config) -> None:
 
 def _json(data: object) -> bytes:
     return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-
-
-def _as_list(value: object) -> list:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]

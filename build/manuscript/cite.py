@@ -204,6 +204,31 @@ def load_prior_build(output_dir: Path) -> PriorBuild:
 # ---------------------------------------------------------------- resolving
 
 
+def cite(config: Config, input_ids: list[str], aliases: dict[str, str],
+         settings: dict) -> Bibliography:
+    """The cite stage: the keys a manuscript uses → its bibliography.
+
+    ``settings`` is the pandoc metadata manubot's process wrote (``bibliography``,
+    ``references``, ``citekey-aliases``, ``manubot-infer-citekey-prefixes``).
+    """
+    aliases = {**(settings.get("citekey-aliases") or {}), **aliases}
+    manual = load_manual_references(bibliography_files(config, settings),
+                                    _as_list(settings.get("references")))
+    prior = load_prior_build(config.output_dir)
+    infer = settings.get("manubot-infer-citekey-prefixes", True)
+    return resolve(config, input_ids, aliases, manual, prior, infer_prefixes=infer)
+
+
+def bibliography_files(config: Config, settings: dict) -> list[Path]:
+    return [config.root / path for path in _as_list(settings.get("bibliography"))]
+
+
+def _as_list(value: object) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
 def resolve(
     config: Config,
     input_ids: list[str],

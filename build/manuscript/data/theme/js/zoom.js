@@ -77,6 +77,10 @@
       });
       var box = table.parentNode.classList.contains('table-scroll') ? table.parentNode : table;
       box.parentNode.insertBefore(b, box.nextSibling);
+      // Only a table wider than its column needs enlarging.
+      var fit = function () { b.hidden = box.scrollWidth <= box.clientWidth + 1; };
+      fit();
+      window.addEventListener('resize', function () { window.requestAnimationFrame(fit); });
     });
   }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);

@@ -1,0 +1,178 @@
+"""``manuscript screenshot``: PNGs of ``output/manuscript.html`` at desktop and phone width,
+in light and dark mode, for a quick visual review (or a pull-request comment).
+
+The page is served over HTTP on 127.0.0.1 rather than opened as a ``file://`` URL: that is
+how readers see it (relative image paths, same-origin rules, ``fetch``), and it is the same
+setup the browser tests use. The pieces the tests share live here — the Chromium path and
+launch arguments, and the little static file server — so the two cannot drift apart.
+
+Chromium is the system one (``apt-get install chromium``), driven by Playwright; we never
+download Playwright's own browser build (CI and many sandboxes cannot reach its CDN).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import Config
+from .errors import RenderError
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Playwright
+
+logger = logging.getLogger(__name__)
+
+CHROMIUM_PATH = Path("/usr/bin/chromium")
+CHROMIUM_INSTALL_HINT = "install it with: apt-get install chromium"
+PLAYWRIGHT_INSTALL_HINT = "install it with: pip install playwright (no 'playwright install')"
+
+# Headless, and nothing that phones home: a screenshot (or a test asserting "no request to
+# any other host") must not be disturbed by Chromium's own background traffic.
+# --no-sandbox: containers usually lack the user namespaces the sandbox needs.
+# --disable-dev-shm-usage: /dev/shm is tiny in Docker; Chromium then crashes on big pages.
+CHROMIUM_ARGS: tuple[str, ...] = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+)
+
+PAGE = "manuscript.html"
+SCREENS_TALL = 3  # cap full-page shots at this many viewport heights: small files, enough to judge
+
+
+@dataclass(frozen=True)
+class Shot:
+    name: str
+    width: int
+    height: int
+    mobile: bool
+
+
+SHOTS: tuple[Shot, ...] = (
+    Shot("desktop-1280", 1280, 800, mobile=False),
+    Shot("phone-375", 375, 667, mobile=True),
+)
+COLOR_SCHEMES: tuple[str, ...] = ("light", "dark")
+
+
+def find_chromium() -> Path:
+    """The system Chromium, or RenderError naming the package that provides it."""
+    if CHROMIUM_PATH.is_file():
+        return CHROMIUM_PATH
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    raise RenderError(f"chromium not found at {CHROMIUM_PATH} or on PATH; {CHROMIUM_INSTALL_HINT}")
+
+
+def launch_chromium(playwright: Playwright) -> Browser:
+    """Launch the system Chromium headless with CHROMIUM_ARGS."""
+    executable = find_chromium()
+    try:
+        return playwright.chromium.launch(
+            executable_path=str(executable), args=list(CHROMIUM_ARGS), headless=True
+        )
+    except Exception as error:  # playwright raises its own Error; keep the first line only
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise RenderError(f"could not start {executable}: {first_line}") from error
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    """Static files without the per-request log line on stderr (it would bury real output)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("http: " + format, *args)
+
+    def end_headers(self) -> None:
+        # Every build rewrites the files; a browser must never show a stale copy.
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+
+@contextmanager
+def serve_directory(directory: Path) -> Iterator[str]:
+    """Serve ``directory`` on 127.0.0.1 (an ephemeral port) in a thread; yield its base URL.
+
+    Symlinks are followed (``output/images`` → ``../content/images``).
+    """
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True  # a hanging keep-alive connection must not block shutdown
+    thread = threading.Thread(target=server.serve_forever, name="manuscript-http", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def take_screenshots(config: Config) -> list[Path]:
+    """Write ``output/screenshots/{desktop-1280,phone-375}-{light,dark}.png``; return the paths."""
+    page_path = config.output_dir / PAGE
+    if not page_path.is_file():
+        raise RenderError(f"{page_path} does not exist; run 'manuscript build' first")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as error:
+        raise RenderError(f"playwright is not installed; {PLAYWRIGHT_INSTALL_HINT}") from error
+    find_chromium()  # fail with the install hint before starting Playwright's driver
+
+    out_dir = config.output_dir / "screenshots"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    with serve_directory(config.output_dir) as base_url, sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            for shot in SHOTS:
+                for scheme in COLOR_SCHEMES:
+                    path = out_dir / f"{shot.name}-{scheme}.png"
+                    _screenshot(browser, base_url + PAGE, shot, scheme, path)
+                    written.append(path)
+        finally:
+            browser.close()
+    return written
+
+
+def _screenshot(browser: Browser, url: str, shot: Shot, scheme: str, path: Path) -> None:
+    # device_scale_factor=1 keeps the PNG width equal to the CSS width (1280 / 375 px).
+    context = browser.new_context(
+        viewport={"width": shot.width, "height": shot.height},
+        device_scale_factor=1,
+        is_mobile=shot.mobile,
+        has_touch=shot.mobile,
+        color_scheme=scheme,  # type: ignore[arg-type]  # "light" | "dark"
+        reduced_motion="reduce",
+    )
+    try:
+        page = context.new_page()
+        page.goto(url, wait_until="load")
+        page.wait_for_load_state("networkidle")
+        full_height = page.evaluate("document.documentElement.scrollHeight")
+        height = max(shot.height, min(int(full_height), shot.height * SCREENS_TALL))
+        # full_page + clip: the first screens of the full page, laid out at the real viewport
+        # height (a taller viewport would change sticky bars and vh-based sizes).
+        page.screenshot(
+            path=str(path),
+            full_page=True,
+            clip={"x": 0, "y": 0, "width": shot.width, "height": height},
+            animations="disabled",
+        )
+        logger.debug("%s: %dx%d (page %d px tall)", path.name, shot.width, height, full_height)
+    finally:
+        context.close()
