@@ -1,0 +1,1 @@
+"""Benchmark: ``manuscript build`` against the reference Manubot toolchain (``python -m bench``)."""

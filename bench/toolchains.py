@@ -1,0 +1,125 @@
+"""One timed run of each toolchain on a fresh copy of a workload."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pypandoc
+
+from .workloads import Workload
+
+BENCH_DIR = Path(__file__).resolve().parent
+PANDOC = pypandoc.get_pandoc_path()
+STAGE_LINE = re.compile(r"^(\w+)\s+(\d+(?:\.\d+)?) s\b", re.MULTILINE)
+NETWORK_FAILURE = re.compile(r"Error in \w+ for (\S+) due to a ConnectionError")
+CI_PREFIXES = ("GITHUB_", "TRAVIS", "APPVEYOR", "GITLAB_", "CIRCLE", "BUILDKITE")
+XNOS = ("pandoc-fignos", "pandoc-eqnos", "pandoc-tablenos")
+
+Timings = dict[str, float]
+
+
+def tool(name: str) -> str:
+    """A console script next to this Python, else on PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if found is None:
+        raise SystemExit(f"bench: {name} not found")
+    return found
+
+
+def clean_env() -> dict[str, str]:
+    """The environment without CI variables (in CI mode manubot sends a HEAD request)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CI", "CONTINUOUS_INTEGRATION") and not k.startswith(CI_PREFIXES)}
+    env["TZ"] = "Etc/UTC"
+    return env
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
+    """Run a command; its wall-clock seconds and stderr. A failure stops the benchmark."""
+    start = time.perf_counter()
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{args[0]} failed ({proc.returncode}) in {cwd}:\n{proc.stderr[-3000:]}")
+    return seconds, proc.stderr
+
+
+# ── ours ──────────────────────────────────────────────────────────────────────────────
+
+def ours(workload: Workload, tmp: Path) -> Timings:
+    """`manuscript build --offline`: cold, then warm (nothing changed), then --no-pdf cold."""
+    env = clean_env()
+
+    def build(folder: Path, *extra: str) -> tuple[float, str]:
+        return run([tool("manuscript"), "-C", str(folder), "build", "--offline",
+                    *workload.process_args, *extra], folder, env)
+
+    folder = workload.copy_to(tmp / "ours", reference=False)
+    cold, stderr = build(folder)
+    result = {"cold": cold} | {f"cold {k}": v for k, v in stages(stderr).items()}
+    result["warm"], _ = build(folder)
+    nopdf = workload.copy_to(tmp / "ours-nopdf", reference=False)
+    result["no-pdf"], _ = build(nopdf, "--no-pdf")
+    return result
+
+
+def stages(stderr: str) -> Timings:
+    """Per-stage seconds from lines such as ``cite       0.35 s``."""
+    return {name: float(seconds) for name, seconds in STAGE_LINE.findall(stderr)}
+
+
+# ── the reference toolchain (rootstock's build.sh, offline) ───────────────────────────
+
+def probe_xnos(xnos_bin: Path) -> tuple[list[str], str]:
+    """The pandoc-xnos filters if they run on this pandoc, else none and the reason."""
+    filters = [str(xnos_bin / name) for name in XNOS]
+    if not all(Path(f).exists() for f in filters):
+        return [], f"pandoc-xnos filters not installed in {xnos_bin}; measured without them"
+    for name, path in zip(XNOS, filters, strict=True):
+        proc = subprocess.run([PANDOC, "--from=markdown", "--to=html5", f"--filter={path}"],
+                              input="Hello", capture_output=True, text=True)
+        if proc.returncode != 0:
+            errors = re.findall(r"^\w*Error: (.+)$", proc.stderr, re.MULTILINE)
+            reason = errors[0] if errors else proc.stderr.strip()[-200:]
+            return [], f"{name} fails on pandoc 3 ({reason}); measured without the xnos filters"
+    return filters, "pandoc-fignos/eqnos/tablenos included"
+
+
+def reference(workload: Workload, tmp: Path, schema: Path, xnos: list[str],
+              csl: Path) -> tuple[Timings, set[str]]:
+    """manubot process, pandoc → HTML, pandoc → print HTML + WeasyPrint; and the citation
+    ids whose lookup tried the network (and failed)."""
+    env = clean_env() | {"BENCH_CSL_SCHEMA": str(schema)}
+    folder = workload.copy_to(tmp / "reference", reference=True)
+    cite_filter = folder / "pandoc-manubot-cite-offline"
+    cite_filter.write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" "{BENCH_DIR / "cite_offline.py"}" "$@"\n')
+    cite_filter.chmod(0o755)
+
+    timings: Timings = {}
+    timings["process"], _ = run(
+        [tool("manubot"), "process", "--content-directory=content", "--output-directory=output",
+         "--cache-directory=ci/cache", "--skip-citations", "--log-level=WARNING",
+         *workload.process_args], folder, env)
+
+    def pandoc(output: str) -> tuple[float, str]:
+        filters = [f"--filter={f}" for f in [*xnos, str(cite_filter)]]
+        return run([PANDOC, "output/manuscript.md", "--from=markdown", "--to=html5",
+                    "--standalone", "--wrap=preserve", *filters, "--citeproc", "--mathml",
+                    f"--csl={csl}", "--metadata=link-citations:true", f"--output={output}"],
+                   folder, env)
+
+    timings["html"], stderr = pandoc("output/manuscript.html")
+    print_html, _ = pandoc("output/manuscript-print.html")
+    weasy, _ = run([tool("weasyprint"), "--presentational-hints", "--base-url", "content/",
+                    "output/manuscript-print.html", "output/manuscript.pdf"], folder, env)
+    timings["pdf"] = print_html + weasy
+    timings["total"] = timings["process"] + timings["html"] + timings["pdf"]
+    return timings, set(NETWORK_FAILURE.findall(stderr))
