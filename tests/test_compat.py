@@ -9,7 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from helpers import CORPUS, ROOT, copy_manuscript, parse_html, run_manuscript, select, text_of
+from helpers import (
+    CORPUS,
+    ROOT,
+    SEED_ENV,
+    clean_env,
+    copy_manuscript,
+    parse_html,
+    run_manuscript,
+    select,
+    text_of,
+)
 
 
 @pytest.fixture
@@ -140,3 +150,25 @@ def test_check_reports_problems_and_writes_nothing(manuscript: Path) -> None:
     assert bad.returncode == 1
     assert "@tag:nowhere is not a known identifier" in bad.stderr
     assert not (manuscript / "output").exists()
+
+
+def test_github_annotations_for_warnings_and_errors(manuscript: Path) -> None:
+    env = clean_env(**SEED_ENV)
+    _append(manuscript, "02.introduction.md", "\nAs @fig:missing shows.\n")
+    completed = run_manuscript(manuscript, "build", "--no-pdf", env=env)
+    assert ("::warning file=content/02.introduction.md,line=3::"
+            "content/02.introduction.md:3: unknown cross-reference @fig:missing"
+            in completed.stdout)
+    (manuscript / "content" / "metadata.yaml").write_text("title: [oops\n", encoding="utf-8")
+    failed = run_manuscript(manuscript, "build", "--no-pdf", env=env, check=False)
+    assert failed.returncode == 1
+    assert "::error file=content/metadata.yaml,line=" in failed.stdout
+
+
+def test_thumbnail_becomes_open_graph_image(manuscript: Path) -> None:
+    (manuscript / "thumbnail.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    run_manuscript(manuscript, "build", "--no-pdf", env=clean_env(**SEED_ENV))
+    images = [e.etree_element.get("content")
+              for e in select(_html(manuscript), "meta[property='og:image']")]
+    sha = SEED_ENV["GITHUB_SHA"]
+    assert images == [f"https://github.com/AdaptInfer/fm-survey/raw/{sha}/thumbnail.png"]
