@@ -604,6 +604,18 @@ local function cite_runs(cite)
   return runs
 end
 
+-- One run of a Cite split by kind: cross-references become links, citations stay.
+local function render_run(run)
+  if run.xref then
+    local ids = {}
+    for _, c in ipairs(run.citations) do
+      ids[#ids + 1] = c.id
+    end
+    return render_references(ids, nil)
+  end
+  return pandoc.Inlines {pandoc.Cite({pandoc.Str(citation_source(run.citations))}, run.citations)}
+end
+
 local function resolve_inlines(inlines)
   local out = pandoc.Inlines({})
   local changed = false
@@ -669,17 +681,8 @@ local function resolve_inlines(inlines)
       out:extend(render_references(ids, modifier))
       -- Ordinary citations merged into the same Cite stay citations.
       for r = 2, #runs do
-        local run = runs[r]
         out:insert(pandoc.Space())
-        if run.xref then
-          local more = {}
-          for _, c in ipairs(run.citations) do
-            more[#more + 1] = c.id
-          end
-          out:extend(render_references(more, nil))
-        else
-          out:insert(pandoc.Cite({pandoc.Str(citation_source(run.citations))}, run.citations))
-        end
+        out:extend(render_run(runs[r]))
       end
       changed = true
       i = next_index
@@ -691,15 +694,7 @@ local function resolve_inlines(inlines)
             out:insert(pandoc.Str(';'))
             out:insert(pandoc.Space())
           end
-          if run.xref then
-            local ids = {}
-            for _, c in ipairs(run.citations) do
-              ids[#ids + 1] = c.id
-            end
-            out:extend(render_references(ids, nil))
-          else
-            out:insert(pandoc.Cite({pandoc.Str(citation_source(run.citations))}, run.citations))
-          end
+          out:extend(render_run(run))
         end
         changed = true
       else
