@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -147,17 +148,21 @@ def thumbnail_url(root: Path, thumbnail: str | None, ci_params: dict | None) -> 
 
 
 def _ci_parameters(config: Config) -> dict | None:
-    # manubot reads os.environ; the Config carries the environment it was built with.
-    saved = dict(os.environ)
+    """manubot's CI detection, which reads ``os.environ``, applied to ``config.env``."""
     try:
+        if dict(os.environ) == dict(config.env):  # the usual case: the CLI's own environment
+            return get_continuous_integration_parameters()
+        # A Config made with another environment (tests, serve): swap it in briefly.
+        saved = dict(os.environ)
         os.environ.clear()
         os.environ.update(config.env)
-        return get_continuous_integration_parameters()
+        try:
+            return get_continuous_integration_parameters()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
     except KeyError as missing:
         raise ConfigError(f"CI environment variable {missing} is not set") from None
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def _add_manubot_cite_settings(config: Config, pandoc: dict) -> None:
@@ -273,9 +278,9 @@ def _long_date(day: date) -> str:
     return f"{day:%B} {day.day}, {day.year}"
 
 
-def _now(env: dict | object) -> datetime:
+def _now(env: Mapping[str, str]) -> datetime:
     """The build time; SOURCE_DATE_EPOCH pins it for reproducible builds."""
-    epoch = getattr(env, "get", lambda _k: None)("SOURCE_DATE_EPOCH")
+    epoch = env.get("SOURCE_DATE_EPOCH")
     if epoch:
         return datetime.fromtimestamp(int(epoch), tz=UTC)
     return datetime.now(UTC).astimezone()
