@@ -172,3 +172,29 @@ def test_thumbnail_becomes_open_graph_image(manuscript: Path) -> None:
               for e in select(_html(manuscript), "meta[property='og:image']")]
     sha = SEED_ENV["GITHUB_SHA"]
     assert images == [f"https://github.com/AdaptInfer/fm-survey/raw/{sha}/thumbnail.png"]
+
+
+def test_rootstock_pandoc_defaults_are_honoured(manuscript: Path) -> None:
+    """Metadata, variables and the CSL path of build/pandoc/defaults apply; the xnos
+    filters and rootstock theme those files name are what this pipeline replaces."""
+    defaults = manuscript / "build" / "pandoc" / "defaults"
+    defaults.mkdir(parents=True)
+    (defaults / "common.yaml").write_text(
+        "from: markdown\nfilters:\n- pandoc-fignos\n- pandoc-manubot-cite\n- citeproc\n"
+        "metadata:\n  csl: build/assets/braces.csl\n  link-citations: true\n",
+        encoding="utf-8")
+    (defaults / "html.yaml").write_text(
+        "to: html5\ninclude-after-body:\n- build/themes/default.html\n"
+        "variables:\n  manuscript-page-size: letter\n", encoding="utf-8")
+    bundled = ROOT / "build" / "manuscript" / "data" / "csl" / "manuscript.csl"
+    (manuscript / "build" / "assets").mkdir(parents=True)
+    (manuscript / "build" / "assets" / "braces.csl").write_text(bundled.read_text(
+        encoding="utf-8").replace('prefix="[" suffix="]"', 'prefix="{" suffix="}"'),
+        encoding="utf-8")
+    (manuscript / "content" / "manual-references.json").write_text(
+        '[{"id": "raw:x", "type": "book", "title": "Some Book"}]', encoding="utf-8")
+    _append(manuscript, "02.introduction.md", "\nA claim [@raw:x].\n")
+    run_manuscript(manuscript, "build", "--no-pdf")
+    html = (manuscript / "output" / "manuscript.html").read_text(encoding="utf-8")
+    assert "@page { size: letter; }" in html
+    assert "A claim {1}" in text_of(select(parse_html(html), "section#introduction")[0])

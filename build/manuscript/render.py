@@ -4,7 +4,8 @@ Cross-references are numbered by a Lua filter inside pandoc (no JSON round trip
 through Python), citeproc formats citations, and our template and theme make a
 single self-contained page. A manuscript's own ``build/`` overrides the bundled
 files: ``build/assets/style.csl`` (as in rootstock) and ``build/theme/`` (same
-layout as our ``data/theme/``: ``template.html``, ``css/*.css``, ``js/*.js``).
+layout as our ``data/theme/``: ``template.html``, ``css/*.css``, ``js/*.js``), and the
+usable settings of rootstock's ``build/pandoc/defaults/{common,html}.yaml``.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ import json
 import logging
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import yaml
+
 from . import pandoc
 from .config import Config
+from .errors import ConfigError
 from .sources import find_occurrences
 
 logger = logging.getLogger(__name__)
@@ -36,9 +40,12 @@ class Theme:
     js: tuple[Path, ...]
     csl: Path
     filters: tuple[Path, ...]
+    defaults: dict = field(default_factory=dict)  # from the manuscript's pandoc defaults
+    defaults_files: tuple[Path, ...] = ()
 
     def files(self) -> tuple[Path, ...]:
-        return (self.template, *self.css, *self.js, self.csl, *self.filters)
+        return (self.template, *self.css, *self.js, self.csl, *self.filters,
+                *self.defaults_files)
 
 
 def data_dir() -> Path:
@@ -55,14 +62,46 @@ def find_theme(config: Config) -> Theme:
         return tuple(chosen[name] for name in sorted(chosen))
 
     template = local / "template.html"
-    csl = config.root / "build" / "assets" / "style.csl"
+    defaults, defaults_files = read_pandoc_defaults(config.root)
+    csl = config.root / defaults.get("metadata", {}).pop("csl", "build/assets/style.csl")
     return Theme(
         template=template if template.is_file() else bundled / "template.html",
         css=layered("css/*.css"),
         js=layered("js/*.js"),
         csl=csl if csl.is_file() else data_dir() / "csl" / "manuscript.csl",
         filters=tuple(data_dir() / "filters" / name for name in FILTERS),
+        defaults=defaults,
+        defaults_files=defaults_files,
     )
+
+
+# Settings of rootstock's build/pandoc/defaults/*.yaml that still mean something when
+# pandoc runs once with our template and filters. The rest (filters, input/output files,
+# include-after-body of rootstock's theme, math method) is what this pipeline replaces.
+_DEFAULTS_KEYS = ("metadata", "variables", "toc-depth", "number-sections", "wrap",
+                  "html-q-tags", "shift-heading-level-by", "number-offset")
+
+
+def read_pandoc_defaults(root: Path) -> tuple[dict, tuple[Path, ...]]:
+    """The usable part of a rootstock manuscript's ``common.yaml`` + ``html.yaml``."""
+    folder = root / "build" / "pandoc" / "defaults"
+    merged: dict = {}
+    files = tuple(p for p in (folder / "common.yaml", folder / "html.yaml") if p.is_file())
+    for path in files:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            raise ConfigError(f"invalid YAML: {error}", path,
+                              mark.line + 1 if mark else None) from None
+        for key, value in data.items():
+            if key not in _DEFAULTS_KEYS:
+                logger.debug("%s: %r is replaced by this pipeline; ignored", path.name, key)
+            elif isinstance(value, dict):
+                merged.setdefault(key, {}).update(value)
+            else:
+                merged[key] = value
+    return merged, files
 
 
 def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
@@ -94,6 +133,10 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
             "--variable=pdf-url:manuscript.pdf",
             *[f"--variable={key}:{value}" for key, value in page_variables(variables, version)],
         ]
+        if theme.defaults:
+            defaults = tmpdir / "defaults.yaml"
+            defaults.write_text(yaml.safe_dump(theme.defaults), encoding="utf-8")
+            args.insert(0, f"--defaults={defaults}")
         result = pandoc.run(args, json.dumps(ast).encode("utf-8"))
     for warning in result.warnings:
         _report(config, warning)
