@@ -68,7 +68,7 @@ def _webpage(config: Config, args: argparse.Namespace, counter: log.CountingHand
     target = build_webpage(config.output_dir, config.webpage_dir, version,
                            assets=[images] if images.is_dir() else [],
                            prune_keep=args.prune_keep)
-    logger.info("webpage version %s in %s", version, target)
+    logger.info("website: version %s in %s", version, target)
 
 
 def _deploy(config: Config, args: argparse.Namespace, counter: log.CountingHandler) -> None:

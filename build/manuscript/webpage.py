@@ -339,7 +339,7 @@ def build_webpage(
         _swap_in(staging / version, vdir / version)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    logger.info("website: added version %s", version)
+    logger.debug("website: added version %s", version)
 
     known = {item["version"]: item for item in versions}
     if version in known:  # rebuilt: keep the date it was first added
