@@ -216,7 +216,9 @@ def cite(config: Config, input_ids: list[str], aliases: dict[str, str],
                                     _as_list(settings.get("references")))
     prior = load_prior_build(config.output_dir)
     infer = settings.get("manubot-infer-citekey-prefixes", True)
-    return resolve(config, input_ids, aliases, manual, prior, infer_prefixes=infer)
+    # Standardizing a short DOI may need a lookup too, so the cache wraps all of it.
+    with _requests_cache(config):
+        return resolve(config, input_ids, aliases, manual, prior, infer_prefixes=infer)
 
 
 def bibliography_files(config: Config, settings: dict) -> list[Path]:
@@ -237,19 +239,11 @@ def resolve(
     prior: PriorBuild,
     infer_prefixes: bool = True,
 ) -> Bibliography:
-    """Resolve every key, or raise one CitationError naming each failure and its places."""
-    with _requests_cache(config):
-        return _resolve(config, input_ids, aliases, manual, prior, infer_prefixes)
+    """Resolve every key, or raise one CitationError naming each failure and its places.
 
-
-def _resolve(
-    config: Config,
-    input_ids: list[str],
-    aliases: dict[str, str],
-    manual: dict[str, CSL_Item],
-    prior: PriorBuild,
-    infer_prefixes: bool,
-) -> Bibliography:
+    Lookups that reach manubot's resolvers go through ``requests``: call this inside
+    ``_requests_cache`` (as ``cite()`` does) so they use the cache.
+    """
     rows: list[dict[str, str]] = []
     groups: dict[str, list[str]] = {}
     short_dois = short_doi_index([*manual.values(), *prior.references.values()])
