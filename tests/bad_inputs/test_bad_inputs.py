@@ -1,0 +1,118 @@
+"""Every row of the bad-input tables: a clear message, the right exit code, nothing lost.
+
+Each ``cases_*.py`` beside this file holds ``CASES``, a list of :class:`table.Case`.
+A case breaks a copy of a manuscript that built cleanly, runs the real CLI, and
+checks: the exit code, no traceback, the message fragment, the ``file:line`` at the
+start of the error line, and ``output/`` and ``webpage/`` byte for byte as before.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT, clean_env, copy_manuscript, run_manuscript
+
+sys.path.insert(0, str(Path(__file__).parent))
+from table import Case, Folder, Link, Remove
+
+
+def _load_cases() -> list[Case]:
+    cases: list[Case] = []
+    for path in sorted(Path(__file__).parent.glob("cases_*.py")):
+        spec = importlib.util.spec_from_file_location(f"bad_inputs_{path.stem}", path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        cases.extend(module.CASES)
+    names = [case.name for case in cases]
+    assert len(names) == len(set(names)), "case names must be unique"
+    return cases
+
+
+CASES = _load_cases()
+
+
+@pytest.fixture(scope="module")
+def good_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = copy_manuscript(ROOT, tmp_path_factory.mktemp("good"))
+    run_manuscript(root, "build")
+    return root
+
+
+def snapshot(root: Path) -> dict[str, bytes | str]:
+    """Every file and link under output/ and webpage/: bytes, or a link's target."""
+    files: dict[str, bytes | str] = {}
+    for top in ("output", "webpage"):
+        base = root / top
+        if not base.exists() and not base.is_symlink():
+            continue
+        for dirpath, dirnames, filenames in os.walk(base):
+            for name in [*dirnames, *filenames]:
+                path = Path(dirpath) / name
+                key = path.relative_to(root).as_posix()
+                if path.is_symlink():
+                    files[key] = "-> " + os.readlink(path)
+                elif path.is_file():
+                    files[key] = path.read_bytes()
+    return files
+
+
+def apply(root: Path, files: dict) -> None:
+    for rel, content in files.items():
+        path = root / rel
+        if isinstance(content, Remove) or path.is_symlink():
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+            if isinstance(content, Remove):
+                continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, Link):
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+            os.symlink(content.target, path)
+        elif isinstance(content, Folder):
+            path.unlink(missing_ok=True)
+            path.mkdir(exist_ok=True)
+        elif isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_bad_input(case: Case, good_build: Path, tmp_path: Path) -> None:
+    root = tmp_path / "ms"
+    shutil.copytree(good_build, root, symlinks=True)
+    before = snapshot(root)
+    apply(root, dict(case.files))
+    if case.setup:
+        case.setup(root)
+    try:
+        completed = run_manuscript(root, *case.args, env=clean_env(**case.env), check=False)
+    finally:
+        if case.teardown:
+            case.teardown(root)
+    stderr = completed.stderr
+    assert completed.returncode == case.exit, stderr
+    assert "Traceback" not in stderr, stderr
+    assert case.message in stderr, stderr
+    if case.where:
+        # The first error line starts with its place; paths print relative to the working
+        # folder, which here is not the manuscript's root.
+        errors = [line.removeprefix("error: ") for line in stderr.splitlines()
+                  if line.startswith("error: ")]
+        assert errors, stderr
+        location = errors[0].split(": ", 1)[0]
+        assert location == case.where or location.endswith("/" + case.where), stderr
+    if case.outputs_unchanged:
+        assert snapshot(root) == before
