@@ -43,6 +43,7 @@ class BuildReport:
 
 def build(config: Config, warning_count: Callable[[], int] = lambda: 0) -> BuildReport:
     report = BuildReport()
+    process.check_sources(config)  # no link out of the manuscript, even if nothing changed
     state = State.load(config.output_dir)
     outputs: dict[str, bytes] = {}
     version = resolve_version(config.root, config.env)
@@ -101,7 +102,7 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0) -> Build
                 skip()
             else:
                 outputs["manuscript.pdf"] = pdf.render_pdf(html, config.content_dir,
-                                                           offline=config.offline)
+                                                           offline=config.offline, root=config.root)
             state.record("pdf", key)
 
     if config.strict and warning_count():

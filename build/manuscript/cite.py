@@ -26,12 +26,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from manubot.cite.citekey import CiteKey, shorten_citekey
 from manubot.cite.csl_item import CSL_Item
 
 from .config import Config
 from .errors import CitationError
+from .metadata import load_csl_file
 from .sources import find_occurrences, read_text_file
 
 logger = logging.getLogger(__name__)
@@ -123,18 +123,8 @@ def rewrite_ids(ast: dict, short_ids: dict[str, str]) -> None:
 
 def load_bibliography_file(path: Path) -> list[dict]:
     """A CSL JSON/YAML or BibTeX/BibLaTeX file as CSL items; syntax errors name file:line."""
-    if path.suffix == ".json":
-        try:
-            items = json.loads(read_text_file(path))
-        except json.JSONDecodeError as error:
-            raise CitationError(f"invalid JSON: {error.msg}", path, error.lineno) from None
-    elif path.suffix in (".yaml", ".yml"):
-        try:
-            items = yaml.safe_load(read_text_file(path))
-        except yaml.MarkedYAMLError as error:
-            mark = error.problem_mark
-            raise CitationError(f"invalid YAML: {error.problem}", path,
-                                mark.line + 1 if mark else None) from None
+    if path.suffix in (".json", ".yaml", ".yml"):
+        return load_csl_file(path)  # a list of objects, bounded; problems name file:line
     else:
         from . import pandoc
 

@@ -1,8 +1,8 @@
 """Stage 4, pdf: WeasyPrint, in-process, from the HTML already made.
 
 WeasyPrint draws no MathML, so math is typeset to SVG with ziamath (pure Python)
-first. Remote images get a short timeout and a visible placeholder, so an offline
-build never hangs on them.
+first. Remote images share one short time budget and get a visible placeholder, so
+an offline build never hangs on them. Only files inside the manuscript are read.
 """
 
 from __future__ import annotations
@@ -10,34 +10,50 @@ from __future__ import annotations
 import base64
 import html as htmllib
 import logging
+import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.error import HTTPError
+from urllib.parse import unquote, urljoin, urlsplit
+from urllib.request import url2pathname
 
-from .errors import RenderError
+from .errors import ContentError, RenderError
+from .sources import find_occurrences
 
 logger = logging.getLogger(__name__)
 
-REMOTE_TIMEOUT = 5  # seconds per remote image
+REMOTE_TIMEOUT = 5  # seconds per remote request (MANUSCRIPT_REMOTE_TIMEOUT)
+REMOTE_BUDGET = 15  # seconds for all remote resources of one PDF (MANUSCRIPT_REMOTE_BUDGET)
+MAX_REMOTE_BYTES = 50_000_000
 _MATH = re.compile(r"<math\b(?P<attrs>[^>]*)>(?P<body>.*?)</math>", re.S)
 _TEX = re.compile(r'<annotation encoding="application/x-tex">(?P<tex>.*?)</annotation>', re.S)
 _PLACEHOLDER = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="60">'
     '<rect width="100%" height="100%" fill="#eee" stroke="#999"/>'
     '<text x="10" y="35" font-family="sans-serif" font-size="14">'
-    "Image not available offline</text></svg>"
+    "Image not available</text></svg>"
 )
 
 
-def render_pdf(html: str, base_dir: Path, offline: bool = False) -> bytes:
-    """HTML text → PDF bytes; relative links resolve against ``base_dir``."""
+def render_pdf(html: str, base_dir: Path, offline: bool = False,
+               root: Path | None = None) -> bytes:
+    """HTML text → PDF bytes; relative links resolve against ``base_dir``.
+
+    Only files under ``root`` (the manuscript; default ``base_dir``'s parent) are read,
+    and nothing is attached to the PDF: see ``_fetcher`` and ``_no_attachments``.
+    """
     from weasyprint import HTML
 
+    root = (root or base_dir.parent).resolve()
     html = math_to_svg(html)
-    document = HTML(string=html, base_url=f"{base_dir.resolve().as_uri()}/",
-                    url_fetcher=_fetcher(offline))
+    base_url = f"{base_dir.resolve().as_uri()}/"
+    origins = _Origins(html, base_url, base_dir)
+    document = HTML(string=html, base_url=base_url, url_fetcher=_fetcher(offline, root, origins))
+    _no_attachments(document, origins)
     try:
         # Tagged PDF: headings, lists and figures get structure, and every image (math
         # included, as its TeX) its alt text, for screen readers and text extraction.
@@ -45,6 +61,68 @@ def render_pdf(html: str, base_dir: Path, offline: bool = False) -> bytes:
             return document.write_pdf(pdf_tags=True)
     except Exception as error:
         raise RenderError(f"WeasyPrint failed: {type(error).__name__}: {error}") from error
+
+
+def _no_attachments(document: object, origins: _Origins) -> None:
+    """Drop ``rel="attachment"`` from ``<a>`` and ``<link>``: WeasyPrint embeds the
+    target of such a link as a file in the PDF. A manuscript has no use for it (rootstock
+    makes no attachments), and the target can be any file the build can read — under
+    the manuscript too (``.git/config``, the citation cache), so none is attached."""
+    for element in document.etree_element.iter():  # type: ignore[attr-defined]
+        if element.tag in ("a", "link") and "attachment" in element.get("rel", "").lower():
+            rel = [r for r in element.get("rel", "").split() if r.lower() != "attachment"]
+            element.set("rel", " ".join(rel))
+            href = urljoin(origins.base_url, element.get("href", "").strip())
+            logger.warning("%slink not attached to the PDF (the PDF embeds no files): %s",
+                           origins.place(href), href)
+
+
+class _Origins(HTMLParser):
+    """Absolute URL → the ``src``/``href`` written in the HTML, to find it in the Markdown."""
+
+    _ATTRIBUTES = frozenset({"src", "href", "data", "poster", "xlink:href"})
+
+    def __init__(self, html: str, base_url: str, content_dir: Path) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base_url, self.content_dir = base_url, content_dir
+        self.written: dict[str, str] = {}
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in self._ATTRIBUTES and value and not value.startswith("data:"):
+                self.written.setdefault(urljoin(self.base_url, value.strip()), value)
+
+    def place(self, url: str) -> str:
+        """``content/02.intro.md:7: `` where ``url`` is written, or ``""``."""
+        for needle in dict.fromkeys((self.written.get(url), url, unquote(url))):
+            if needle:
+                for path, line in find_occurrences(self.content_dir, needle)[:1]:
+                    return f"{ContentError('', path, line).location}: "
+        return ""
+
+
+class _Budget:
+    """One time budget for every remote resource of a build; a host that failed once
+    (refused, timed out, unreachable) is not asked again."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.failed_hosts: set[str] = set()
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+def _seconds(name: str, default: float) -> float:
+    # For tests and slow networks; the build's own Config has no place for these.
+    value = os.environ.get(name, "")
+    try:
+        return float(value) if value else default
+    except ValueError:
+        logger.warning("%s=%r is not a number of seconds; using %s", name, value, default)
+        return default
 
 
 @contextmanager
@@ -104,28 +182,90 @@ def _descent(svg: str) -> float:
     return max(0.0, height + min_y)
 
 
-def _fetcher(offline: bool):
+def _fetcher(offline: bool, root: Path, origins: _Origins):
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+    budget = _Budget(_seconds("MANUSCRIPT_REMOTE_BUDGET", REMOTE_BUDGET))
+    per_request = _seconds("MANUSCRIPT_REMOTE_TIMEOUT", REMOTE_TIMEOUT)
+
     class Fetcher(URLFetcher):
-        """WeasyPrint's fetcher, with a placeholder for remote images it cannot get."""
+        """Files under the manuscript, ``data:`` and (online) http(s); nothing else.
+
+        WeasyPrint's own fetcher reads any ``file://`` URL the HTML names:
+        ``<img src="file:///proc/self/environ">`` or a ``../../`` path out of the
+        manuscript. Remote resources share one time budget and get a placeholder
+        when they cannot be had in it.
+        """
 
         def fetch(self, url: str, headers: dict | None = None) -> URLFetcherResponse:
-            if not url.startswith(("http://", "https://")):
+            scheme = urlsplit(url).scheme.lower()
+            if scheme == "data":
                 return super().fetch(url, headers)
+            if scheme == "file":
+                refusal = _local_refusal(url, root)
+                if refusal:
+                    return _placeholder(url, refusal, "file refused")
+                return super().fetch(url, headers)
+            if scheme not in ("http", "https"):
+                return _placeholder(url, f"{scheme}: URLs are not fetched", "URL refused")
             if offline:
-                return _placeholder(url, "offline build")
-            try:
-                return super().fetch(url, headers)
-            except (OSError, ValueError) as error:  # URLError and timeouts are OSErrors
-                return _placeholder(url, type(error).__name__)
+                return _placeholder(url, "offline build", "not included in the PDF")
+            return self._remote(url, headers)
 
-    def _placeholder(url: str, reason: str) -> URLFetcherResponse:
+        def _remote(self, url: str, headers: dict | None) -> URLFetcherResponse:
+            host = urlsplit(url).netloc.lower()
+            if host in budget.failed_hosts:
+                return _placeholder(url, f"{host} failed earlier", "not included in the PDF")
+            if budget.left() <= 0:
+                return _placeholder(url, "the time budget for remote resources is spent",
+                                    "not included in the PDF")
+            self._timeout = max(0.1, min(per_request, budget.left()))
+            try:
+                response = super().fetch(url, headers)
+                body = _read_within(response, budget)
+            except HTTPError as error:  # the host answered: other files on it may exist
+                return _placeholder(url, f"HTTP {error.code}", "not included in the PDF")
+            except (OSError, ValueError, TimeoutError) as error:  # refused, timed out
+                budget.failed_hosts.add(host)
+                return _placeholder(url, type(error).__name__, "not included in the PDF")
+            return URLFetcherResponse(response.url, body, response.headers, response.status)
+
+    def _placeholder(url: str, reason: str, what: str) -> URLFetcherResponse:
+        where = origins.place(url)
         if urlsplit(url).path.endswith(".css"):  # e.g. an icon font's stylesheet
-            logger.warning("remote stylesheet not used in the PDF (%s): %s", reason, url)
+            logger.warning("%sstylesheet %s (%s): %s", where, what, reason, url)
             return URLFetcherResponse(url, b"", {"Content-Type": "text/css"})
-        logger.warning("remote image not included in the PDF (%s): %s", reason, url)
+        logger.warning("%simage %s (%s): %s", where, what, reason, url)
         return URLFetcherResponse(url, _PLACEHOLDER.encode("utf-8"),
                                   {"Content-Type": "image/svg+xml"})
 
-    return Fetcher(timeout=REMOTE_TIMEOUT)
+    return Fetcher(timeout=per_request)
+
+
+def _local_refusal(url: str, root: Path) -> str:
+    """Why the ``file:`` URL may not be read, or ``""``: it must resolve (links and
+    ``..`` followed) to a regular file under the manuscript root."""
+    path = Path(url2pathname(unquote(urlsplit(url).path)))
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return "no such file"
+    if not real.is_relative_to(root):
+        return "outside the manuscript folder"
+    if not real.is_file():
+        return "not a regular file"
+    return ""
+
+
+def _read_within(response: object, budget: _Budget) -> bytes:
+    """The whole body, within the budget and ``MAX_REMOTE_BYTES``."""
+    chunks, size = [], 0
+    while chunk := response.read(65536):  # type: ignore[attr-defined]
+        size += len(chunk)
+        if size > MAX_REMOTE_BYTES:
+            raise ValueError(f"larger than {MAX_REMOTE_BYTES // 1_000_000} MB")
+        if budget.left() <= 0:
+            raise TimeoutError("the time budget ran out while reading")
+        chunks.append(chunk)
+    response.close()  # type: ignore[attr-defined]
+    return b"".join(chunks)
