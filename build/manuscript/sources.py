@@ -22,6 +22,11 @@ from .errors import ContentError, ManuscriptError
 MAX_BLOCK_NESTING = 64
 _NESTING = re.compile(r"[ \t]*(?:>|[-*+][ \t]|\d{1,9}[.)][ \t])")
 _THEMATIC_BREAK = re.compile(r"[ \t]*([-*_])(?:[ \t]*\1){2,}[ \t]*$")
+# Unclosed "[" in one paragraph; prose and citations use 2 ("[see [@a]]"), 6 takes
+# pandoc 0.3 s, each level more about three times as long.
+MAX_BRACKET_NESTING = 6
+_FENCE = re.compile(r"[ \t]{0,3}(```|~~~)")
+_CODE_OR_MATH = re.compile(r"(`+).*?\1|\$\$.*?\$\$|\$[^$\s][^$]*\$")
 
 
 @dataclass(frozen=True)
@@ -123,12 +128,31 @@ def _check_regular(path: Path, real: Path) -> None:
 
 
 def check_nesting(path: Path, text: str) -> None:
-    """Refuse block quotes or lists nested deeper than ``MAX_BLOCK_NESTING`` on one line.
+    """Refuse nesting that pandoc's Markdown reader cannot handle in reasonable time.
 
     ``>>>>…`` or ``- - - …`` ten thousand deep keeps pandoc busy for minutes and
-    overflows any recursive walk of its AST; found here, the error has a line.
+    overflows any recursive walk of its AST; brackets are far worse: pandoc 3's link
+    parser backtracks exponentially, ``[[[[[[[[[[x]]]]]]]]]]`` (ten deep) takes more
+    than ten seconds and fifty never finish. Found here, the error has a line.
     """
+    brackets, fenced = 0, False
     for number, line in enumerate(text.splitlines(), start=1):
+        if _FENCE.match(line):
+            fenced = not fenced
+        if fenced or _FENCE.match(line):
+            continue
+        if not line.strip():
+            brackets = 0  # a paragraph ends: pandoc never looks past it for a ']'
+        for char in _CODE_OR_MATH.sub("", line.replace("\\[", "").replace("\\]", "")):
+            if char == "[":
+                brackets += 1
+                if brackets > MAX_BRACKET_NESTING:
+                    raise ContentError(
+                        f"more than {MAX_BRACKET_NESTING} '[' open at once in one paragraph:"
+                        " pandoc needs exponential time to read that; escape a '[' that "
+                        "starts no link as '\\['", path, number)
+            elif char == "]":
+                brackets = max(0, brackets - 1)
         if len(line) < MAX_BLOCK_NESTING or _THEMATIC_BREAK.match(line):
             continue
         depth, position = 0, 0
