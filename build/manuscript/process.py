@@ -25,7 +25,6 @@ import jinja2
 from manubot import __version__ as manubot_version
 from manubot.process.ci import get_continuous_integration_parameters
 from manubot.process.manuscript import get_manuscript_stats
-from manubot.process.metadata import get_header_includes
 from manubot.process.util import add_author_affiliations
 from manubot.util import get_configured_yaml
 
@@ -118,7 +117,7 @@ def load_variables(config: Config, now: datetime) -> dict:
     for path in config.template_variables_paths:
         variables.update(_read_template_variables(config.root, path))
 
-    variables["pandoc"]["header-includes"] = get_header_includes(variables)
+    variables["pandoc"]["header-includes"] = sandbox.header_includes(variables)
     _add_manubot_cite_settings(config, variables["pandoc"])
     return variables
 

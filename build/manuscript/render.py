@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from . import pandoc
+from . import csp, pandoc
 from .config import Config
 from .errors import ConfigError
 from .sources import find_occurrences
@@ -126,11 +126,12 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
             f"--template={theme.template}",
             "--mathml", "--section-divs", "--toc", "--toc-depth=3",
             *[f"--lua-filter={f}" for f in theme.filters],
-            "--citeproc", f"--bibliography={refs}", f"--csl={theme.csl}",
+            "--citeproc", f"--lua-filter={data_dir() / 'filters' / 'links.lua'}",
+            f"--bibliography={refs}", f"--csl={theme.csl}",
             "--metadata=link-citations:true",
             f"--include-in-header={head}", f"--include-after-body={tail}",
             f"--variable=manuscript-version:{version}",
-            "--variable=pdf-url:manuscript.pdf",
+            "--variable=pdf-url:manuscript.pdf", f"--variable=manuscript-csp:{csp.PLACEHOLDER}",
             *[f"--variable={key}:{value}" for key, value in page_variables(variables, version)],
         ]
         if theme.defaults:
@@ -140,7 +141,8 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
         result = pandoc.run(args, json.dumps(ast).encode("utf-8"))
     for warning in result.warnings:
         _report(config, warning)
-    return result.output.decode("utf-8")
+    return csp.add_policy(result.output.decode("utf-8"), [_wrap("script", theme.js)],
+                          theme.template.read_text(encoding="utf-8"), variables)
 
 
 def page_variables(variables: dict, version: str) -> list[tuple[str, str]]:

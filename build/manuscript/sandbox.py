@@ -105,12 +105,12 @@ def _replace_size(value: Any, old: Any, new: Any) -> int:
     return len(text) + count * max(0, len(new) - len(old))
 
 
-def environment() -> jinja2.Environment:
+def environment(autoescape: bool = False) -> jinja2.Environment:
     """``manubot.process.util.template_with_jinja2``'s settings, sandboxed."""
     env = _Environment(
         loader=jinja2.BaseLoader(),
         undefined=jinja2.make_logging_undefined(logging.getLogger()),
-        autoescape=False,
+        autoescape=autoescape,
         comment_start_string="{##",
         comment_end_string="##}",
         extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
@@ -137,3 +137,18 @@ def error_line(error: Exception) -> int | None:
             line = traceback.tb_lineno
         traceback = traceback.tb_next
     return line
+
+
+def header_includes(variables: dict) -> str:
+    """Manubot's ``<meta>`` tags (its ``get_header_includes``), with every value escaped.
+
+    Manubot escapes the title and names but not ``lang``, ``orcid``, ``twitter`` or the
+    URLs, so ``orcid: '"><script>…'`` in metadata.yaml would put a script in
+    ``<head>``, where the page's Content-Security-Policy trusts every block. Escaping
+    an already escaped value changes nothing, so ordinary metadata renders as before.
+    """
+    from importlib import resources
+
+    template = resources.files("manubot.process").joinpath("header-includes-template.html")
+    text = template.read_text(encoding="utf-8-sig")
+    return environment(autoescape=True).from_string(text).render(**variables)
