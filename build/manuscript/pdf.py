@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 REMOTE_TIMEOUT = 5  # seconds per remote request (MANUSCRIPT_REMOTE_TIMEOUT)
 REMOTE_BUDGET = 15  # seconds for all remote resources of one PDF (MANUSCRIPT_REMOTE_BUDGET)
 MAX_REMOTE_BYTES = 50_000_000
+_REMOTE = "remote image not included in the PDF"
 _MATH = re.compile(r"<math\b(?P<attrs>[^>]*)>(?P<body>.*?)</math>", re.S)
 _TEX = re.compile(r'<annotation encoding="application/x-tex">(?P<tex>.*?)</annotation>', re.S)
 _PLACEHOLDER = (
@@ -204,38 +205,39 @@ def _fetcher(offline: bool, root: Path, origins: _Origins):
             if scheme == "file":
                 refusal = _local_refusal(url, root)
                 if refusal:
-                    return _placeholder(url, refusal, "file refused")
+                    return _placeholder(url, "file not read for the PDF", refusal)
                 return super().fetch(url, headers)
             if scheme not in ("http", "https"):
-                return _placeholder(url, f"{scheme}: URLs are not fetched", "URL refused")
+                return _placeholder(url, "URL not read for the PDF",
+                                    f"{scheme}: URLs are not fetched")
             if offline:
-                return _placeholder(url, "offline build", "not included in the PDF")
+                return _placeholder(url, _REMOTE, "offline build")
             return self._remote(url, headers)
 
         def _remote(self, url: str, headers: dict | None) -> URLFetcherResponse:
             host = urlsplit(url).netloc.lower()
             if host in budget.failed_hosts:
-                return _placeholder(url, f"{host} failed earlier", "not included in the PDF")
+                return _placeholder(url, _REMOTE, f"{host} failed earlier")
             if budget.left() <= 0:
-                return _placeholder(url, "the time budget for remote resources is spent",
-                                    "not included in the PDF")
+                return _placeholder(url, _REMOTE, "the time budget for remote files is spent")
             self._timeout = max(0.1, min(per_request, budget.left()))
             try:
                 response = super().fetch(url, headers)
                 body = _read_within(response, budget)
             except HTTPError as error:  # the host answered: other files on it may exist
-                return _placeholder(url, f"HTTP {error.code}", "not included in the PDF")
+                return _placeholder(url, _REMOTE, f"HTTP {error.code}")
             except (OSError, ValueError, TimeoutError) as error:  # refused, timed out
                 budget.failed_hosts.add(host)
-                return _placeholder(url, type(error).__name__, "not included in the PDF")
+                return _placeholder(url, _REMOTE, type(error).__name__)
             return URLFetcherResponse(response.url, body, response.headers, response.status)
 
-    def _placeholder(url: str, reason: str, what: str) -> URLFetcherResponse:
+    def _placeholder(url: str, what: str, reason: str) -> URLFetcherResponse:
         where = origins.place(url)
         if urlsplit(url).path.endswith(".css"):  # e.g. an icon font's stylesheet
-            logger.warning("%sstylesheet %s (%s): %s", where, what, reason, url)
+            logger.warning("%s%s (%s): %s", where, what.replace("image", "stylesheet"),
+                           reason, url)
             return URLFetcherResponse(url, b"", {"Content-Type": "text/css"})
-        logger.warning("%simage %s (%s): %s", where, what, reason, url)
+        logger.warning("%s%s (%s): %s", where, what, reason, url)
         return URLFetcherResponse(url, _PLACEHOLDER.encode("utf-8"),
                                   {"Content-Type": "image/svg+xml"})
 
