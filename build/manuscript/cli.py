@@ -61,10 +61,12 @@ def _check(config: Config, args: argparse.Namespace, counter: log.CountingHandle
 
 
 def _webpage(config: Config, args: argparse.Namespace, counter: log.CountingHandler) -> None:
+    from .sources import check_tree
     from .webpage import build_webpage, resolve_version
 
     version = args.version or resolve_version(config.root, config.env)
     images = config.content_dir / "images"
+    check_tree(config.root, images)  # publish no link that leads out of the manuscript
     target = build_webpage(config.output_dir, config.webpage_dir, version,
                            assets=[images] if images.is_dir() else [],
                            prune_keep=args.prune_keep)

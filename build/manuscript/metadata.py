@@ -10,6 +10,7 @@ variable and may hold anything.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def check_metadata(loaded: yamlfile.Loaded, path: Path) -> None:
                      "pandoc", "references", index)
 
 
-def _check_date(value: object, fail) -> None:
+def _check_date(value: object, fail: Callable[..., None]) -> None:
     if value is None or isinstance(value, date | datetime):
         return
     if isinstance(value, str):
@@ -92,7 +93,8 @@ def _check_date(value: object, fail) -> None:
     fail(f"date must be a date as YYYY-MM-DD (e.g. 2024-02-29), not {value!r}", "date")
 
 
-def _check_authors(key: str, authors: object, fail, text) -> None:
+def _check_authors(key: str, authors: object, fail: Callable[..., None],
+                   text: Callable[..., None]) -> None:
     if authors is None:
         return
     if not isinstance(authors, list):
