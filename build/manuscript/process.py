@@ -65,6 +65,10 @@ def check_sources(config: Config) -> None:
     to a folder outside changes no file digest and ``content/images`` is published.
     """
     check_tree(config.root, config.content_dir)
+    # The theme and rootstock's settings are read too: a CSS or JS file there is
+    # inlined into the page (build/theme/css/x.css -> /proc/self/environ would be).
+    for folder in ("build/theme", "build/assets", "build/pandoc/defaults"):
+        check_tree(config.root, config.root / folder)
 
 
 def write_processed(config: Config, processed: Processed) -> None:

@@ -148,6 +148,8 @@ CASES = [
          "outside the manuscript folder: refused", META),
     Case("manual-references-link-outside", {REFS: Link("/etc/passwd")},
          "outside the manuscript folder: refused", REFS),
+    Case("theme-css-link-outside", {"build/theme/css/50-x.css": Link("/proc/self/environ")},
+         "outside the manuscript folder: refused", "build/theme/css/50-x.css"),
     Case("section-broken-link", {"content/05.gone.md": Link("/nonexistent/gone.md")},
          "broken symbolic link", "content/05.gone.md"),
     Case("section-link-loop", {"content/05.loop.md": Link("05.loop.md")},
