@@ -10,6 +10,7 @@ variable and may hold anything.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from .sources import check_csl_items, json_item_lines, load_csl_json, read_text_
 
 logger = logging.getLogger(__name__)
 
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*")  # BCP 47, loosely
 _TEXT = (str, int, float)  # YAML reads `title: 2024` or `orcid: 0000` as numbers
 _AUTHOR_TEXT = ("name", "initials", "orcid", "github", "twitter", "mastodon",
                 "mastodon_server", "email", "symbol_str", "wikidata")
@@ -41,6 +43,10 @@ def check_metadata(loaded: yamlfile.Loaded, path: Path) -> None:
 
     for key in ("title", "subtitle", "lang", "html_url", "thumbnail"):
         text(key, metadata.get(key), key)
+    lang = metadata.get("lang")
+    if isinstance(lang, str) and not _LANGUAGE_TAG.fullmatch(lang):
+        # It becomes <html lang="…">, where pandoc does not escape a quote.
+        fail(f"lang must be a language tag such as en-US, not {lang!r}", "lang")
     if "keywords" in metadata:
         keywords = metadata["keywords"]
         if isinstance(keywords, list):

@@ -203,6 +203,10 @@ def _render(text: str, variables: dict, sections: list[Section]) -> str:
     """Manubot's Jinja2 templating of the sections, in a sandbox (see sandbox.py)."""
     try:
         return sandbox.template_with_jinja2(text, variables)
+    except jinja2.TemplateNotFound as error:  # sections are one template: no files
+        section, line = _locate(sections, sandbox.error_line(error))
+        raise ContentError(f"Jinja2 template refused: sections cannot include, import or "
+                           f"extend other templates ({error.name})", section, line) from None
     except jinja2.TemplateError as error:
         section, line = _locate(sections, sandbox.error_line(error))
         kind = "refused" if isinstance(error, jinja2.exceptions.SecurityError) else "error"
@@ -273,10 +277,17 @@ def _read_template_variables(root: Path, spec: str) -> dict:
             data = json.loads(read_text_file(path))
         except json.JSONDecodeError as error:
             raise ConfigError(f"invalid JSON: {error.msg}", path, error.lineno) from None
+        except RecursionError:
+            raise ConfigError("invalid JSON: nested too deeply", path) from None
     elif path.suffix == ".toml":
         import tomllib
 
-        data = tomllib.loads(read_text_file(path))
+        try:
+            data = tomllib.loads(read_text_file(path))
+        except tomllib.TOMLDecodeError as error:  # its message ends "(at line N, column M)"
+            raise ConfigError(f"invalid TOML: {error}", path) from None
+        except RecursionError:
+            raise ConfigError("invalid TOML: nested too deeply", path) from None
     else:
         data = _load_yaml(path)
     if namespace:
