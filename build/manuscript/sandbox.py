@@ -17,13 +17,19 @@ from __future__ import annotations
 import functools
 import logging
 import operator
-from collections.abc import Callable
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 MAX_RESULT = 10_000_000  # characters or items one operation may produce
+TIMEOUT = 60  # seconds for all the sections' templating; fm-survey's takes 0.01
 MAX_EXPONENT_BITS = 4096
 
 
@@ -123,8 +129,48 @@ def environment(autoescape: bool = False) -> jinja2.Environment:
 
 
 def template_with_jinja2(text: str, variables: dict) -> str:
-    """Drop-in for manubot's function of that name."""
-    return environment().from_string(text).render(**variables)
+    """Drop-in for manubot's function of that name, with a time limit
+    (``MANUSCRIPT_TEMPLATE_TIMEOUT`` seconds)."""
+    template = environment().from_string(text)
+    with _time_limit(_seconds("MANUSCRIPT_TEMPLATE_TIMEOUT", TIMEOUT)):
+        return template.render(**variables)
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Stop the template's own code after ``seconds``.
+
+    Loops nest (``range(100000)`` inside ``range(100000)``), and no operator bound
+    stops that. A trace function on this thread, active only in frames of template
+    code (Jinja2 compiles to Python whose file is ``<template>``), checks the clock on
+    each line and raises; other code runs untraced. Threads cannot be interrupted
+    otherwise, and ``serve`` builds on a worker thread.
+    """
+    deadline = time.monotonic() + seconds
+
+    def in_template(frame: FrameType, event: str, arg: Any) -> Callable | None:
+        if time.monotonic() > deadline:
+            raise SecurityError(f"the template ran longer than {seconds:g} s "
+                                "(MANUSCRIPT_TEMPLATE_TIMEOUT)")
+        return in_template
+
+    def calls(frame: FrameType, event: str, arg: Any) -> Callable | None:
+        return in_template if frame.f_code.co_filename == "<template>" else None
+
+    previous = sys.gettrace()
+    sys.settrace(calls)
+    try:
+        yield
+    finally:
+        sys.settrace(previous)
+
+
+def _seconds(name: str, default: float) -> float:
+    value = os.environ.get(name, "")
+    try:
+        return float(value) if value else default
+    except ValueError:
+        return default
 
 
 def error_line(error: Exception) -> int | None:

@@ -108,6 +108,10 @@ CASES = [
          "Range too big", HOSTILE),
     Case("jinja-include-file", section("{% include '/etc/passwd' %}"),
          "cannot include, import or extend other templates", HOSTILE),
+    Case("jinja-nested-loops", section("{% for i in range(100000) %}{% for j in range(100000)"
+                                       " %}{% endfor %}{% endfor %}"),
+         "the template ran longer than 1 s", HOSTILE,
+         env={"MANUSCRIPT_TEMPLATE_TIMEOUT": "1"}),
     Case("jinja-division-by-zero", section("{{ 1 / 0 }}"), "ZeroDivisionError", HOSTILE),
     Case("jinja-syntax-error", section("{{ unclosed"), "Jinja2 template error",
          "content/05.hostile.md:5"),  # Jinja2 notices at the next token, "After."
