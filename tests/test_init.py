@@ -29,7 +29,7 @@ from helpers import (
     text_of,
 )
 from manuscript.config import read_config_file
-from manuscript.init import config_toml
+from manuscript.init import DEFAULT_PACKAGE_SPEC, config_toml
 from test_corpus import _numbers, _pages, _xrefs
 
 TOUR = CORPUS / "rootstock-tour"
@@ -108,6 +108,14 @@ def test_default_package_spec_is_this_release(tmp_path: Path) -> None:
     pins = _requirements(tmp_path / "paper")
     assert pins == [f"{project['name']} @ git+https://github.com/AdaptInfer/fm-survey"
                     f"@v{project['version']}"]
+
+
+def test_readme_installs_the_release_init_pins() -> None:
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split(
+        "## Use it for your own manuscript", 1)[1].split("\n## ", 1)[0]
+    installs = re.findall(r'pip install "([^"]+)"', section)
+    assert installs == [DEFAULT_PACKAGE_SPEC]
+    assert "manuscript init --adopt" in section
 
 
 def test_package_spec_option(tmp_path: Path) -> None:
