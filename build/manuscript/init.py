@@ -153,8 +153,8 @@ def carry_over(root: Path) -> tuple[dict[str, object], list[Note]]:
                 paths.append(value)
                 notes.append(Note(where, "carried", f"template-variables-path {value}"))
             elif name == "--template-variables-path":
-                notes.append(Note(where, "not carried",
-                                  f"{name} {value or ''} is computed by the shell"))
+                why = f"{value} is computed by the shell" if value else "has no value"
+                notes.append(Note(where, "not carried", f"{name} {why}"))
             elif name in _PROCESS_FOLDERS and value != _PROCESS_FOLDERS[name]:
                 notes.append(Note(where, "not carried",
                                   f"{name} {value}: this pipeline always uses "
