@@ -34,7 +34,7 @@ def _git(*args: str) -> str:
 
 def _is_git_checkout() -> bool:
     try:
-        return _git("rev-parse", "--show-toplevel").strip() == str(ROOT)
+        return Path(_git("rev-parse", "--show-toplevel").strip()).resolve() == ROOT
     except (OSError, subprocess.CalledProcessError):
         return False
 
