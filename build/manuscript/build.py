@@ -23,12 +23,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from manubot import __version__ as manubot_version
 
 from . import __version__, cite, pandoc, pdf, process, render
-from .config import Config, Layout
+from .config import Config, Layout, check_source_date_epoch
 from .errors import ContentError, OutputError, StrictError
 from .fsutil import digest, files_digest
 from .journal import JOURNAL, Transaction, recover
@@ -63,12 +64,12 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0) -> Build
         raise StrictError(f"--strict: {warning_count()} warning(s); outputs left unchanged")
 
     transaction = Transaction(config.root, tops, config.output_dir / JOURNAL)
+    _write_outputs(transaction, config, layout, cache)
     report = BuildReport([(t.name, t.seconds, t.skipped) for t in cache.timings])
     with _timed(report, "webpage"):
-        site.publish(transaction, config.version, _published(config, layout, html, pdf_bytes,
-                                                             cache))
+        site.publish(transaction, config.version,
+                     _published(config, layout, html, pdf_bytes, cache), now=_now(config))
     with _timed(report, "write"):
-        _write_outputs(transaction, config, layout, cache)
         report.written = transaction.commit()
         finish(config.webpage_dir)
     return report
@@ -94,7 +95,7 @@ def check_inputs(config: Config) -> Layout:
 
 def process_stage(config: Config, layout: Layout) -> Stage[process.Processed]:
     """Everything manubot's process reads, plus the day (the front matter prints it)."""
-    key = digest([files_digest(layout.content_files + layout.variables_files),
+    key = digest([files_digest(layout.content_files + layout.variables_files, config.root),
                   json.dumps(dict(config.ci.params or {}), sort_keys=True),
                   config.env.get("SOURCE_DATE_EPOCH", ""), time.strftime("%Y-%m-%d"),
                   _code_digest(), manubot_version, *config.template_variables_paths])
@@ -115,7 +116,8 @@ def process_stage(config: Config, layout: Layout) -> Stage[process.Processed]:
 def cite_stage(config: Config, processed: process.Processed,
                parsed: ParsedMarkdown) -> Stage[cite.Bibliography]:
     settings = processed.variables["pandoc"]
-    key = digest([processed.markdown, files_digest(cite.bibliography_files(config, settings)),
+    bibliographies = cite.bibliography_files(config, settings)
+    key = digest([processed.markdown, files_digest(bibliographies, config.root),
                   str(config.offline), _code_digest()])
 
     def dump(bibliography: cite.Bibliography) -> dict[str, bytes]:
@@ -140,7 +142,7 @@ def html_stage(config: Config, layout: Layout, processed: process.Processed,
     theme = render.find_theme(config)
     key = digest([processed.markdown, json.dumps(processed.variables, sort_keys=True),
                   bibliography.references_json,
-                  files_digest({*theme.files(), *layout.render_inputs()}),
+                  files_digest({*theme.files(), *layout.render_inputs()}, config.root),
                   pandoc.pandoc_version(), config.version, _code_digest()])
 
     def run() -> str:
@@ -155,7 +157,7 @@ def html_stage(config: Config, layout: Layout, processed: process.Processed,
 def pdf_stage(config: Config, layout: Layout, html: str) -> Stage[bytes]:
     # The page's own files (images…) are inputs; its text is already in the HTML.
     files = [p for p in layout.content_files if p.suffix != ".md"]
-    key = digest([html, files_digest(files), str(config.offline), _code_digest()])
+    key = digest([html, files_digest(files, config.root), str(config.offline), _code_digest()])
 
     def load(outputs: dict[str, bytes]) -> bytes:
         if not outputs["manuscript.pdf"].startswith(b"%PDF-"):
@@ -234,6 +236,12 @@ def _write_outputs(transaction: Transaction, config: Config, layout: Layout,
     transaction.write(config.output_dir / STATE_FILE, cache.state_bytes())
 
 
+def _now(config: Config) -> datetime | None:
+    """SOURCE_DATE_EPOCH pins the date a version is listed with, too (reproducible site)."""
+    epoch = check_source_date_epoch(config.env)
+    return datetime.fromtimestamp(epoch, UTC) if epoch is not None else None
+
+
 @contextmanager
 def _timed(report: BuildReport, name: str) -> Iterator[None]:
     start = time.perf_counter()
@@ -247,8 +255,8 @@ def _timed(report: BuildReport, name: str) -> Iterator[None]:
 def _code_digest() -> str:
     """Our own code and data are inputs of every stage: a new version rebuilds everything."""
     package = Path(__file__).parent
-    return digest([__version__, files_digest(p for p in package.rglob("*")
-                                             if p.is_file() and "__pycache__" not in p.parts)])
+    files = [p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    return digest([__version__, files_digest(files, package)])
 
 
 def _json(data: object) -> bytes:

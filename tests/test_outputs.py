@@ -1,0 +1,132 @@
+"""output/ and webpage/ change together or not at all — even when the build is killed.
+
+A real build is killed (``os._exit``, through the test switch of :mod:`manuscript.journal`)
+after each rename of its commit in turn; every file must then be wholly old or wholly new,
+and the next build must complete the change and leave no scratch behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT, clean_env, copy_manuscript, run_manuscript
+from test_stages import tiny_manuscript
+
+sys.path.insert(0, str(Path(__file__).parent / "bad_inputs"))
+from cases_outputs import CASES
+from test_bad_inputs import apply, snapshot
+
+DIE = "MANUSCRIPT_TEST_DIE_AFTER_RENAME"
+DIED = 75  # journal.DIE_EXIT_CODE
+ENV = {"SOURCE_DATE_EPOCH": "1700000000"}
+SCRATCH = (".build-staging", ".build-journal.json", ".old-", ".tmp-")
+
+
+def cp(source: Path, dest: Path) -> Path:
+    subprocess.run(["cp", "-a", str(source), str(dest)], check=True)  # keeps hard links
+    return dest
+
+
+def edit(root: Path) -> None:
+    """A second commit: new text, one image replaced, one added, one removed."""
+    (root / "content" / "01.one.md").write_text(
+        "## One\n\nSecond version.\n\n![A square.](images/square.svg)\n", encoding="utf-8")
+    images = root / "content" / "images"
+    (images / "dot.svg").unlink()
+    (images / "square.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"/>', encoding="utf-8")
+    (images / "extra.txt").write_text("an extra asset\n", encoding="utf-8")
+
+
+def scratch(root: Path) -> list[str]:
+    return [rel for rel in snapshot(root) if any(part.startswith(SCRATCH) or
+            part.endswith(".tmp") for part in rel.split("/"))]
+
+
+def test_killed_after_every_rename_each_file_is_old_or_new(tmp_path: Path) -> None:
+    first = tiny_manuscript(tmp_path / "first")
+    run_manuscript(first, "build", env=clean_env(**ENV))
+    old = snapshot(first)
+    reference = cp(first, tmp_path / "reference")
+    edit(reference)
+    run_manuscript(reference, "build", env=clean_env(**ENV))
+    new = snapshot(reference)
+    assert old != new
+
+    renames = 0
+    while True:
+        root = cp(first, tmp_path / f"kill-{renames}")
+        edit(root)
+        completed = run_manuscript(root, "build", check=False,
+                                   env=clean_env(**ENV, **{DIE: str(renames)}))
+        if completed.returncode == 0:  # fewer renames than that: the build completed
+            break
+        assert completed.returncode == DIED, completed.stderr
+        now = snapshot(root)
+        for rel in set(old) | set(new) | set(now):
+            if rel in scratch(root):
+                continue
+            assert now.get(rel) in (old.get(rel), new.get(rel)), (renames, rel)
+        run_manuscript(root, "build", env=clean_env(**ENV))
+        assert snapshot(root) == new, renames
+        assert scratch(root) == [], renames
+        shutil.rmtree(root)
+        renames += 1
+    assert snapshot(root) == new
+    assert renames >= 10  # pages, PDF, images, store, version list: a real commit
+
+
+def test_leftovers_of_older_builds_are_cleaned(tmp_path: Path) -> None:
+    root = tiny_manuscript(tmp_path)
+    run_manuscript(root, "build", "--no-pdf", env=clean_env(**ENV))
+    good = snapshot(root)
+    leftovers = ["output/.manuscript.html.x1y2.tmp", "webpage/.old-index.html-123",
+                 "webpage/v/.build-local-abc/local/index.html", "webpage/v/.store/.tmp-9",
+                 "webpage/v/freeze/.index.html.q.tmp", "webpage/.build-root-z/images/a.svg",
+                 "output/.build-staging/new/0"]
+    for rel in leftovers:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("half", encoding="utf-8")
+    # A journal whose renames never started: the build rolls it forward.
+    run_manuscript(root, "build", "--no-pdf", env=clean_env(**ENV))
+    assert snapshot(root) == good
+    assert scratch(root) == []
+
+
+# --- broken places to write to: the build changes nothing after the breakage ---------
+
+
+@pytest.fixture(scope="module")
+def good_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = copy_manuscript(ROOT, tmp_path_factory.mktemp("good"))
+    run_manuscript(root, "build")
+    return root
+
+
+BROKEN = [case for case in CASES if not case.outputs_unchanged]
+
+
+@pytest.mark.parametrize("case", BROKEN, ids=[case.name for case in BROKEN])
+def test_a_broken_output_place_changes_nothing(case, good_build: Path, tmp_path: Path) -> None:
+    root = cp(good_build, tmp_path / "ms")
+    apply(root, dict(case.files))
+    if case.setup:
+        case.setup(root)
+    before = snapshot(root)
+    before_place = _describe(root / case.where)
+    completed = run_manuscript(root, *case.args, env=clean_env(**case.env), check=False)
+    assert completed.returncode == 1 and case.message in completed.stderr
+    assert snapshot(root) == before
+    assert _describe(root / case.where) == before_place
+
+
+def _describe(path: Path) -> tuple[str, bytes | list[str]]:
+    if path.is_dir():
+        return "dir", sorted(os.listdir(path))
+    return "file", path.read_bytes() if path.exists() else b""
