@@ -21,7 +21,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,10 +45,14 @@ class BuildReport:
     written: int = 0  # files changed in output/ and webpage/
 
 
-def build(config: Config, warning_count: Callable[[], int] = lambda: 0) -> BuildReport:
+def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
+          writing: Callable[[], AbstractContextManager[object]] = nullcontext) -> BuildReport:
+    """Build ``output/`` and ``webpage/``. ``writing`` wraps the moments files change
+    (serve holds its lock there, so readers never see a half-written folder)."""
     layout = check_inputs(config)
     tops = (config.output_dir, config.webpage_dir)
-    recover(config.root, tops, config.output_dir / JOURNAL)
+    with writing():
+        recover(config.root, tops, config.output_dir / JOURNAL)
     site = Site.open(config.webpage_dir)  # a broken version list fails before any stage
     cache = StageCache.load(config.output_dir)
 
@@ -69,7 +73,7 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0) -> Build
     with _timed(report, "webpage"):
         site.publish(transaction, config.version,
                      _published(config, layout, html, pdf_bytes, cache), now=_now(config))
-    with _timed(report, "write"):
+    with _timed(report, "write"), writing():
         report.written = transaction.commit()
         finish(config.webpage_dir)
     return report
