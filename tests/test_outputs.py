@@ -93,7 +93,6 @@ def test_leftovers_of_older_builds_are_cleaned(tmp_path: Path) -> None:
     for rel in leftovers:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text("half", encoding="utf-8")
-    # A journal whose renames never started: the build rolls it forward.
     run_manuscript(root, "build", "--no-pdf", env=clean_env(**ENV))
     assert snapshot(root) == good
     assert scratch(root) == []
@@ -130,3 +129,45 @@ def _describe(path: Path) -> tuple[str, bytes | list[str]]:
     if path.is_dir():
         return "dir", sorted(os.listdir(path))
     return "file", path.read_bytes() if path.exists() else b""
+
+
+@pytest.mark.parametrize("entry", [
+    {"final": "content/metadata.yaml", "old": "output/.build-staging/old/0", "new": None},
+    {"final": "output/manuscript.md", "old": "../victim", "new": None},
+    {"final": "output/manuscript.md", "old": "output/.build-staging/old/0",
+     "new": "content/metadata.yaml"},
+    {"final": "webpage/extra/x", "old": "output/.build-staging/old/0", "new": None},
+], ids=["delete-a-source", "move-outside", "publish-a-source", "through-a-symlink"])
+def test_a_hostile_journal_moves_nothing(tmp_path: Path, entry: dict) -> None:
+    """A journal is a file in the manuscript's folder: it may only finish our own renames."""
+    root = tiny_manuscript(tmp_path / "ms")
+    run_manuscript(root, "build", "--no-pdf", env=clean_env(**ENV))
+    (tmp_path / "victim").write_text("kept\n", encoding="utf-8")
+    (root / "secret").mkdir()
+    (root / "secret" / "x").write_text("secret\n", encoding="utf-8")
+    os.symlink(root / "secret", root / "webpage" / "extra")
+    sources = {p: p.read_bytes() for p in (root / "content").rglob("*") if p.is_file()}
+    import json
+
+    (root / "output" / ".build-journal.json").write_text(
+        json.dumps({"entries": [entry]}), encoding="utf-8")
+    completed = run_manuscript(root, "build", "--no-pdf", env=clean_env(**ENV))
+    assert "not used" in completed.stderr
+    assert {p: p.read_bytes() for p in (root / "content").rglob("*") if p.is_file()} == sources
+    assert (tmp_path / "victim").read_text(encoding="utf-8") == "kept\n"
+    assert (root / "secret" / "x").read_text(encoding="utf-8") == "secret\n"
+    assert not (root / "output" / ".build-journal.json").exists()
+
+
+def test_a_symlink_in_the_website_is_not_followed(tmp_path: Path) -> None:
+    root = tiny_manuscript(tmp_path / "ms")
+    run_manuscript(root, "build", "--no-pdf", env=clean_env(**ENV))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "dot.svg").write_text("not ours\n", encoding="utf-8")
+    shutil.rmtree(root / "webpage" / "images")
+    os.symlink(elsewhere, root / "webpage" / "images")
+    (root / "content" / "01.one.md").write_text("## One\n\nChanged.\n", encoding="utf-8")
+    completed = run_manuscript(root, "build", "--no-pdf", env=clean_env(**ENV), check=False)
+    assert completed.returncode == 1 and "symbolic link" in completed.stderr
+    assert (elsewhere / "dot.svg").read_text(encoding="utf-8") == "not ours\n"

@@ -32,7 +32,7 @@ from . import __version__, cite, pandoc, pdf, process, render
 from .config import Config, Layout, check_source_date_epoch
 from .errors import ContentError, OutputError, StrictError
 from .fsutil import digest, files_digest
-from .journal import JOURNAL, Transaction, recover
+from .journal import JOURNAL, Transaction, exclusive, recover
 from .stages import STATE_FILE, Stage, StageCache
 from .webpage import Site, finish, validate_version
 
@@ -50,33 +50,34 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
     """Build ``output/`` and ``webpage/``. ``writing`` wraps the moments files change
     (serve holds its lock there, so readers never see a half-written folder)."""
     layout = check_inputs(config)
-    tops = (config.output_dir, config.webpage_dir)
-    with writing():
-        recover(config.root, tops, config.output_dir / JOURNAL)
-    site = Site.open(config.webpage_dir)  # a broken version list fails before any stage
-    cache = StageCache.load(config.output_dir)
+    with exclusive(config.output_dir):  # one build at a time
+        tops = (config.output_dir, config.webpage_dir)
+        with writing():
+            recover(config.root, tops, config.output_dir / JOURNAL)
+        site = Site.open(config.webpage_dir)  # a broken version list fails before any stage
+        cache = StageCache.load(config.output_dir)
 
-    with cache.capturing():
-        processed = cache.run(process_stage(config, layout))
-        parsed = ParsedMarkdown(processed.markdown, cache)
-        bibliography = cache.run(cite_stage(config, processed, parsed))
-        html = cache.run(html_stage(config, layout, processed, bibliography, parsed))
-        pdf_bytes = cache.run(pdf_stage(config, layout, html)) if config.pdf else None
-        parsed.replay_if_unparsed()
+        with cache.capturing():
+            processed = cache.run(process_stage(config, layout))
+            parsed = ParsedMarkdown(processed.markdown, cache)
+            bibliography = cache.run(cite_stage(config, processed, parsed))
+            html = cache.run(html_stage(config, layout, processed, bibliography, parsed))
+            pdf_bytes = cache.run(pdf_stage(config, layout, html)) if config.pdf else None
+            parsed.replay_if_unparsed()
 
-    if config.strict and warning_count():
-        raise StrictError(f"--strict: {warning_count()} warning(s); outputs left unchanged")
+        if config.strict and warning_count():
+            raise StrictError(f"--strict: {warning_count()} warning(s); outputs left unchanged")
 
-    transaction = Transaction(config.root, tops, config.output_dir / JOURNAL)
-    _write_outputs(transaction, config, layout, cache)
-    report = BuildReport([(t.name, t.seconds, t.skipped) for t in cache.timings])
-    with _timed(report, "webpage"):
-        site.publish(transaction, config.version,
-                     _published(config, layout, html, pdf_bytes, cache), now=_now(config))
-    with _timed(report, "write"), writing():
-        report.written = transaction.commit()
-        finish(config.webpage_dir)
-    return report
+        transaction = Transaction(config.root, tops, config.output_dir / JOURNAL)
+        _write_outputs(transaction, config, layout, cache)
+        report = BuildReport([(t.name, t.seconds, t.skipped) for t in cache.timings])
+        with _timed(report, "webpage"):
+            site.publish(transaction, config.version,
+                         _published(config, layout, html, pdf_bytes, cache), now=_now(config))
+        with _timed(report, "write"), writing():
+            report.written = transaction.commit()
+            finish(config.webpage_dir)
+        return report
 
 
 def check_inputs(config: Config) -> Layout:

@@ -24,10 +24,13 @@ prove the above by killing a real build at every step.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -262,17 +265,55 @@ def recover(root: Path, tops: tuple[Path, ...], journal: Path) -> None:
         try:
             data = json.loads(journal.read_text(encoding="utf-8"))
             entries = [_Entry(**item) for item in data["entries"]]
+            for entry in entries:
+                _check_entry(root, tops, entry)
         except (OSError, ValueError, KeyError, TypeError) as error:
-            logger.warning("%s: unreadable (%s); ignored", journal, error)
+            logger.warning("%s: not used (%s)", journal, error)
             entries = []
         if entries:
             logger.info("completing an interrupted build's %d file changes", len(entries))
-        for entry in entries:
-            _forward(root, entry)
-        journal.unlink()
+        try:
+            for entry in entries:
+                _forward(root, entry)
+            journal.unlink()
+        except OSError as error:
+            raise OutputError(f"cannot complete an interrupted build's changes "
+                              f"({error.strerror}); the journal is kept", journal) from error
         _remove_empty_parents(root, entries, tops)
     for top in tops:
         remove_leftovers(top)
+
+
+def _check_entry(root: Path, tops: tuple[Path, ...], entry: _Entry) -> None:
+    """A journal is a file in the manuscript's folder, so it is input like any other: it may
+    only move files inside output/ and webpage/, and only from their staging folders."""
+    for rel, staged in ((entry.final, False), (entry.old, True), (entry.new, True)):
+        if rel is None:
+            continue
+        if not isinstance(rel, str) or Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise ValueError(f"path {rel!r} leaves the manuscript")
+        path = root / rel
+        top = next((t for t in tops if path.is_relative_to(t) and path != t), None)
+        if top is None or (top / STAGING in path.parents) != staged:
+            raise ValueError(f"path {rel!r} is not where a build writes")
+        if path.parent.resolve() != path.parent:  # a symlink on the way leads elsewhere
+            raise ValueError(f"path {rel!r} goes through a symbolic link")
+
+
+@contextmanager
+def exclusive(top: Path) -> Iterator[None]:
+    """One build at a time per folder (``serve`` and a ``build`` in another terminal)."""
+    top.mkdir(parents=True, exist_ok=True)
+    fd = os.open(top, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info("waiting for another build of this manuscript to finish")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def remove_leftovers(top: Path) -> None:
@@ -311,6 +352,9 @@ def _check_target(path: Path) -> None:
     """A folder where a file goes, or a file where a folder goes: an error, before staging."""
     if path.is_dir() and not path.is_symlink():
         raise OutputError("a folder is in the way of this output file; nothing was changed",
+                          path)
+    if path.parent.resolve() != path.parent:  # a symlink on the way would lead elsewhere
+        raise OutputError("goes through a symbolic link; the build writes only real folders",
                           path)
     for parent in path.parents:
         if parent.exists() and not parent.is_dir():

@@ -40,6 +40,17 @@ class Logged:
     file: str | None = None
     line: int | None = None
 
+    @classmethod
+    def from_json(cls, data: dict) -> Logged:
+        """Only what a stage of ours could have logged (the file is input like any other)."""
+        logged = cls(**data)
+        if (not logged.logger.startswith("manuscript.") or not isinstance(logged.message, str)
+                or logged.level not in (logging.WARNING, logging.ERROR)
+                or not isinstance(logged.line, int | None)
+                or not isinstance(logged.file, str | None)):
+            raise ValueError(f"not a warning of this build: {data!r}")
+        return logged
+
     def replay(self) -> None:
         extra = {"file": Path(self.file) if self.file else None, "line": self.line,
                  "replayed": True}
@@ -56,7 +67,7 @@ class Record:
     def from_json(cls, data: dict) -> Record:
         return cls(key=str(data["key"]),
                    outputs={str(k): str(v) for k, v in data["outputs"].items()},
-                   warnings=[Logged(**item) for item in data["warnings"]])
+                   warnings=[Logged.from_json(item) for item in data["warnings"]])
 
 
 @dataclass

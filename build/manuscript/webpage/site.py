@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import WebpageError
-from ..journal import JOURNAL, Transaction, recover
+from ..journal import JOURNAL, Transaction, exclusive, recover
 from .pages import redirect_page, removed_page, versions_index
 from .store import STORE, Store, collect_garbage
 from .versions import (
@@ -189,13 +189,14 @@ def build_webpage(
     output_dir, webpage_dir = Path(output_dir).resolve(), Path(webpage_dir).resolve()
     root = Path(os.path.commonpath([output_dir, webpage_dir]))
     tops, journal = (output_dir, webpage_dir), output_dir / JOURNAL
-    recover(root, tops, journal)
-    sources = published_files(output_dir, assets)
-    site = Site.open(webpage_dir)
-    transaction = Transaction(root, tops, journal)
-    target = site.publish(transaction, version, sources, prune_keep=prune_keep, now=now)
-    transaction.commit()
-    finish(webpage_dir)
+    with exclusive(output_dir):
+        recover(root, tops, journal)
+        sources = published_files(output_dir, assets)
+        site = Site.open(webpage_dir)
+        transaction = Transaction(root, tops, journal)
+        target = site.publish(transaction, version, sources, prune_keep=prune_keep, now=now)
+        transaction.commit()
+        finish(webpage_dir)
     logger.debug("website: added version %s", version)
     return target
 
