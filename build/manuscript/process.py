@@ -160,7 +160,7 @@ def _add_manubot_cite_settings(config: Config, pandoc: dict) -> None:
     bibliographies = pandoc.get("bibliography", [])
     if isinstance(bibliographies, str):
         bibliographies = [bibliographies]
-    manual = sorted(config.content_dir.rglob("manual-references*.*"))
+    manual = config.layout().manual_references
     bibliographies.extend(_relative(config.root, p) for p in manual)
     pandoc["bibliography"] = bibliographies
     pandoc["manubot-output-bibliography"] = "output/references.json"
