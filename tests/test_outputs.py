@@ -171,3 +171,27 @@ def test_a_symlink_in_the_website_is_not_followed(tmp_path: Path) -> None:
     completed = run_manuscript(root, "build", "--no-pdf", env=clean_env(**ENV), check=False)
     assert completed.returncode == 1 and "symbolic link" in completed.stderr
     assert (elsewhere / "dot.svg").read_text(encoding="utf-8") == "not ours\n"
+
+
+def test_a_rename_that_fails_half_way_is_undone(tmp_path: Path) -> None:
+    """The website's version folder is read-only (``chattr +i``, which binds root too):
+    output/ is renamed in first, then the website fails — output/ must be rolled back."""
+    root = tiny_manuscript(tmp_path / "ms")
+    run_manuscript(root, "build", env=clean_env(**ENV))
+    before = snapshot(root)
+    locked = root / "webpage" / "v" / "local"
+    done = subprocess.run(["chattr", "+i", str(locked)], capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"cannot make a read-only folder here: {done.stderr.strip()}")
+    try:
+        edit(root)
+        completed = run_manuscript(root, "build", env=clean_env(**ENV), check=False)
+        assert completed.returncode == 1, completed.stderr
+        assert "Operation not permitted" in completed.stderr
+        assert "Traceback" not in completed.stderr
+        assert snapshot(root) == before
+        assert scratch(root) == []
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)], check=True)
+    run_manuscript(root, "build", env=clean_env(**ENV))
+    assert b"Second version." in (root / "webpage" / "index.html").read_bytes()

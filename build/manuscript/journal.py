@@ -104,9 +104,17 @@ class Transaction:
         if not changes:
             return 0
         for change in changes:
-            _check_target(change.path)
+            try:
+                _check_target(change.path)
+            except OSError as error:  # a name too long…
+                raise OutputError(f"cannot write this file ({error.strerror}); "
+                                  "nothing was changed", change.path) from error
         entries = self._stage(changes)
-        _write_journal(self.journal, self.root, entries)
+        try:
+            _write_journal(self.journal, self.root, entries)
+        except OutputError:
+            self._clean_staging()
+            raise
         _maybe_die(0)
         try:
             for number, entry in enumerate(entries, start=1):
@@ -220,7 +228,10 @@ def _forward(root: Path, entry: _Entry) -> None:
     if not (new.exists() or new.is_symlink()):
         return  # done before
     if (final.exists() or final.is_symlink()) and not (old.exists() or old.is_symlink()):
-        os.link(final, old, follow_symlinks=False)  # keep the old file, to undo
+        try:
+            os.link(final, old, follow_symlinks=False)  # keep the old file, to undo
+        except OSError:  # a file system without hard links
+            shutil.copy2(final, old, follow_symlinks=False)
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(new, final)
 
@@ -317,19 +328,19 @@ def exclusive(top: Path) -> Iterator[None]:
 
 
 def remove_leftovers(top: Path) -> None:
-    """Scratch files and folders of interrupted builds, anywhere under ``top``."""
-    if not top.is_dir():
-        return
-    for dirpath, dirnames, filenames in os.walk(top):
-        for name in [*dirnames, *filenames]:
-            if name in _KEEP or not (name.startswith(_LEFTOVER_PREFIXES)
-                                     or name.endswith(".tmp")):
+    """Scratch files and folders of interrupted builds (this version's staging folder, and
+    the temporary names earlier versions wrote beside their targets)."""
+    folders = [top, top / "v", top / "v" / "freeze", top / "v" / ".store"]
+    for folder in folders:
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        for path in folder.iterdir():
+            name = path.name
+            if name in _KEEP or not (name.startswith(_LEFTOVER_PREFIXES) or name.endswith(".tmp")):
                 continue
-            path = Path(dirpath) / name
             logger.debug("removing leftover %s", path)
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)
-                dirnames.remove(name)
             else:
                 path.unlink(missing_ok=True)
 

@@ -9,8 +9,10 @@ build changed nothing after the breakage.
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
 from table import Case, Folder, Remove
 
 FSIZE_LIMIT_PATH = str(Path(__file__).parent / "fsize_limit")
@@ -25,6 +27,19 @@ def _replace_by_file(rel: str):
         (root / rel).write_text("not a folder\n", encoding="utf-8")
 
     return setup
+
+
+def _chattr(flag: str, rel: str):
+    """``chattr +i``: a folder even root cannot write to (ext4 and the like). Where the file
+    system or the privileges do not allow it, the row is skipped, saying why."""
+
+    def run(root: Path) -> None:
+        done = subprocess.run(["chattr", flag, str(root / rel)], capture_output=True,
+                              text=True, check=False)
+        if done.returncode and flag == "+i":
+            pytest.skip(f"cannot make a read-only folder here: {done.stderr.strip()}")
+
+    return run
 
 
 def _remove_sections(root: Path) -> None:
@@ -42,6 +57,8 @@ CASES = [
     # Running as root, a read-only mode stops no write; a folder where the page goes does.
     Case("output-html-is-a-folder", {"output/manuscript.html": Folder(), **EDIT},
          "a folder is in the way", "output/manuscript.html", outputs_unchanged=False),
+    Case("output-read-only", dict(EDIT), "Operation not permitted", "output/manuscript.md",
+         setup=_chattr("+i", "output"), teardown=_chattr("-i", "output")),
     Case("disk-full", dict(EDIT), "File too large", "output/manuscript.html",
          env={"PYTHONPATH": FSIZE_LIMIT_PATH, "MANUSCRIPT_TEST_FSIZE_LIMIT": "45000"}),
     Case("source-date-epoch-not-a-number", dict(EDIT), "SOURCE_DATE_EPOCH",
