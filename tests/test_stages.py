@@ -129,3 +129,25 @@ def test_state_records_digests_and_warnings(tmp_path: Path) -> None:
     [warning] = html["warnings"]
     assert warning["message"].endswith(WARNING)
     assert warning["file"].endswith("content/01.one.md") and warning["line"] == 3
+
+
+def test_a_parse_warning_is_logged_once_per_build_whoever_parses(tmp_path: Path) -> None:
+    """pandoc's warnings while parsing belong to the Markdown, not to the stage that
+    happened to parse it: once per build, whether cite, html or no stage parsed."""
+    root = tiny_manuscript(tmp_path)
+    (root / "content" / "01.one.md").write_text(
+        "## One\n\nSee [a].\n\n[a]: https://x.example\n[a]: https://y.example\n",
+        encoding="utf-8")
+    duplicate = "Duplicate link reference '[a]'"
+    code, stderr = build(root, "--no-pdf")  # cite parses
+    assert code == 0 and stderr.count(duplicate) == 1
+    code, stderr = build(root, "--no-pdf")  # nobody parses
+    assert skipped(stderr) == {"process", "cite", "html"} and stderr.count(duplicate) == 1
+    theme = root / "build" / "theme" / "css"
+    theme.mkdir(parents=True)
+    (theme / "extra.css").write_text("p { margin: 0 }\n", encoding="utf-8")
+    code, stderr = build(root, "--no-pdf")  # html parses, cite is skipped
+    assert "html" not in skipped(stderr) and "cite" in skipped(stderr)
+    assert stderr.count(duplicate) == 1
+    code, stderr = build(root, "--no-pdf", "--strict")
+    assert code == 1 and stderr.count(duplicate) == 1

@@ -79,7 +79,6 @@ class Stage(Generic[T]):
     run: Callable[[], T]
     dump: Callable[[T], dict[str, bytes]]
     load: Callable[[dict[str, bytes]], T]
-    timed: bool = True  # one "name  1.23 s" line
 
 
 @dataclass
@@ -129,11 +128,10 @@ class StageCache:
                 outputs = stage.dump(value)
             record.outputs = {name: _sha256(data) for name, data in outputs.items()}
             self.outputs.update(outputs)
-        if stage.timed:
-            seconds = time.perf_counter() - start
-            self.timings.append(Timing(stage.name, seconds, skipped))
-            logger.info("%-8s %6.2f s%s", stage.name, seconds,
-                        "  (unchanged, skipped)" if skipped else "")
+        seconds = time.perf_counter() - start
+        self.timings.append(Timing(stage.name, seconds, skipped))
+        logger.info("%-8s %6.2f s%s", stage.name, seconds,
+                    "  (unchanged, skipped)" if skipped else "")
         return value
 
     def _reuse(self, stage: Stage[T]) -> tuple[T] | None:
