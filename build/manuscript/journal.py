@@ -314,8 +314,11 @@ def _check_entry(root: Path, tops: tuple[Path, ...], entry: _Entry) -> None:
 @contextmanager
 def exclusive(top: Path) -> Iterator[None]:
     """One build at a time per folder (``serve`` and a ``build`` in another terminal)."""
-    top.mkdir(parents=True, exist_ok=True)
-    fd = os.open(top, os.O_RDONLY)
+    try:
+        top.mkdir(parents=True, exist_ok=True)
+        fd = os.open(top, os.O_RDONLY)
+    except OSError as error:
+        raise OutputError(f"cannot create or open this folder ({error.strerror})", top) from error
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
