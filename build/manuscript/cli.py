@@ -63,27 +63,21 @@ def _check(config: Config, args: argparse.Namespace, counter: log.CountingHandle
 
 
 def _webpage(config: Config, args: argparse.Namespace, counter: log.CountingHandler) -> None:
-    from .webpage import build_webpage, resolve_version
+    from .webpage import build_webpage
 
-    version = args.version or resolve_version(config.root, config.env)
-    images = config.content_dir / "images"
+    version = args.version or config.version
+    images = config.layout().images_dir
     target = build_webpage(config.output_dir, config.webpage_dir, version,
-                           assets=[images] if images.is_dir() else [],
-                           prune_keep=args.prune_keep)
+                           assets=[images] if images else [], prune_keep=args.prune_keep)
     logger.info("website: version %s in %s", version, target)
 
 
 def _deploy(config: Config, args: argparse.Namespace, counter: log.CountingHandler) -> None:
     from .deploy import deploy
 
-    env = config.env
-    run_url = None
-    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
-        server = env.get("GITHUB_SERVER_URL", "https://github.com")
-        run_url = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
     deploy(config.root, config.webpage_dir, config.output_dir, remote=args.remote,
-           source_commit=env.get("GITHUB_SHA"), ci_run_url=run_url,
-           token=env.get("GITHUB_TOKEN") or None)
+           source_commit=config.ci.commit, ci_run_url=config.ci.run_url,
+           token=config.env.get("GITHUB_TOKEN") or None)
     logger.info("deployed to %s (gh-pages and output branches)", args.remote)
 
 

@@ -50,6 +50,10 @@ class WebpageError(ManuscriptError):
     """The website folder cannot be written."""
 
 
+class OutputError(ManuscriptError):
+    """output/, webpage/ or ci/cache cannot be written (a file in the way, a full disk…)."""
+
+
 class DeployError(ManuscriptError):
     """Publishing to the remote failed."""
 
