@@ -22,7 +22,7 @@ from pathlib import Path
 
 from manubot import __version__ as manubot_version
 
-from . import __version__, cite, pandoc, pdf, process, render
+from . import __version__, cite, images, pandoc, pdf, process, render, rootstock
 from .config import Config
 from .errors import StrictError
 from .fsutil import digest, files_digest, write_bytes_atomic
@@ -82,7 +82,8 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0) -> Build
     with _stage(report, "html") as skip:
         key = digest([markdown, json.dumps(variables, sort_keys=True),
                       bibliography.references_json, files_digest(theme.files()),
-                      pandoc.pandoc_version(), version, _code_digest()])
+                      pandoc.pandoc_version(), version, _code_digest(),
+                      images.stage_key(config)])
         if state.fresh("html", key, ("manuscript.html",)):
             skip()
             html = state.read("manuscript.html").decode("utf-8")
@@ -100,8 +101,9 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0) -> Build
             if state.fresh("pdf", key, ("manuscript.pdf",)):
                 skip()
             else:
-                outputs["manuscript.pdf"] = pdf.render_pdf(html, config.content_dir,
-                                                           offline=config.offline)
+                with images.pdf_base(config) as base:  # images/ and remote-images/
+                    outputs["manuscript.pdf"] = pdf.render_pdf(html, base,
+                                                               offline=config.offline)
             state.record("pdf", key)
 
     if config.strict and warning_count():
@@ -112,12 +114,12 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0) -> Build
             write_bytes_atomic(config.output_dir / name, data)
             report.written.append(name)
         _link_images(config)
+        images.publish_remote(config, html)
         state.save()
 
     with _stage(report, "webpage"):
-        images = config.content_dir / "images"
         build_webpage(config.output_dir, config.webpage_dir, version,
-                      assets=[images] if images.is_dir() else [])
+                      assets=images.page_assets(config))
     return report
 
 
@@ -169,7 +171,8 @@ def _process_key(config: Config) -> str:
     env = [f"{k}={config.env.get(k, '')}" for k in CI_VARIABLES]
     today = time.strftime("%Y-%m-%d")
     return digest([files_digest(content + variables), *env, today, _code_digest(),
-                   manubot_version, *config.template_variables_paths])
+                   manubot_version, *config.template_variables_paths,
+                   rootstock.head_commit(config.root) or ""])  # seeds a random author order
 
 
 @functools.cache

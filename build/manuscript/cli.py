@@ -64,9 +64,10 @@ def _webpage(config: Config, args: argparse.Namespace, counter: log.CountingHand
     from .webpage import build_webpage, resolve_version
 
     version = args.version or resolve_version(config.root, config.env)
-    images = config.content_dir / "images"
+    from .images import page_assets
+
     target = build_webpage(config.output_dir, config.webpage_dir, version,
-                           assets=[images] if images.is_dir() else [],
+                           assets=page_assets(config),
                            prune_keep=args.prune_keep)
     logger.info("website: version %s in %s", version, target)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from .errors import ConfigError
+from .rootstock import build_switches
 
 CONFIG_FILE = "manuscript.toml"
 
@@ -93,6 +94,7 @@ def make_config(
         raise ConfigError("no content/ folder: run in a manuscript's root or pass -C DIR", root)
     file_options = read_config_file(root)
     env = dict(os.environ if env is None else env)
+    switches = build_switches(env)  # rootstock's BUILD_PDF=false…, below the command line
 
     def pick(explicit: bool | None, key: str, default: bool) -> bool:
         if explicit is not None:
@@ -106,7 +108,7 @@ def make_config(
         template_variables_paths=tuple(dict.fromkeys(paths)),
         strict=pick(strict, "strict", False),
         offline=pick(offline, "offline", env.get("MANUSCRIPT_OFFLINE") == "1"),
-        pdf=pick(pdf, "pdf", True),
+        pdf=pick(pdf if pdf is not None else switches.get("pdf"), "pdf", True),
         verbose=verbose,
         env=MappingProxyType(env),
     )

@@ -124,7 +124,10 @@ def _fetcher(offline: bool):
         if urlsplit(url).path.endswith(".css"):  # e.g. an icon font's stylesheet
             logger.warning("remote stylesheet not used in the PDF (%s): %s", reason, url)
             return URLFetcherResponse(url, b"", {"Content-Type": "text/css"})
-        logger.warning("remote image not included in the PDF (%s): %s", reason, url)
+        # Offline, the HTML stage (images.py) has reported each remote image with its
+        # file:line already; online, a failure here is news.
+        logger.log(logging.DEBUG if offline else logging.WARNING,
+                   "remote image not included in the PDF (%s): %s", reason, url)
         return URLFetcherResponse(url, _PLACEHOLDER.encode("utf-8"),
                                   {"Content-Type": "image/svg+xml"})
 

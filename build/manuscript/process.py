@@ -30,6 +30,7 @@ from manubot.process.metadata import get_header_includes
 from manubot.process.util import add_author_affiliations, template_with_jinja2
 from manubot.util import get_configured_yaml
 
+from . import rootstock
 from .config import Config
 from .errors import ConfigError, ContentError
 from .sources import Section, read_sections, read_text_file
@@ -85,9 +86,7 @@ def load_variables(config: Config, now: datetime) -> dict:
     manubot["generated_date_long"] = _long_date(now)
 
     authors = metadata.pop("authors", None) or metadata.pop("author_info", None) or []
-    if metadata.pop("manubot-randomize-author-order", False):
-        logger.warning("metadata.yaml: manubot-randomize-author-order is not supported; "
-                       "authors keep their order")
+    authors = rootstock.author_order(config, metadata, manubot, authors)
     variables["pandoc"]["author-meta"] = [author["name"] for author in authors]
     manubot["authors"] = authors
     add_author_affiliations(manubot)
@@ -109,7 +108,8 @@ def load_variables(config: Config, now: datetime) -> dict:
             logger.warning("metadata.yaml: %r should be a mapping; ignored", key)
     variables.update(metadata)
     for path in config.template_variables_paths:
-        variables.update(_read_template_variables(config.root, path))
+        variables.update(_read_template_variables(
+            config.root, rootstock.template_variables_spec(config, path)))  # URL → ci/cache
 
     variables["pandoc"]["header-includes"] = get_header_includes(variables)
     _add_manubot_cite_settings(config, variables["pandoc"])
