@@ -132,19 +132,24 @@ def read_pandoc_defaults(root: Path, env: Mapping[str, str] | None = None) -> Pa
     return PandocDefaults(merged, files, csl, csl_place)
 
 
+_STOCK_CSL = "build/assets/style.csl"
+
+
 def _csl(config: Config, defaults: PandocDefaults) -> Path:
     """The citation style: metadata.csl of the defaults (path or URL), else rootstock's
     ``build/assets/style.csl``, else the bundled style."""
     if defaults.csl is None or defaults.csl_place is None:
-        stock = config.root / "build" / "assets" / "style.csl"
+        stock = config.root / _STOCK_CSL
         return stock if stock.is_file() else data_dir() / "csl" / "manuscript.csl"
     source, line = defaults.csl_place
     if rootstock.is_url(defaults.csl):
         return rootstock.csl_from_url(config, defaults.csl, source, line)
     path = config.root / defaults.csl
-    if not path.is_file():
-        raise ConfigError(f"CSL style not found: {defaults.csl}", source, line)
-    return path
+    if path.is_file():
+        return path
+    if defaults.csl == _STOCK_CSL:  # rootstock's own setting, its file since deleted
+        return data_dir() / "csl" / "manuscript.csl"
+    raise ConfigError(f"CSL style not found: {defaults.csl}", source, line)
 
 
 def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
