@@ -160,7 +160,8 @@ def image_extension(data: bytes) -> str | None:
     """The file extension for image bytes a browser and WeasyPrint show, else None."""
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     # Pillow does not read SVG; an SVG document is XML whose root element is <svg>.
-    if head.startswith((b"<svg", b"<?xml", b"<!--", b"<!doctype svg")) and b"<svg" in head:
+    if (head.startswith((b"<svg", b"<?xml", b"<!--", b"<!doctype svg")) and b"<svg" in head
+            and b"<html" not in head):
         return ".svg"
     from PIL import Image, UnidentifiedImageError
 
@@ -218,8 +219,10 @@ def pdf_base(config: Config) -> Iterator[Path]:
 
 def publish_remote(config: Config, html: str) -> None:
     """``output/remote-images/``: exactly the cached images the page refers to."""
-    names = remote_names(html)
     folder = config.output_dir / REMOTE_DIR
+    if f"{REMOTE_DIR}/" not in html and not folder.exists():
+        return  # the usual case: no remote images, nothing to parse
+    names = remote_names(html)
     cache = config.cache_dir / "images"
     for name in sorted(names):
         target, source = folder / name, cache / name

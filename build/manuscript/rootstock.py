@@ -117,9 +117,9 @@ _REPLACED_BY = {
     "output-file": "output/manuscript.html and output/manuscript.pdf are written",
 }
 
-_THEME_HOWTO = ("this pipeline uses its own theme instead (README: Theme). To carry changes "
-                "over, put CSS in build/theme/css/*.css, scripts in build/theme/js/*.js, or a "
-                "whole page template in build/theme/template.html")
+_THEME_HOWTO = ("this pipeline uses its own theme instead (README: Coming from rootstock). "
+                "To carry changes over, put CSS in build/theme/css/*.css, scripts in "
+                "build/theme/js/*.js, or a whole page template in build/theme/template.html")
 
 
 # ------------------------------------------------------------------ stock files
