@@ -137,3 +137,17 @@ def test_image_outside_content_images_is_reported(manuscript: Path) -> None:
     completed = run_manuscript(manuscript, "build", "--no-pdf")
     assert (f"content/02.introduction.md:{line + 1}: image is outside content/images/"
             in completed.stderr)
+
+
+def test_remote_image_over_the_size_limit_is_not_used(manuscript: Path, tmp_path: Path) -> None:
+    served = tmp_path / "host"
+    served.mkdir()
+    (served / "huge.png").write_bytes(_png(8, 8) + bytes(21 * 2**20))  # 21 MB
+    with serve_folder(served) as base_url:
+        url = f"{base_url}/huge.png"
+        line = _append(manuscript, "02.introduction.md", f"\n![Huge.]({url}){{#fig:remote}}\n")
+        completed = run_manuscript(manuscript, "build", "--no-pdf", env=_online())
+    assert (f"content/02.introduction.md:{line + 1}: remote image could not be fetched (larger "
+            "than the 20 MB limit") in completed.stderr
+    assert _img_sources(manuscript) == [url]
+    assert not list((manuscript / "ci" / "cache" / "images").glob("*.png"))
