@@ -125,12 +125,16 @@ def test_stock_rootstock_build_folder_is_quiet_and_changes_are_reported_once(
     tooltips = manuscript / "build" / "plugins" / "tooltips.html"
     tooltips.write_text(tooltips.read_text(encoding="utf-8").replace("tooltip", "tip"),
                         encoding="utf-8")
+    analytics = manuscript / "build" / "plugins" / "analytics.html"
+    analytics.write_text(analytics.read_text(encoding="utf-8") + "<script>track()</script>\n",
+                         encoding="utf-8")
     changed = _warnings(run_manuscript(manuscript, "build", "--no-pdf").stderr)
     new = [w for w in changed if w not in clean]
     assert len(new) == 1, changed
-    assert "build/themes/default.html, build/plugins/tooltips.html differ from rootstock's" in (
-        new[0])
+    assert ("build/themes/default.html, build/plugins/analytics.html, "
+            "build/plugins/tooltips.html differ from rootstock's") in new[0]
     assert "build/theme/css/*.css" in new[0] and "build/theme/js/*.js" in new[0]
+    assert "manuscript-analytics: |" in new[0]
 
 
 @pytest.mark.usefixtures("needs_shared")

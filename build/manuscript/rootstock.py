@@ -121,6 +121,14 @@ _THEME_HOWTO = ("this pipeline uses its own theme instead (README: Coming from r
                 "To carry changes over, put CSS in build/theme/css/*.css, scripts in "
                 "build/theme/js/*.js, or a whole page template in build/theme/template.html")
 
+# Plugins whose usual customisation has a setting of its own here.
+_PLUGIN_HINTS = {
+    "build/plugins/analytics.html": "an analytics snippet goes in metadata.yaml as "
+                                    "`manuscript-analytics: |` followed by the snippet",
+    "build/plugins/hypothesis.html": "`manuscript-hypothesis: true` in metadata.yaml turns "
+                                     "Hypothesis annotations on",
+}
+
 
 # ------------------------------------------------------------------ stock files
 
@@ -156,9 +164,10 @@ def report_customisations(root: Path) -> None:
     """One warning for a changed rootstock theme/plugins, one for a changed build.sh."""
     changed = changed_theme_files(root)
     if changed:
-        logger.warning("%s differ%s from rootstock's stock files and are not used: %s",
+        hints = "".join(f"; {_PLUGIN_HINTS[rel]}" for rel in changed if rel in _PLUGIN_HINTS)
+        logger.warning("%s differ%s from rootstock's stock files and are not used: %s%s",
                        ", ".join(changed), "s" if len(changed) == 1 else "", _THEME_HOWTO,
-                       extra={"file": root / changed[0], "line": None})
+                       hints, extra={"file": root / changed[0], "line": None})
     script = root / "build" / "build.sh"
     if script.is_file() and normalised_digest(script.read_bytes()) not in STOCK_FILES[
             "build/build.sh"]:
