@@ -46,6 +46,10 @@ def _online() -> dict[str, str]:
     return env
 
 
+def _warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("warning:")]
+
+
 def _img_sources(root: Path) -> list[str]:
     page = parse_html((root / "output" / "manuscript.html").read_text(encoding="utf-8"))
     return [e.etree_element.get("src") for e in select(page, "#fig\\:remote img")]
@@ -116,10 +120,14 @@ def test_remote_file_that_is_not_an_image_is_not_used(manuscript: Path, tmp_path
 
 def test_missing_local_image_reported_where_written(manuscript: Path) -> None:
     line = _append(manuscript, "03.domain-specific-models.md",
-                   "\n![A plot.](images/no-such-plot.png){#fig:plot}\n")
-    completed = run_manuscript(manuscript, "build", "--no-pdf")
+                   "\n![A plot.](images/no-such-plot.png){#fig:plot}\n\n"
+                   '<img src="images/no-such-icon.svg" alt="icon">\n')
+    completed = run_manuscript(manuscript, "build")
     assert (f"warning: content/03.domain-specific-models.md:{line + 1}: image not found "
             "(paths are relative to content/): images/no-such-plot.png") in completed.stderr
+    assert (f"warning: content/03.domain-specific-models.md:{line + 3}: image not found "
+            "(paths are relative to content/): images/no-such-icon.svg") in completed.stderr
+    assert len(_warnings(completed.stderr)) == 2  # not again by the PDF stage
     before = (manuscript / "output" / "manuscript.html").read_bytes()
 
     _append(manuscript, "03.domain-specific-models.md", "\nMore text.\n")

@@ -49,26 +49,29 @@ class ImageRef:
     node: dict  # the pandoc AST Image element
     target: str
 
-    @property
-    def remote(self) -> bool:
-        return urlsplit(self.target).scheme in ("http", "https")
 
-    @property
-    def local(self) -> bool:
-        return not urlsplit(self.target).scheme and not self.target.startswith("#")
+def is_remote(target: str) -> bool:
+    return urlsplit(target).scheme in ("http", "https")
+
+
+def is_local(target: str) -> bool:
+    return not urlsplit(target).scheme and not target.startswith("#")
 
 
 def prepare(config: Config, ast: dict) -> None:
-    """Before pandoc's HTML run: remote images → local copies, local ones checked."""
+    """Before pandoc's HTML run: remote images → local copies, local ones checked.
+
+    ``<img>`` written as raw HTML is checked too, but stays as written.
+    """
     refs = list(_images(ast["blocks"]))
-    _localise(config, [ref for ref in refs if ref.remote])
-    _check_local(config, [ref for ref in refs if ref.local])
+    raw = list(dict.fromkeys(_raw_html_sources(ast["blocks"])))
+    _localise(config, [ref for ref in refs if is_remote(ref.target)])
+    _check_local(config, [ref.target for ref in refs if is_local(ref.target)]
+                 + [src for src in raw if is_local(src)])
     if config.offline:
-        # <img> written as raw HTML stays as written; offline, the PDF cannot have it.
-        for src in dict.fromkeys(_raw_html_sources(ast["blocks"])):
-            if urlsplit(src).scheme in ("http", "https"):
-                _warn(config, src, "remote image in raw HTML is not fetched offline; the PDF "
-                                   "shows a placeholder")
+        for src in filter(is_remote, raw):
+            _warn(config, src, "remote image in raw HTML is not fetched offline; the PDF "
+                               "shows a placeholder")
 
 
 def stage_key(config: Config) -> str:
@@ -175,9 +178,9 @@ def image_extension(data: bytes) -> str | None:
 # ------------------------------------------------------------------ local images
 
 
-def _check_local(config: Config, refs: list[ImageRef]) -> None:
+def _check_local(config: Config, targets: list[str]) -> None:
     published = (config.content_dir / "images").resolve()
-    for target in dict.fromkeys(ref.target for ref in refs):
+    for target in dict.fromkeys(targets):
         relative = unquote(urlsplit(target).path)
         if not relative:
             continue

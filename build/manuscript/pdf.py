@@ -66,7 +66,10 @@ def _weasyprint_errors_as_warnings() -> Iterator[None]:
 class _Forward(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         level = logging.WARNING if record.levelno >= logging.ERROR else logging.DEBUG
-        logger.log(level, "PDF: %s", record.getMessage().strip())
+        message = record.getMessage().strip()
+        if message.startswith("Failed to load image at 'file:"):
+            level = logging.DEBUG  # the HTML stage reported it with its file:line (images.py)
+        logger.log(level, "PDF: %s", message)
 
 
 def math_to_svg(html: str) -> str:
