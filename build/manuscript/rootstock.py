@@ -186,7 +186,7 @@ def report_replaced_key(root: Path, path: Path, key: str, value: object,
                      path.name, key)
         return
     instead = _REPLACED_BY.get(key, "this pipeline does not pass it to pandoc")
-    rel = path.relative_to(root).as_posix()
+    rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
     where = f"{rel}:{line}: " if line else f"{rel}: "
     logger.warning("%s%r differs from rootstock's stock defaults and is not used: %s",
                    where, key, instead, extra={"file": path, "line": line})
