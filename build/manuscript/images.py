@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 import shutil
 import tempfile
 import time
@@ -42,6 +43,7 @@ TIMEOUT = 20.0  # seconds per image
 BUDGET = 60.0  # seconds for all the downloads of one build
 # What browsers and WeasyPrint both show (Pillow's format names).
 _RASTER = {"PNG": ".png", "JPEG": ".jpg", "GIF": ".gif", "WEBP": ".webp"}
+_CACHED_NAME = re.compile(r"[0-9a-f]{64}\.(png|jpg|gif|webp|svg)")
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,10 @@ class _Index:
 
     def cached(self, url: str) -> str | None:
         name = self.images.get(url)
-        return name if name and (self.folder / name).is_file() else None
+        # Only names this module writes: the index is a file anyone could edit.
+        if not isinstance(name, str) or not _CACHED_NAME.fullmatch(name):
+            return None
+        return name if (self.folder / name).is_file() else None
 
     def save(self) -> None:
         text = json.dumps({"images": self.images, "unresolved": sorted(self.unresolved)},
