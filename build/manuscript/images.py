@@ -261,7 +261,7 @@ def remote_names(html: str) -> set[str]:
     parser.feed(html)
     prefix = f"{REMOTE_DIR}/"
     return {src[len(prefix):] for src in parser.sources
-            if src.startswith(prefix) and "/" not in src[len(prefix):]}
+            if src.startswith(prefix) and _CACHED_NAME.fullmatch(src[len(prefix):])}
 
 
 class _ImageSources(HTMLParser):
