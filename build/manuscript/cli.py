@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.directory)
     counter = log.setup(args.verbose, _in_github_actions(), root.resolve())
     try:
+        if args.command == "init":  # makes the manuscript that a Config describes
+            return _init(root, args)
         config = make_config(
             root,
             template_variables_paths=getattr(args, "template_variables_path", None) or (),
@@ -99,6 +101,15 @@ def _screenshot(config: Config, args: argparse.Namespace, counter: log.CountingH
         logger.info("wrote %s", path)
 
 
+def _init(root: Path, args: argparse.Namespace) -> int:
+    from .init import DEFAULT_PACKAGE_SPEC, adopt, format_result, new_manuscript
+
+    make = adopt if args.adopt else new_manuscript
+    result = make(root / args.target, args.package_spec or DEFAULT_PACKAGE_SPEC)
+    print(format_result(result))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="manuscript",
@@ -140,6 +151,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--no-pdf", action="store_true", default=True, help=argparse.SUPPRESS)
     serve.set_defaults(run=_serve)
+
+    init = sub.add_parser("init", help="start a new manuscript, or --adopt a rootstock one")
+    init.add_argument("target", nargs="?", default=".", metavar="DIR",
+                      help="where (default: the current folder); created if missing")
+    init.add_argument("--adopt", action="store_true",
+                      help="add this pipeline to an existing Manubot (rootstock) repository; "
+                           "content/ and build/ stay untouched")
+    init.add_argument("--package-spec", metavar="SPEC",
+                      help="the pip requirement for this package written to requirements.txt "
+                           "(default: this version's release on GitHub)")
+    init.set_defaults(run=_init)
 
     shots = sub.add_parser("screenshot", help="output/screenshots/*.png (needs chromium)")
     shots.set_defaults(run=_screenshot)

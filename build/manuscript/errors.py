@@ -65,3 +65,7 @@ def _display(path: Path) -> str:
     except ValueError:  # another drive (Windows)
         return str(path)
     return str(path) if relative.startswith("..") else relative
+
+
+class InitError(ManuscriptError):
+    """``manuscript init`` cannot write a manuscript (or adopt one) in this folder."""
