@@ -259,3 +259,16 @@ def test_template_variables_by_url_cached_for_offline(manuscript: Path, tmp_path
     failed = run_manuscript(manuscript, *args, check=False)
     assert failed.returncode == 1
     assert "stats.json are not in ci/cache and the build is offline" in failed.stderr
+
+
+def test_changed_build_sh_reported_until_manuscript_toml_exists(manuscript: Path) -> None:
+    (manuscript / "build").mkdir()
+    (manuscript / "build" / "build.sh").write_text(
+        "#!/usr/bin/env bash\nmanubot process --content-directory=content\n"
+        "pandoc --defaults=common.yaml --defaults=html.yaml\n", encoding="utf-8")
+    warned = _warnings(run_manuscript(manuscript, "build", "--no-pdf").stderr)
+    assert any("build/build.sh differs from rootstock's and is not run" in w and
+               "manuscript init --adopt" in w for w in warned), warned
+    (manuscript / "manuscript.toml").write_text("pdf = false\n", encoding="utf-8")
+    quiet = run_manuscript(manuscript, "build").stderr
+    assert "build.sh" not in quiet

@@ -31,7 +31,7 @@ import yaml
 from . import remote
 from .errors import ConfigError
 
-if TYPE_CHECKING:  # config.py calls build_switches
+if TYPE_CHECKING:  # config.py imports build_switches from here
     from .config import Config
 
 logger = logging.getLogger(__name__)
@@ -161,19 +161,24 @@ def changed_theme_files(root: Path) -> list[str]:
 
 
 def report_customisations(root: Path) -> None:
-    """One warning for a changed rootstock theme/plugins, one for a changed build.sh."""
+    """One warning for a changed rootstock theme/plugins, one for a changed build.sh
+    (until the repository has a manuscript.toml)."""
     changed = changed_theme_files(root)
     if changed:
         hints = "".join(f"; {_PLUGIN_HINTS[rel]}" for rel in changed if rel in _PLUGIN_HINTS)
         logger.warning("%s differ%s from rootstock's stock files and are not used: %s%s",
                        ", ".join(changed), "s" if len(changed) == 1 else "", _THEME_HOWTO,
                        hints, extra={"file": root / changed[0], "line": None})
+    from .config import CONFIG_FILE  # here: config.py imports this module
+
+    # Once manuscript.toml exists the repository is set up for this pipeline (`manuscript
+    # init --adopt` carried build.sh's options there and listed what it could not).
     script = root / "build" / "build.sh"
-    if script.is_file() and normalised_digest(script.read_bytes()) not in STOCK_FILES[
-            "build/build.sh"]:
+    if (script.is_file() and not (root / CONFIG_FILE).is_file()
+            and normalised_digest(script.read_bytes()) not in STOCK_FILES["build/build.sh"]):
         logger.warning("build/build.sh differs from rootstock's and is not run: `manuscript "
-                       "build` replaces it (options: README, Commands; rootstock's BUILD_* "
-                       "switches are read from the environment)",
+                       "build` replaces it; `manuscript init --adopt` carries its manubot "
+                       "process options and BUILD_PDF default into manuscript.toml",
                        extra={"file": script, "line": None})
 
 
