@@ -28,7 +28,7 @@ from pathlib import Path
 
 from manubot import __version__ as manubot_version
 
-from . import __version__, cite, pandoc, pdf, process, render
+from . import __version__, cite, images, pandoc, pdf, process, render, rootstock
 from .config import Config, Layout, check_source_date_epoch
 from .errors import ContentError, OutputError, StrictError
 from .fsutil import digest, files_digest
@@ -69,11 +69,13 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
             raise StrictError(f"--strict: {warning_count()} warning(s); outputs left unchanged")
 
         transaction = Transaction(config.root, tops, config.output_dir / JOURNAL)
-        _write_outputs(transaction, config, layout, cache)
+        remote_images = images.remote_files(config, html)
+        _write_outputs(transaction, config, layout, cache, remote_images)
         report = BuildReport([(t.name, t.seconds, t.skipped) for t in cache.timings])
         with _timed(report, "webpage"):
             site.publish(transaction, config.version,
-                         _published(config, layout, html, pdf_bytes, cache), now=_now(config))
+                         _published(layout, html, pdf_bytes, cache, remote_images),
+                         now=_now(config))
         with _timed(report, "write"), writing():
             report.written = transaction.commit()
             finish(config.webpage_dir)
@@ -103,7 +105,8 @@ def process_stage(config: Config, layout: Layout) -> Stage[process.Processed]:
     key = digest([files_digest(layout.content_files + layout.variables_files, config.root),
                   json.dumps(dict(config.ci.params or {}), sort_keys=True),
                   config.env.get("SOURCE_DATE_EPOCH", ""), time.strftime("%Y-%m-%d"),
-                  _code_digest(), manubot_version, *config.template_variables_paths])
+                  _code_digest(), manubot_version, *config.template_variables_paths,
+                  rootstock.head_commit(config.root) or ""])  # seeds a random author order
 
     def dump(processed: process.Processed) -> dict[str, bytes]:
         return {"manuscript.md": processed.markdown.encode("utf-8"),
@@ -148,7 +151,8 @@ def html_stage(config: Config, layout: Layout, processed: process.Processed,
     key = digest([processed.markdown, json.dumps(processed.variables, sort_keys=True),
                   bibliography.references_json,
                   files_digest({*theme.files(), *layout.render_inputs()}, config.root),
-                  pandoc.pandoc_version(), config.version, _code_digest()])
+                  pandoc.pandoc_version(), config.version, _code_digest(),
+                  images.stage_key(config)])
 
     def run() -> str:
         ast = parsed.with_short_ids(bibliography.short_ids)
@@ -169,9 +173,11 @@ def pdf_stage(config: Config, layout: Layout, html: str) -> Stage[bytes]:
             raise ValueError("manuscript.pdf is not a PDF")
         return outputs["manuscript.pdf"]
 
-    return Stage("pdf", key,
-                 lambda: pdf.render_pdf(html, config.content_dir, offline=config.offline),
-                 lambda data: {"manuscript.pdf": data}, load)
+    def run() -> bytes:
+        with images.pdf_base(config) as base:  # images/ and remote-images/, as the page has
+            return pdf.render_pdf(html, base, offline=config.offline)
+
+    return Stage("pdf", key, run, lambda data: {"manuscript.pdf": data}, load)
 
 
 class ParsedMarkdown:
@@ -214,8 +220,8 @@ class ParsedMarkdown:
 # ------------------------------------------------------------------------------ writing
 
 
-def _published(config: Config, layout: Layout, html: str, pdf_bytes: bytes | None,
-               cache: StageCache) -> dict[str, bytes | Path]:
+def _published(layout: Layout, html: str, pdf_bytes: bytes | None, cache: StageCache,
+               remote_images: dict[str, Path]) -> dict[str, bytes | Path]:
     """What the website publishes: this build's page, its PDF (or the last verified one
     when the PDF is skipped), and the images beside them."""
     sources: dict[str, bytes | Path] = {"index.html": html.encode("utf-8")}
@@ -227,13 +233,24 @@ def _published(config: Config, layout: Layout, html: str, pdf_bytes: bytes | Non
         logger.info("no PDF built yet; the website will have none")
     if layout.images_dir is not None:
         sources["images"] = layout.images_dir
+    for name, path in remote_images.items():
+        sources[f"{images.REMOTE_DIR}/{name}"] = path
     return sources
 
 
 def _write_outputs(transaction: Transaction, config: Config, layout: Layout,
-                   cache: StageCache) -> None:
+                   cache: StageCache, remote_images: dict[str, Path]) -> None:
     for name, data in cache.outputs.items():
         transaction.write(config.output_dir / name, data)
+    # output/remote-images: exactly the cached remote images the page refers to.
+    remote_dir = config.output_dir / images.REMOTE_DIR
+    for name, path in remote_images.items():
+        if not (remote_dir / name).is_file():  # named by content: an existing one is the same
+            transaction.write(remote_dir / name, path.read_bytes())
+    if remote_dir.is_dir():
+        for stale in remote_dir.iterdir():
+            if stale.name not in remote_images:
+                transaction.delete(stale)
     # output/images → ../content/images, so the HTML shows its images locally.
     link = config.output_dir / "images"
     if layout.images_dir is not None and not link.exists() and not link.is_symlink():

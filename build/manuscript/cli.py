@@ -66,9 +66,10 @@ def _webpage(config: Config, args: argparse.Namespace, counter: log.CountingHand
     from .webpage import build_webpage
 
     version = args.version or config.version
-    images = config.layout().images_dir
+    from .images import page_assets
+
     target = build_webpage(config.output_dir, config.webpage_dir, version,
-                           assets=[images] if images else [], prune_keep=args.prune_keep)
+                           assets=page_assets(config), prune_keep=args.prune_keep)
     logger.info("website: version %s in %s", version, target)
 
 

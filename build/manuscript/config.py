@@ -23,6 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from .errors import ConfigError
+from .rootstock import build_switches
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ _FILE_OPTIONS: dict[str, type] = {
 _SHA_RE = re.compile(r"[0-9a-fA-F]{7,64}")
 
 
+_NAMESPACE = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)=(.+)")
+
+
 @dataclass(frozen=True)
 class VariablesFile:
     """One ``--template-variables-path`` spec, ``[namespace=]location``, as manubot splits it."""
@@ -46,9 +50,16 @@ class VariablesFile:
     location: str  # as the user wrote it, for messages
     path: Path  # resolved against the manuscript root
 
+    @property
+    def is_url(self) -> bool:
+        return self.location.startswith(("http://", "https://"))
+
     @classmethod
     def parse(cls, root: Path, spec: str) -> VariablesFile:
-        namespace, _, location = spec.rpartition("=") if "=" in spec else ("", "", spec)
+        # As manubot splits it: only a valid Jinja2 name counts as a namespace, so a URL
+        # with "=" in its query string stays whole.
+        match = _NAMESPACE.fullmatch(spec)
+        namespace, location = match.groups() if match else ("", spec)
         return cls(namespace, location, (root / location).resolve())
 
 
@@ -199,6 +210,7 @@ def make_config(
     file_options = read_config_file(root)
     env = dict(os.environ if env is None else env)
     check_source_date_epoch(env)
+    switches = build_switches(env)  # rootstock's BUILD_PDF=false…, below the command line
 
     def pick(explicit: bool | None, key: str, default: bool) -> bool:
         if explicit is not None:
@@ -213,7 +225,7 @@ def make_config(
         template_variables_paths=specs,
         strict=pick(strict, "strict", False),
         offline=pick(offline, "offline", env.get("MANUSCRIPT_OFFLINE") == "1"),
-        pdf=pick(pdf, "pdf", True),
+        pdf=pick(pdf if pdf is not None else switches.get("pdf"), "pdf", True),
         verbose=verbose,
         env=MappingProxyType(env),
         template_variables=tuple(VariablesFile.parse(root, spec) for spec in specs),

@@ -116,7 +116,7 @@ def adopt(root: Path, package_spec: str = DEFAULT_PACKAGE_SPEC) -> InitResult:
         raise InitError("no content/ folder: not a Manubot manuscript to adopt; "
                         "`manuscript init` starts a new one", root)
     # A defaults file the build would stop on stops the adoption first, before any write.
-    honoured_defaults, _ = read_pandoc_defaults(root)
+    honoured_defaults = read_pandoc_defaults(root).settings
     options, carried = carry_over(root)
     result = InitResult(root=root, adopted=True, options=options)
     files = _common_files(package_spec)

@@ -29,6 +29,7 @@ from manubot.process.metadata import get_header_includes
 from manubot.process.util import add_author_affiliations, template_with_jinja2
 from manubot.util import get_configured_yaml
 
+from . import rootstock
 from .config import Config, VariablesFile
 from .errors import ConfigError, ContentError
 from .sources import Section, read_sections, read_text_file
@@ -84,9 +85,7 @@ def load_variables(config: Config, now: datetime) -> dict:
     manubot["generated_date_long"] = _long_date(now)
 
     authors = metadata.pop("authors", None) or metadata.pop("author_info", None) or []
-    if metadata.pop("manubot-randomize-author-order", False):
-        logger.warning("metadata.yaml: manubot-randomize-author-order is not supported; "
-                       "authors keep their order")
+    authors = rootstock.author_order(config, metadata, manubot, authors)
     variables["pandoc"]["author-meta"] = [author["name"] for author in authors]
     manubot["authors"] = authors
     add_author_affiliations(manubot)
@@ -108,6 +107,8 @@ def load_variables(config: Config, now: datetime) -> dict:
             logger.warning("metadata.yaml: %r should be a mapping; ignored", key)
     variables.update(metadata)
     for spec in config.template_variables:
+        if spec.is_url:  # fetched once into ci/cache, read from there offline
+            spec = rootstock.cached_template_variables(config, spec)
         variables.update(_read_template_variables(config.root, spec))
 
     variables["pandoc"]["header-includes"] = get_header_includes(variables)
