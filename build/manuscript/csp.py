@@ -36,6 +36,7 @@ PLACEHOLDER = "manuscript-csp-placeholder"
 _META = '<meta http-equiv="Content-Security-Policy" content="'
 _SCRIPT_SRC = "default-src 'none'; script-src "
 SELF = "'self'"
+_JAVASCRIPT = frozenset({"", "text/javascript", "application/javascript", "module"})
 
 HYPOTHESIS = {
     "script-src": ("https://hypothes.is", "https://cdn.hypothes.is"),
@@ -64,11 +65,14 @@ class _Blocks(HTMLParser):
         if tag == "body":
             self._body = True
         if tag in ("script", "style"):
-            src = dict(attrs).get("src")
+            attributes = dict(attrs)
+            src = attributes.get("src")
             if tag == "script" and src:
                 self.sources.append(src)
-            else:
+            elif tag == "style" or (attributes.get("type") or "").lower() in _JAVASCRIPT:
                 self._open, self._text = tag, []
+            # else a data block (JSON-LD): never run, so no policy applies, and its
+            # text changes with every build (dateModified)
 
     def handle_data(self, data: str) -> None:
         if self._open:

@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
@@ -30,6 +30,7 @@ REMOTE_TIMEOUT = 5  # seconds per remote request (MANUSCRIPT_REMOTE_TIMEOUT)
 REMOTE_BUDGET = 15  # seconds for all remote resources of one PDF (MANUSCRIPT_REMOTE_BUDGET)
 MAX_REMOTE_BYTES = 50_000_000
 _REMOTE = "remote image not included in the PDF"
+_MISSING = "no such file"
 _MATH = re.compile(r"<math\b(?P<attrs>[^>]*)>(?P<body>.*?)</math>", re.S)
 _TEX = re.compile(r'<annotation encoding="application/x-tex">(?P<tex>.*?)</annotation>', re.S)
 _PLACEHOLDER = (
@@ -40,20 +41,22 @@ _PLACEHOLDER = (
 )
 
 
-def render_pdf(html: str, base_dir: Path, offline: bool = False,
-               root: Path | None = None) -> bytes:
+def render_pdf(html: str, base_dir: Path, offline: bool = False, *,
+               readable: Sequence[Path]) -> bytes:
     """HTML text → PDF bytes; relative links resolve against ``base_dir``.
 
-    Only files under ``root`` (the manuscript; default ``base_dir``'s parent) are read,
-    and nothing is attached to the PDF: see ``_fetcher`` and ``_no_attachments``.
+    Only files that resolve (links followed) into one of the ``readable`` folders (the
+    manuscript, the image cache) are read, and nothing is attached to the PDF: see
+    ``_fetcher`` and ``_no_attachments``.
     """
     from weasyprint import HTML
 
-    root = (root or base_dir.parent).resolve()
     html = math_to_svg(html)
     base_url = f"{base_dir.resolve().as_uri()}/"
     origins = _Origins(html, base_url, base_dir)
-    document = HTML(string=html, base_url=base_url, url_fetcher=_fetcher(offline, root, origins))
+    folders = tuple(folder.resolve() for folder in readable)
+    document = HTML(string=html, base_url=base_url,
+                    url_fetcher=_fetcher(offline, folders, origins))
     _no_attachments(document, origins)
     try:
         # Tagged PDF: headings, lists and figures get structure, and every image (math
@@ -100,7 +103,8 @@ class _Origins(HTMLParser):
         for needle in dict.fromkeys((self.written.get(url), url, unquote(url))):
             if needle:
                 for path, line in find_occurrences(self.content_dir, needle)[:1]:
-                    return f"{ContentError('', path, line).location}: "
+                    # the base folder links to content/'s files: name the real one
+                    return f"{ContentError('', path.resolve(), line).location}: "
         return ""
 
 
@@ -145,7 +149,10 @@ def _weasyprint_errors_as_warnings() -> Iterator[None]:
 class _Forward(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         level = logging.WARNING if record.levelno >= logging.ERROR else logging.DEBUG
-        logger.log(level, "PDF: %s", record.getMessage().strip())
+        message = record.getMessage().strip()
+        if message.startswith("Failed to load image at 'file:"):
+            level = logging.DEBUG  # the HTML stage reported it with its file:line (images.py)
+        logger.log(level, "PDF: %s", message)
 
 
 def math_to_svg(html: str) -> str:
@@ -183,7 +190,7 @@ def _descent(svg: str) -> float:
     return max(0.0, height + min_y)
 
 
-def _fetcher(offline: bool, root: Path, origins: _Origins):
+def _fetcher(offline: bool, readable: tuple[Path, ...], origins: _Origins):
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
     budget = _Budget(_seconds("MANUSCRIPT_REMOTE_BUDGET", REMOTE_BUDGET))
@@ -203,7 +210,7 @@ def _fetcher(offline: bool, root: Path, origins: _Origins):
             if scheme == "data":
                 return super().fetch(url, headers)
             if scheme == "file":
-                refusal = _local_refusal(url, root)
+                refusal = _local_refusal(url, readable)
                 if refusal:
                     return _placeholder(url, "file not read for the PDF", refusal)
                 return super().fetch(url, headers)
@@ -237,22 +244,27 @@ def _fetcher(offline: bool, root: Path, origins: _Origins):
             logger.warning("%s%s (%s): %s", where, what.replace("image", "stylesheet"),
                            reason, url)
             return URLFetcherResponse(url, b"", {"Content-Type": "text/css"})
-        logger.warning("%s%s (%s): %s", where, what, reason, url)
+        # Offline, the HTML stage (images.py) has reported each remote image with its
+        # file:line already; online, a failure here is news. A refusal always is.
+        # A missing local image, likewise, is reported there with its place.
+        level = (logging.DEBUG if (offline and what == _REMOTE) or reason == _MISSING
+                 else logging.WARNING)
+        logger.log(level, "%s%s (%s): %s", where, what, reason, url)
         return URLFetcherResponse(url, _PLACEHOLDER.encode("utf-8"),
                                   {"Content-Type": "image/svg+xml"})
 
     return Fetcher(timeout=per_request)
 
 
-def _local_refusal(url: str, root: Path) -> str:
+def _local_refusal(url: str, readable: tuple[Path, ...]) -> str:
     """Why the ``file:`` URL may not be read, or ``""``: it must resolve (links and
-    ``..`` followed) to a regular file under the manuscript root."""
+    ``..`` followed) to a regular file under one of the ``readable`` folders."""
     path = Path(url2pathname(unquote(urlsplit(url).path)))
     try:
         real = path.resolve(strict=True)
     except (OSError, RuntimeError):
-        return "no such file"
-    if not real.is_relative_to(root):
+        return _MISSING
+    if not any(real.is_relative_to(folder) for folder in readable):
         return "outside the manuscript folder"
     if not real.is_file():
         return "not a regular file"
