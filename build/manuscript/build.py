@@ -26,6 +26,7 @@ from . import __version__, cite, pandoc, pdf, process, render
 from .config import Config
 from .errors import StrictError
 from .fsutil import digest, files_digest, write_bytes_atomic
+from .math import bundle_digest
 from .state import State
 from .webpage import build_webpage, resolve_version
 
@@ -82,7 +83,7 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0) -> Build
     with _stage(report, "html") as skip:
         key = digest([markdown, json.dumps(variables, sort_keys=True),
                       bibliography.references_json, files_digest(theme.files()),
-                      pandoc.pandoc_version(), version, _code_digest()])
+                      pandoc.pandoc_version(), version, _code_digest(), bundle_digest()])
         if state.fresh("html", key, ("manuscript.html",)):
             skip()
             html = state.read("manuscript.html").decode("utf-8")
