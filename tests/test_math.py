@@ -9,6 +9,7 @@ bookmarks. Bad TeX warns with its file:line and shows its source in both outputs
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -266,3 +267,26 @@ def test_links_in_math_cannot_run_script(bad) -> None:
     html = (root / "output" / "manuscript.html").read_text(encoding="utf-8")
     assert 'data-tex="\\href{javascript:alert(1)}{z}"' in html  # typeset, not refused
     assert not re.search(r"href=[\"']?\s*javascript:", html, re.IGNORECASE)
+
+
+def test_formulas_are_cached_between_builds(tmp_path: Path) -> None:
+    root = copy_manuscript(SHOWCASE, tmp_path)
+    run_manuscript(root, "build", "--offline", "--no-pdf")
+    cache = root / "ci" / "cache" / "math.json"
+    entries = json.loads(cache.read_text(encoding="utf-8"))
+    assert len(entries) == len(set(_source_formulas(root)))
+    # A text edit rebuilds the page; the formulas come from the cache, not MathJax.
+    first = next(iter(entries))
+    entries[first]["html"] = '<span class="from-the-cache"></span>'
+    cache.write_text(json.dumps(entries), encoding="utf-8")
+    abstract = root / "content" / "01.abstract.md"
+    abstract.write_text(abstract.read_text(encoding="utf-8") + "\nOne more line.\n", "utf-8")
+    run_manuscript(root, "build", "--offline", "--no-pdf")
+    html = root / "output" / "manuscript.html"
+    assert 'class="from-the-cache"' in html.read_text(encoding="utf-8")
+    # A damaged cache is ignored and rewritten.
+    cache.write_text("{not json", encoding="utf-8")
+    abstract.write_text(abstract.read_text(encoding="utf-8") + "\nAnd another.\n", "utf-8")
+    run_manuscript(root, "build", "--offline", "--no-pdf")
+    assert 'class="from-the-cache"' not in html.read_text(encoding="utf-8")
+    assert len(json.loads(cache.read_text(encoding="utf-8"))) == len(entries)

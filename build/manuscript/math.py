@@ -1,7 +1,8 @@
 """Math: every TeX formula → SVG with MathJax 3, once, for the HTML and the PDF alike.
 
 The render stage collects the formulas of the pandoc AST, typesets each distinct one
-here, and hands the results to ``data/filters/math.lua`` (after crossref.lua), which puts
+here (once: results are kept in ``ci/cache/math.json`` by digest, so a rebuild after a
+text edit typesets nothing again), and hands the results to ``data/filters/math.lua`` (after crossref.lua), which puts
 them in place of pandoc's Math elements. The page then carries, per formula, an inline
 SVG (glyphs as paths: no math font needed, ``currentColor`` follows dark mode) with the
 TeX as its ``<title>`` and MathJax's assistive MathML beside it for screen readers.
@@ -34,15 +35,16 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from .config import Config
 from .errors import RenderError
-from .fsutil import digest
+from .fsutil import digest, write_text_atomic
 from .log import annotate
 from .sources import find_occurrences
 
 logger = logging.getLogger(__name__)
 
+CACHE_FILE = "math.json"  # in ci/cache/, beside the citation cache
 TIMEOUT_MS = 10_000  # per formula; MathJax itself stops runaway macro expansion sooner
-_CACHE: dict[str, Typeset] = {}  # digest of (display, TeX) → result, for this process
 
 
 @dataclass(frozen=True)
@@ -129,15 +131,36 @@ def error_html(formula: Formula, message: str) -> str:
     return f'<code class="math-error {kind}" title="TeX error: {why}">{tex}</code>'
 
 
-def typeset_all(formulas: Iterable[Formula]) -> dict[Formula, Typeset]:
-    """Typeset each formula once per process; the cache key is a digest of its input."""
+def typeset_all(formulas: Iterable[Formula], cache: Path | None = None) -> dict[Formula, Typeset]:
+    """Typeset each formula, or take it from ``cache`` (a JSON file keyed by a digest of
+    the engine and the formula), which is rewritten to hold this build's formulas only:
+    a rebuild after a text edit typesets nothing again."""
+    stored = _read_cache(cache) if cache else {}
+    kept: dict[str, dict] = {}
     results = {}
     for formula in formulas:
         key = digest([bundle_digest(), formula.key])
-        if key not in _CACHE:
-            _CACHE[key] = engine().typeset(formula)
-        results[formula] = _CACHE[key]
+        entry = stored.get(key)
+        if not isinstance(entry, dict) or not isinstance(entry.get("html"), str):
+            typeset = engine().typeset(formula)
+            entry = {"html": typeset.html, "error": typeset.error}
+        kept[key] = entry
+        results[formula] = Typeset(entry["html"], entry.get("error"))
+    if cache and kept != stored:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(cache, json.dumps(kept, ensure_ascii=False))
     return results
+
+
+def _read_cache(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:  # unreadable: typeset afresh, rewrite it
+        logger.debug("math cache %s not used: %s", path, error)
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 @functools.cache
@@ -146,7 +169,7 @@ def bundle_digest() -> str:
     return digest([bundle().read_bytes()])
 
 
-def prepare(ast: dict, content_dir: Path, folder: Path) -> list[str]:
+def prepare(config: Config, ast: dict, folder: Path) -> list[str]:
     """Typeset the AST's formulas; pandoc arguments that put them in place.
 
     Formulas MathJax cannot typeset are warned about with their ``file:line`` and shown
@@ -156,12 +179,12 @@ def prepare(ast: dict, content_dir: Path, folder: Path) -> list[str]:
     if not formulas:
         return []
     try:
-        results = typeset_all(formulas)
+        results = typeset_all(formulas, config.cache_dir / CACHE_FILE)
     except OSError as error:  # the bundle is missing: a broken installation
         raise RenderError(f"math engine unavailable: {error}") from error
     for formula, result in results.items():
         if result.error:
-            _warn(formula, result.error, content_dir)
+            _warn(formula, result.error, config.content_dir)
     table = folder / "math.json"
     table.write_text(json.dumps({f.key: r.html for f, r in results.items()}, ensure_ascii=False),
                      encoding="utf-8")

@@ -134,7 +134,7 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
             f"--variable=manuscript-version:{version}",
             "--variable=pdf-url:manuscript.pdf",
             *[f"--variable={key}:{value}" for key, value in page_variables(variables, version)],
-            *prepare_math(ast, config.content_dir, tmpdir),
+            *prepare_math(config, ast, tmpdir),
         ]
         if theme.defaults:
             defaults = tmpdir / "defaults.yaml"
