@@ -33,15 +33,15 @@ def measure(folders: list[Path], runs: int) -> dict[str, list[float]]:
              for i, f in zip(range(LARGE), real * (LARGE // max(len(real), 1) + 1), strict=False)]
     samples: dict[str, list[float]] = {"count": [len(real)]}
     for _ in range(runs):
-        engine = Engine()
-        start = time.perf_counter()
-        engine.typeset(Formula("x", False))
-        samples.setdefault("start", []).append(time.perf_counter() - start)
-        for key, batch in (("real", real), ("large", large)):
+        with Engine() as engine:
             start = time.perf_counter()
-            errors = [f.tex for f in batch if engine.typeset(f).error]
-            assert not errors, f"formulas MathJax refused: {errors}"
-            samples.setdefault(key, []).append(time.perf_counter() - start)
+            engine.typeset(Formula("x", False))
+            samples.setdefault("start", []).append(time.perf_counter() - start)
+            for key, batch in (("real", real), ("large", large)):
+                start = time.perf_counter()
+                errors = [f.tex for f in batch if engine.typeset(f).error]
+                assert not errors, f"formulas MathJax refused: {errors}"
+                samples.setdefault(key, []).append(time.perf_counter() - start)
     return samples
 
 

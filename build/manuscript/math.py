@@ -1,27 +1,28 @@
 """Math: every TeX formula → SVG with MathJax 3, once, for the HTML and the PDF alike.
 
-The render stage collects the formulas of the pandoc AST, typesets each distinct one
-here (once: results are kept in ``ci/cache/math.json`` by digest, so a rebuild after a
-text edit typesets nothing again), and hands the results to ``data/filters/math.lua`` (after crossref.lua), which puts
+The render stage collects the formulas of the pandoc AST and typesets each distinct one
+here (once: results are kept by digest in ``ci/cache/math.json``, so a rebuild after a
+text edit typesets nothing again); ``data/filters/math.lua``, after crossref.lua, puts
 them in place of pandoc's Math elements. The page then carries, per formula, an inline
-SVG (glyphs as paths: no math font needed, ``currentColor`` follows dark mode) with the
-TeX as its ``<title>`` and MathJax's assistive MathML beside it for screen readers.
-WeasyPrint draws the same inline SVG into the PDF and tags it with that title, so both
+SVG (glyphs as paths: no math font needed, ``currentColor`` follows dark mode) with
+MathJax's assistive MathML beside it for screen readers. WeasyPrint draws the same
+inline SVG into the PDF, with the TeX as its alt text (``title_formulas``), so both
 outputs come from one engine and the PDF's text layer holds no TeX.
 
-Why MathJax in an embedded V8 (decision, measured 2026-11-29 on the 2-core build
-machine, ``python -m bench`` prints the current figure):
+Why MathJax in an embedded V8 (decision, measured 2026-11-29 on the shared 2-core build
+machine; ``python -m bench --only math`` prints the current figures):
 
-- ziamath (the previous PDF engine, pure Python) took 19 ms per formula and got
-  ``\\big\\langle`` (printed "\\ langle"), ``:=`` (": =") and ``\\left( … \\right)`` around
-  tall content (parentheses taller than the page) wrong, silently; it cannot report an
-  undefined macro (it prints its name). Chromium's MathML needs a bundled math font, still
-  draws ``\\boxed`` (menclose) without its box, and would be a second engine.
-- MathJax 3.2.2 (TeX input, SVG output), bundled into one 1.8 MB file (0.6 MB gzipped) by
-  ``tools/mathjax/build.sh`` and run by ``mini-racer`` (V8 from PyPI): 0.2 s to start the
-  engine (only when a manuscript has math), then 2-8 ms per formula (4 ms for a typical
-  display equation with a sum, a fraction and an integral), i.e. ~1.2 s for 300 formulas;
-  every case above typeset as TeX does, and bad TeX raises an error we report.
+- ziamath (the previous PDF engine, pure Python): 19 ms per formula, and it set
+  ``\\big\\langle`` as "\\ langle", ``:=`` as ": =", ``\\left( … \\right)`` around tall
+  content taller than the page, silently; an undefined macro is printed, not reported.
+  Chromium's MathML with a bundled math font would still draw ``\\boxed`` (menclose)
+  without its box, and be a second engine beside the PDF's.
+- MathJax 3.2.2 (TeX input with its packages, SVG output), bundled into one 1.8 MB file
+  (0.6 MB gzipped) by ``tools/mathjax/build.sh``, run by ``mini-racer`` (V8, PyPI):
+  0.2-0.4 s to start (only when a formula is not cached), then 4-11 ms per formula (300
+  distinct formulas: 1.7-3.4 s while other work shared the machine); every case above
+  comes out as TeX sets it, and bad TeX raises an error that we report with file:line.
+  MathJax 3 does not break long lines: the PDF scales a too-wide formula down to fit.
 """
 
 from __future__ import annotations
@@ -91,11 +92,23 @@ def _math_nodes(value: object) -> Iterator[dict]:
 
 
 class Engine:
-    """MathJax in one V8 context, started on first use (a manuscript without math never
-    pays for it) and kept for the process (``manuscript serve`` rebuilds reuse it)."""
+    """MathJax in one V8 context, started on first use (a manuscript without math, or
+    whose formulas are all cached, never pays for it).
+
+    Use it as a context manager: the V8 context must be closed before the interpreter
+    exits, or mini-racer 0.14 can hang the process at exit (seen 2 runs in 6 here).
+    """
 
     def __init__(self) -> None:
         self._context = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._context is not None:
+            self._context.close()
+            self._context = None
 
     def _start(self):
         from py_mini_racer import MiniRacer
@@ -119,11 +132,6 @@ class Engine:
         return Typeset(error_html(formula, answer["error"]), answer["error"])
 
 
-@functools.cache
-def engine() -> Engine:
-    return Engine()
-
-
 def error_html(formula: Formula, message: str) -> str:
     """A formula MathJax refused: its TeX, visibly marked, in both outputs."""
     tex, why = htmllib.escape(formula.tex), htmllib.escape(message, quote=True)
@@ -138,14 +146,15 @@ def typeset_all(formulas: Iterable[Formula], cache: Path | None = None) -> dict[
     stored = _read_cache(cache) if cache else {}
     kept: dict[str, dict] = {}
     results = {}
-    for formula in formulas:
-        key = digest([bundle_digest(), formula.key])
-        entry = stored.get(key)
-        if not isinstance(entry, dict) or not isinstance(entry.get("html"), str):
-            typeset = engine().typeset(formula)
-            entry = {"html": typeset.html, "error": typeset.error}
-        kept[key] = entry
-        results[formula] = Typeset(entry["html"], entry.get("error"))
+    with Engine() as engine:
+        for formula in formulas:
+            key = digest([bundle_digest(), formula.key])
+            entry = stored.get(key)
+            if not isinstance(entry, dict) or not isinstance(entry.get("html"), str):
+                typeset = engine.typeset(formula)
+                entry = {"html": typeset.html, "error": typeset.error}
+            kept[key] = entry
+            results[formula] = Typeset(entry["html"], entry.get("error"))
     if cache and kept != stored:
         cache.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(cache, json.dumps(kept, ensure_ascii=False))
