@@ -1,17 +1,14 @@
 """Stage 4, pdf: WeasyPrint, in-process, from the HTML already made.
 
-WeasyPrint draws no MathML, so math is typeset to SVG with ziamath (pure Python)
-first. Remote images share one short time budget and get a visible placeholder, so
+Math is already inline SVG in the HTML (math.py, MathJax), which WeasyPrint draws
+as it is. Remote images share one short time budget and get a visible placeholder, so
 an offline build never hangs on them. Only files inside the manuscript are read.
 """
 
 from __future__ import annotations
 
-import base64
-import html as htmllib
 import logging
 import os
-import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +19,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 from urllib.request import url2pathname
 
 from .errors import ContentError, RenderError
+from .math import title_formulas
 from .sources import find_occurrences
 
 logger = logging.getLogger(__name__)
@@ -31,8 +29,6 @@ REMOTE_BUDGET = 15  # seconds for all remote resources of one PDF (MANUSCRIPT_RE
 MAX_REMOTE_BYTES = 50_000_000
 _REMOTE = "remote image not included in the PDF"
 _MISSING = "no such file"
-_MATH = re.compile(r"<math\b(?P<attrs>[^>]*)>(?P<body>.*?)</math>", re.S)
-_TEX = re.compile(r'<annotation encoding="application/x-tex">(?P<tex>.*?)</annotation>', re.S)
 _PLACEHOLDER = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="60">'
     '<rect width="100%" height="100%" fill="#eee" stroke="#999"/>'
@@ -51,12 +47,12 @@ def render_pdf(html: str, base_dir: Path, offline: bool = False, *,
     """
     from weasyprint import HTML
 
-    html = math_to_svg(html)
     base_url = f"{base_dir.resolve().as_uri()}/"
     origins = _Origins(html, base_url, base_dir)
     folders = tuple(folder.resolve() for folder in readable)
     document = HTML(string=html, base_url=base_url,
                     url_fetcher=_fetcher(offline, folders, origins))
+    title_formulas(document.etree_element)  # alt text of each formula: its TeX
     _no_attachments(document, origins)
     try:
         # Tagged PDF: headings, lists and figures get structure, and every image (math
@@ -153,41 +149,6 @@ class _Forward(logging.Handler):
         if message.startswith("Failed to load image at 'file:"):
             level = logging.DEBUG  # the HTML stage reported it with its file:line (images.py)
         logger.log(level, "PDF: %s", message)
-
-
-def math_to_svg(html: str) -> str:
-    """Replace each MathML element by an SVG image of its TeX source."""
-    return _MATH.sub(_math_image, html)
-
-
-def _math_image(match: re.Match[str]) -> str:
-    import ziamath
-
-    tex_match = _TEX.search(match.group("body"))
-    display = 'display="block"' in match.group("attrs")
-    if not tex_match:
-        return match.group(0)
-    tex = htmllib.unescape(tex_match.group("tex"))
-    try:
-        svg = ziamath.Latex(tex, size=15, inline=not display).svg()
-    except Exception as error:
-        logger.warning("math could not be typeset for the PDF (%s): %s", error, tex)
-        return f'<code class="math-source">{htmllib.escape(tex)}</code>'
-    descent = _descent(svg)
-    data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
-    style = "" if display else f' style="vertical-align:-{descent:.2f}px"'
-    cls = "math-svg display" if display else "math-svg inline"
-    alt = htmllib.escape(tex)
-    return f'<img class="{cls}" alt="{alt}"{style} src="data:image/svg+xml;base64,{data}"/>'
-
-
-def _descent(svg: str) -> float:
-    """How far the formula reaches below its baseline (y = 0 in ziamath's viewBox)."""
-    match = re.search(r'viewBox="([-\d.]+) ([-\d.]+) ([-\d.]+) ([-\d.]+)"', svg)
-    if not match:
-        return 0.0
-    min_y, height = float(match.group(2)), float(match.group(4))
-    return max(0.0, height + min_y)
 
 
 def _fetcher(offline: bool, readable: tuple[Path, ...], origins: _Origins):
