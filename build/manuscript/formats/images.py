@@ -1,0 +1,121 @@
+"""Images for formats that embed them (Word, the Typst PDF).
+
+pandoc would fetch a remote image itself, with no timeout and even offline, and Typst
+cannot fetch at all; so remote images are fetched here (short timeout, never when
+offline) or replaced by a visible placeholder. pandoc's Word writer needs
+``rsvg-convert`` to give an SVG the PNG fallback older Word versions require; we
+install no system tools, so for Word an SVG becomes a PNG: a same-named ``.png``
+beside it when the author made one, else rasterised by Typst (already a dependency,
+it draws SVG with resvg).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+logger = logging.getLogger(__name__)
+
+REMOTE_TIMEOUT = 5  # seconds per remote image, as for the WeasyPrint PDF
+RASTER_PPI = 200
+_PLACEHOLDER_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="60">'
+    '<rect width="100%" height="100%" fill="#eee" stroke="#999"/>'
+    '<text x="10" y="35" font-family="sans-serif" font-size="14">'
+    "Image not available offline</text></svg>"
+)
+
+
+def images(node: object) -> Iterator[dict]:
+    """Every Image element of a pandoc AST (or part of one)."""
+    if isinstance(node, dict):
+        if node.get("t") == "Image":
+            yield node
+        for value in node.values():
+            yield from images(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from images(item)
+
+
+def is_remote(target: str) -> bool:
+    return target.startswith(("http://", "https://"))
+
+
+def localize(ast: dict, content_dir: Path, workdir: Path, *, offline: bool,
+             raster: bool) -> None:
+    """Point every Image at a local file under ``workdir`` or ``content_dir``.
+
+    Targets become paths relative to ``workdir``, in which ``content`` links to the
+    manuscript's content folder, so a Typst root of ``workdir`` reaches both.
+    """
+    link = workdir / "content"
+    if not link.exists():
+        link.symlink_to(content_dir.resolve(), target_is_directory=True)
+    fetched: dict[str, str] = {}
+    for image in images(ast["blocks"]):
+        target = image["c"][2][0]
+        if target.startswith("data:"):
+            continue
+        if is_remote(target):
+            if target not in fetched:
+                fetched[target] = _fetch(target, workdir, offline)
+            local = fetched[target]
+        else:
+            local = f"content/{target.lstrip('/')}"
+            if not (workdir / local).is_file():
+                logger.warning("image not found: %s", target)
+                continue
+        if raster and local.lower().endswith(".svg"):
+            local = _raster(workdir, local)
+        image["c"][2][0] = local
+
+
+def _fetch(url: str, workdir: Path, offline: bool) -> str:
+    name = "remote-" + hashlib.sha256(url.encode()).hexdigest()[:16]
+    suffix = Path(urlsplit(url).path).suffix.lower()
+    if offline:
+        logger.warning("remote image not included (offline build): %s", url)
+        return _placeholder(workdir)
+    try:
+        with urllib.request.urlopen(url, timeout=REMOTE_TIMEOUT) as response:
+            data = response.read()
+    except (OSError, ValueError) as error:  # URLError and timeouts are OSErrors
+        logger.warning("remote image not included (%s): %s", type(error).__name__, url)
+        return _placeholder(workdir)
+    if suffix not in (".png", ".jpg", ".jpeg", ".gif", ".svg"):
+        suffix = ".svg" if data.lstrip()[:5] in (b"<?xml", b"<svg ") else ".png"
+    (workdir / f"{name}{suffix}").write_bytes(data)
+    return f"{name}{suffix}"
+
+
+def _placeholder(workdir: Path) -> str:
+    path = workdir / "placeholder.svg"
+    path.write_text(_PLACEHOLDER_SVG, encoding="utf-8")
+    return path.name
+
+
+def _raster(workdir: Path, local: str) -> str:
+    """An SVG as PNG: the author's own ``.png`` twin, else drawn by Typst."""
+    twin = Path(local).with_suffix(".png")
+    if (workdir / twin).is_file():
+        return twin.as_posix()
+    import typst
+
+    out = f"raster-{hashlib.sha256(local.encode()).hexdigest()[:16]}.png"
+    quoted = local.replace("\\", "\\\\").replace('"', '\\"')
+    source = ("#set page(width: auto, height: auto, margin: 0pt)\n"
+              f'#image("/{quoted}")\n').encode()
+    try:
+        png = typst.compile(source, root=str(workdir), format="png", ppi=RASTER_PPI,
+                            ignore_system_fonts=True)
+    except typst.TypstError as error:
+        logger.warning("SVG image could not be converted for Word (%s): %s",
+                       error.message, local)
+        return local
+    (workdir / out).write_bytes(png)  # type: ignore[arg-type]
+    return out
