@@ -22,7 +22,7 @@ from pathlib import Path
 
 from manubot import __version__ as manubot_version
 
-from . import __version__, cite, pandoc, pdf, process, render
+from . import __version__, cite, formats, pandoc, pdf, process, render
 from .config import Config
 from .errors import StrictError
 from .fsutil import digest, files_digest, write_bytes_atomic
@@ -82,12 +82,13 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0) -> Build
     with _stage(report, "html") as skip:
         key = digest([markdown, json.dumps(variables, sort_keys=True),
                       bibliography.references_json, files_digest(theme.files()),
-                      pandoc.pandoc_version(), version, _code_digest()])
+                      pandoc.pandoc_version(), version, _code_digest(), *config.formats])
         if state.fresh("html", key, ("manuscript.html",)):
             skip()
             html = state.read("manuscript.html").decode("utf-8")
         else:
             ast = parsed.with_short_ids(bibliography.short_ids)
+            formats.add_downloads(ast, formats.downloads(config.formats))
             html = render.render_html(config, ast, bibliography.csl_items, theme, variables,
                                       version)
             outputs["manuscript.html"] = html.encode("utf-8")
@@ -96,13 +97,29 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0) -> Build
     if config.pdf:
         with _stage(report, "pdf") as skip:
             key = digest([html, files_digest(_image_files(config)), str(config.offline),
-                          _code_digest()])
+                          _code_digest(), config.pdf_engine, formats.inputs_digest(config.root)])
             if state.fresh("pdf", key, ("manuscript.pdf",)):
                 skip()
+            elif config.pdf_engine == "typst":
+                outputs.update(formats.render_formats(
+                    config, parsed.with_short_ids(bibliography.short_ids),
+                    bibliography.csl_items, variables, theme, ["typst"]))
             else:
                 outputs["manuscript.pdf"] = pdf.render_pdf(html, config.content_dir,
                                                            offline=config.offline)
             state.record("pdf", key)
+
+    if config.formats:
+        with _stage(report, "formats") as skip:
+            key = digest([html, files_digest(_image_files(config)), str(config.offline),
+                          _code_digest(), formats.inputs_digest(config.root), *config.formats])
+            if state.fresh("formats", key, formats.output_names(config.formats)):
+                skip()
+            else:
+                outputs.update(formats.render_formats(
+                    config, parsed.with_short_ids(bibliography.short_ids),
+                    bibliography.csl_items, variables, theme, config.formats))
+            state.record("formats", key)
 
     if config.strict and warning_count():
         raise StrictError(f"--strict: {warning_count()} warning(s); outputs left unchanged")
@@ -117,7 +134,8 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0) -> Build
     with _stage(report, "webpage"):
         images = config.content_dir / "images"
         build_webpage(config.output_dir, config.webpage_dir, version,
-                      assets=[images] if images.is_dir() else [])
+                      assets=([images] if images.is_dir() else [])
+                      + [config.output_dir / n for n in formats.output_names(config.formats)])
     return report
 
 

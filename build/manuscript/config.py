@@ -23,6 +23,8 @@ _FILE_OPTIONS: dict[str, type] = {
     "strict": bool,
     "offline": bool,
     "pdf": bool,
+    "formats": list,  # extra outputs: docx, jats, latex (manuscript.formats.SUPPORTED)
+    "pdf-engine": str,  # weasyprint (default) or typst
 }
 
 
@@ -33,6 +35,8 @@ class Config:
     strict: bool = False
     offline: bool = False  # never reach the network for citations; a missing one is an error
     pdf: bool = True
+    formats: tuple[str, ...] = ()
+    pdf_engine: str = "weasyprint"
     verbose: bool = False
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(dict(os.environ)))
 
@@ -84,6 +88,8 @@ def make_config(
     strict: bool | None = None,
     offline: bool | None = None,
     pdf: bool | None = None,
+    formats: Sequence[str] = (),
+    pdf_engine: str | None = None,
     verbose: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> Config:
@@ -107,6 +113,24 @@ def make_config(
         strict=pick(strict, "strict", False),
         offline=pick(offline, "offline", env.get("MANUSCRIPT_OFFLINE") == "1"),
         pdf=pick(pdf, "pdf", True),
+        **_format_options(root, file_options, formats, pdf_engine),
         verbose=verbose,
         env=MappingProxyType(env),
     )
+
+
+def _format_options(root: Path, file_options: dict, formats: Sequence[str],
+                    pdf_engine: str | None) -> dict:
+    """``formats`` (the file's and the command line's, joined) and ``pdf_engine``."""
+    from .formats import PDF_ENGINES, check_formats
+
+    where = root / CONFIG_FILE if file_options else None
+    try:
+        chosen = check_formats([*file_options.get("formats", []), *formats])
+    except ConfigError as error:
+        raise ConfigError(error.message, where) from None
+    engine = pdf_engine or str(file_options.get("pdf-engine", "weasyprint"))
+    if engine not in PDF_ENGINES:
+        raise ConfigError(f"unknown pdf-engine {engine!r} (known: {', '.join(PDF_ENGINES)})",
+                          where)
+    return {"formats": chosen, "pdf_engine": engine}

@@ -32,6 +32,7 @@ from manubot.util import get_configured_yaml
 
 from .config import Config
 from .errors import ConfigError, ContentError
+from .formats import credit
 from .sources import Section, read_sections, read_text_file
 
 logger = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ def load_variables(config: Config, now: datetime) -> dict:
     if metadata.pop("manubot-randomize-author-order", False):
         logger.warning("metadata.yaml: manubot-randomize-author-order is not supported; "
                        "authors keep their order")
+    credit.normalize_authors(authors, config.content_dir / "metadata.yaml")  # CRediT roles
     variables["pandoc"]["author-meta"] = [author["name"] for author in authors]
     manubot["authors"] = authors
     add_author_affiliations(manubot)

@@ -23,6 +23,7 @@ import yaml
 from . import pandoc
 from .config import Config
 from .errors import ConfigError
+from .formats import credit
 from .sources import find_occurrences
 
 logger = logging.getLogger(__name__)
@@ -162,6 +163,9 @@ def page_variables(variables: dict, version: str) -> list[tuple[str, str]]:
             if author.get("affiliations") else {})}
         for author in manubot.get("authors", []) if author.get("name")
     ]
+    contributors = credit.jsonld_roles(manubot.get("authors", []))
+    if contributors:
+        article["contributor"] = contributors
     optional = {"datePublished": pandoc_vars.get("date-meta"),
                 "dateModified": manubot.get("generated"),
                 "keywords": pandoc_vars.get("keywords"),
