@@ -101,21 +101,23 @@ def role_names(value: object) -> list[str]:
 
 
 def _warn_unknown(name: str, author: str, metadata_path: Path | None) -> None:
-    line = _line_of(metadata_path, name)
-    where = f"{metadata_path.name if metadata_path else 'metadata.yaml'}"
+    line = _line_of(metadata_path, author, name)
+    where = f"content/{metadata_path.name if metadata_path else 'metadata.yaml'}"
     where += f":{line}" if line else ""
     known = ", ".join(role.name for role in TERMS)
     logger.warning("%s: %s has the role %r, which is not a CRediT role (known: %s)",
-                   f"content/{where}", author, name, known,
-                   extra={"file": metadata_path, "line": line})
+                   where, author, name, known, extra={"file": metadata_path, "line": line})
 
 
-def _line_of(path: Path | None, needle: str) -> int | None:
+def _line_of(path: Path | None, author: str, role: str) -> int | None:
+    """The line naming ``role`` after the line naming ``author`` (YAML keeps no lines)."""
     if path is None or not path.is_file():
         return None
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
-        if needle in line:
-            return number
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    start = next((n for n, line in enumerate(lines) if author in line), 0)
+    for number in range(start, len(lines)):
+        if role in lines[number]:
+            return number + 1
     return None
 
 

@@ -12,11 +12,12 @@ it draws SVG with resvg).
 from __future__ import annotations
 
 import hashlib
+import html
 import logging
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +67,9 @@ def localize(ast: dict, content_dir: Path, workdir: Path, *, offline: bool,
                 fetched[target] = _fetch(target, workdir, offline)
             local = fetched[target]
         else:
-            local = f"content/{target.lstrip('/')}"
-            if not (workdir / local).is_file():
-                logger.warning("image not found: %s", target)
-                continue
+            local = _local(target, content_dir)
+            if local is None:
+                local = _placeholder(workdir, "Image not found")
         if raster and local.lower().endswith(".svg"):
             local = _raster(workdir, local)
         image["c"][2][0] = local
@@ -93,10 +93,25 @@ def _fetch(url: str, workdir: Path, offline: bool) -> str:
     return f"{name}{suffix}"
 
 
-def _placeholder(workdir: Path) -> str:
-    path = workdir / "placeholder.svg"
-    path.write_text(_PLACEHOLDER_SVG, encoding="utf-8")
-    return path.name
+def _local(target: str, content_dir: Path) -> str | None:
+    """``content/<target>`` if that is a file inside the content folder, else None.
+
+    Nothing outside content/ is embedded: an image path is the manuscript's, and a
+    hostile one (``../../etc/passwd``) must not copy other files into the outputs.
+    """
+    content = content_dir.resolve()
+    path = (content / unquote(target.split("?")[0].lstrip("/"))).resolve()
+    if not path.is_relative_to(content) or not path.is_file():
+        logger.warning("image not found in content/: %s", target)
+        return None
+    return f"content/{path.relative_to(content).as_posix()}"
+
+
+def _placeholder(workdir: Path, text: str = "Image not available offline") -> str:
+    name = f"placeholder-{hashlib.sha256(text.encode()).hexdigest()[:8]}.svg"
+    (workdir / name).write_text(_PLACEHOLDER_SVG.replace("Image not available offline",
+                                                         html.escape(text)), encoding="utf-8")
+    return name
 
 
 def _raster(workdir: Path, local: str) -> str:

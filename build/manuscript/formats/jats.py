@@ -140,6 +140,10 @@ def finish(xml: bytes, order: list[tuple[str, str]]) -> bytes:
     parser = etree.XMLParser(remove_blank_text=False, resolve_entities=False,
                              load_dtd=False, no_network=True)
     tree = etree.fromstring(xml, parser)
+    for wrap in tree.iter("table-wrap"):  # the writer puts a table's id on <table>
+        table = wrap.find("table")
+        if table is not None and table.get("id") and not wrap.get("id"):
+            wrap.set("id", table.attrib.pop("id"))
     for element in tree.iter("fig", "table-wrap"):
         _caption_label(element)
     for element in list(tree.iter("named-content")):
