@@ -413,3 +413,20 @@ def test_credit_roles_everywhere(tmp_path: Path) -> None:
     text = "\n".join(p.text for p in docx.Document(root / "output" / "manuscript.docx")
                      .paragraphs)
     assert "Ada Lovelace: Conceptualization, Software, Writing \u2013 review & editing" in text
+
+
+def test_images_outside_content_are_not_embedded(tmp_path: Path) -> None:
+    import zipfile
+
+    from PIL import Image
+
+    root = copy_manuscript(ROOT, tmp_path)
+    Image.new("RGB", (7, 5), "red").save(root / "outside.png")
+    secret = (root / "outside.png").read_bytes()
+    (root / "content" / "02.introduction.md").write_text(
+        "## Introduction\n\n![Outside](../outside.png)\n", encoding="utf-8")
+    completed = run_manuscript(root, "build", "--format", "docx", "--pdf-engine", "typst")
+    assert "image not found in content/: ../outside.png" in completed.stderr
+    with zipfile.ZipFile(root / "output" / "manuscript.docx") as archive:
+        media = [archive.read(n) for n in archive.namelist() if n.startswith("word/media/")]
+    assert media and secret not in media  # the placeholder, not the file
