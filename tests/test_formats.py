@@ -430,3 +430,23 @@ def test_images_outside_content_are_not_embedded(tmp_path: Path) -> None:
     with zipfile.ZipFile(root / "output" / "manuscript.docx") as archive:
         media = [archive.read(n) for n in archive.namelist() if n.startswith("word/media/")]
     assert media and secret not in media  # the placeholder, not the file
+
+
+def test_docx_styles_from_the_manuscripts_reference_document(tmp_path: Path) -> None:
+    """rootstock's build/themes/default.docx (or build/assets/reference.docx) wins."""
+    import docx
+
+    from manuscript.formats.docx import make_reference_docx
+
+    root = copy_manuscript(ROOT, tmp_path)
+    reference = root / "build" / "themes" / "default.docx"
+    reference.parent.mkdir(parents=True)
+    make_reference_docx(reference)
+    styled = docx.Document(reference)
+    styled.styles["Body Text"].font.name = "Georgia"
+    styled.save(reference)
+    run_manuscript(root, "build", "--no-pdf", "--format", "docx")
+    built = docx.Document(root / "output" / "manuscript.docx")
+    assert built.styles["Body Text"].font.name == "Georgia"
+    assert docx.Document(ROOT / "build" / "manuscript" / "data" / "formats" / "reference.docx"
+                         ).styles["Body Text"].font.name != "Georgia"

@@ -47,7 +47,8 @@ local NBSP = '\u{00A0}'
 -- or table itself (<fig id>, a Typst label). LaTeX numbers with its own
 -- \label/\ref, told to print our numbers, so tags and S-numbers survive.
 local LATEX = FORMAT == 'latex'
-local ID_ON_ELEMENT = LATEX or FORMAT:match('^jats') ~= nil or FORMAT == 'typst'
+local TYPST = FORMAT == 'typst'
+local ID_ON_ELEMENT = LATEX or TYPST or FORMAT:match('^jats') ~= nil
 
 -- pandoc.log arrived in pandoc 3.2; older pandoc 3 gets plain stderr.
 local function warn(message)
@@ -493,6 +494,16 @@ local function number_equations(block)
       out:insert(pandoc.RawInline('latex', string.format(
         '\\begin{equation}%s\\tag{%s}\\label{%s}\\end{equation}',
         el.text, latex_text(text), id)))
+      changed = true
+      i = last + 1
+    elseif attr and TYPST then
+      -- Typst numbers the equation itself (right-aligned), with our number as text.
+      local text, id = register('eq', attr)
+      local number = text:gsub('^%$(.+)%$$', '%1'):gsub('[\\"]', '\\%0')
+      out:insert(pandoc.RawInline('typst', string.format(
+        '#[#set math.equation(numbering: _ => "(%s)");', number)))
+      out:insert(el)
+      out:insert(pandoc.RawInline('typst', string.format(' <%s>]', id)))
       changed = true
       i = last + 1
     elseif attr then
