@@ -21,7 +21,9 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -109,8 +111,12 @@ def _code_digest() -> str:
 def render_formats(config: Config, ast: dict, csl_items: list[dict], variables: dict,
                    theme: Theme, formats: Sequence[str]) -> dict[str, bytes]:
     """Render each of ``formats`` (SUPPORTED names, or "typst" for the Typst PDF)."""
-    outputs: dict[str, bytes] = {}
-    for fmt in formats:
-        module = importlib.import_module(f".{_MODULES[fmt]}", __name__)  # imported when used
-        outputs.update(module.render(config, ast, csl_items, variables, theme))
+    modules = [importlib.import_module(f".{_MODULES[fmt]}", __name__) for fmt in formats]
+    # Each format is mostly a pandoc subprocess of its own: run them side by side.
+    with ThreadPoolExecutor(max_workers=max(1, min(len(modules), os.cpu_count() or 1))) as pool:
+        futures = [pool.submit(m.render, config, ast, csl_items, variables, theme)
+                   for m in modules]
+        outputs: dict[str, bytes] = {}
+        for future in futures:  # in the order asked; the first failure is raised
+            outputs.update(future.result())
     return outputs
