@@ -372,6 +372,8 @@ ROLES_METADATA = """\
 title: Roles
 authors:
   - name: Ada Lovelace
+    corresponding: true
+    email: ada@example.org
     orcid: 0000-0002-1825-0097
     affiliations: [Analytical Engine Society]
     roles:
@@ -383,6 +385,10 @@ authors:
       - Investigation: true
       - Funding acquisition: false
       - Tea making: true
+pandoc:
+  article:
+    type: review-article
+    doi: 10.5555/roles
 """
 
 
@@ -391,7 +397,7 @@ def test_credit_roles_everywhere(tmp_path: Path) -> None:
     (root / "content" / "metadata.yaml").write_text(ROLES_METADATA, encoding="utf-8")
     completed = run_manuscript(root, "build", "--no-pdf", "--format", "jats",
                                "--format", "docx", env=clean_env())
-    assert re.search(r"warning: content/metadata\.yaml:14: Charles Babbage has the role "
+    assert re.search(r"warning: content/metadata\.yaml:16: Charles Babbage has the role "
                      r"'Tea making', which is not a CRediT role", completed.stderr)
     variables = json.loads((root / "output" / "variables.json").read_text(encoding="utf-8"))
     assert [a["roles"] for a in variables["manubot"]["authors"]] == [
@@ -402,6 +408,10 @@ def test_credit_roles_everywhere(tmp_path: Path) -> None:
     assert ("Ada Lovelace", "Software",
             "https://credit.niso.org/contributor-roles/software/") in roles
     assert len(roles) == 4 and all(r[2].startswith("https://credit.niso.org/") for r in roles)
+    # The manuscript's own article metadata is kept beside the correspondence note.
+    assert tree.getroot().get("article-type") == "review-article"
+    assert tree.findtext(".//article-id[@pub-id-type='doi']") == "10.5555/roles"
+    assert tree.findtext(".//author-notes/corresp/email") == "ada@example.org"
     page = parse_html((root / "output" / "manuscript.html").read_text(encoding="utf-8"))
     authors = text_of(select(page, "section#authors ul")[0])  # 00.front-matter.md shows them
     assert "Roles (CRediT): Conceptualization, Software, Writing \u2013 review" in authors

@@ -50,7 +50,11 @@ def render(config: Config, ast: dict, csl_items: list[dict], variables: dict,
 
 
 def front_matter(doc: d.Document) -> dict[str, dict]:
-    """Metadata in the shape pandoc's JATS template reads."""
+    """Metadata in the shape pandoc's JATS template reads.
+
+    ``journal`` and ``article`` (type, doi, …) may come from metadata.yaml's ``pandoc:``
+    mapping, which pandoc's template reads as they are.
+    """
     affiliation_ids = {a: f"{n}" for n, a in enumerate(doc.affiliations, 1)}
     authors = []
     for n, author in enumerate(doc.authors, 1):
@@ -80,9 +84,11 @@ def front_matter(doc: d.Document) -> dict[str, dict]:
     }
     corresp = [d.meta_map({"id": d.meta_string(str(n)), "email": d.meta_string(a.email)})
                for n, a in enumerate(doc.authors, 1) if a.corresponding and a.email]
-    if corresp:
-        meta["article"] = d.meta_map({"author-notes": d.meta_map(
-            {"corresp": d.meta_list(corresp)})})
+    if corresp:  # into the manuscript's own article metadata (type, doi, …), if any
+        article = doc.ast["meta"].get("article")
+        fields = dict(article["c"]) if article and article["t"] == "MetaMap" else {}
+        fields["author-notes"] = d.meta_map({"corresp": d.meta_list(corresp)})
+        meta["article"] = d.meta_map(fields)
     if doc.abstract:
         meta["abstract"] = {"t": "MetaBlocks", "c": doc.abstract}
     if doc.date:

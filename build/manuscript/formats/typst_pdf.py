@@ -67,8 +67,9 @@ def inputs(doc: d.Document) -> dict[str, str]:
         "title": doc.title,
         "running-head": head,
         "date": doc.date,
-        "lang": language.lower() or "en",
-        "region": region.upper() or None,
+        # Typst takes ISO 639 languages and ISO 3166 regions only ("en", "US").
+        "lang": language.lower() if re.fullmatch(r"[A-Za-z]{2,3}", language) else "en",
+        "region": region.upper() if re.fullmatch(r"[A-Za-z]{2}", region) else None,
         "keywords": doc.keywords,
         "affiliations": doc.affiliations,
         "authors": [
