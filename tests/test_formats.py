@@ -460,3 +460,27 @@ def test_docx_styles_from_the_manuscripts_reference_document(tmp_path: Path) -> 
     assert built.styles["Body Text"].font.name == "Georgia"
     assert docx.Document(ROOT / "build" / "manuscript" / "data" / "formats" / "reference.docx"
                          ).styles["Body Text"].font.name != "Georgia"
+
+
+@pytest.mark.parametrize(("spelling", "term"), [
+    ("Writing - original draft", "Writing \u2013 original draft"),
+    ("writing \u2014 Review and Editing", "Writing \u2013 review & editing"),
+    ("DATA CURATION", "Data curation"),
+    ("visualisation", "Visualization"),
+    ("project-administration", "Project administration"),
+    ("Tea making", None),
+])
+def test_credit_spellings(spelling: str, term: str | None) -> None:
+    from manuscript.formats import credit
+
+    role = credit.lookup(spelling)
+    assert (role.name if role else None) == term
+
+
+def test_rootstock_switches_select_formats() -> None:
+    """BUILD_DOCX=true / BUILD_LATEX=true, as rootstock's build.sh reads them."""
+    from manuscript.formats import formats_from_env
+
+    assert formats_from_env({"BUILD_DOCX": "true", "BUILD_LATEX": "false"}) == ["docx"]
+    assert formats_from_env({"BUILD_DOCX": "TRUE", "BUILD_LATEX": "true"}) == ["docx", "latex"]
+    assert formats_from_env({}) == []

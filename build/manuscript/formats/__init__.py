@@ -22,7 +22,7 @@ import functools
 import importlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,11 +64,10 @@ def check_formats(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def formats_from_env(env: dict[str, str] | object) -> list[str]:
+def formats_from_env(env: Mapping[str, str]) -> list[str]:
     """Formats rootstock's ``BUILD_DOCX=true`` / ``BUILD_LATEX=true`` switch on."""
-    get = getattr(env, "get", lambda _key, _default=None: None)
     return [fmt for var, fmt in ROOTSTOCK_SWITCHES.items()
-            if str(get(var, "")).lower() == "true"]
+            if env.get(var, "").lower() == "true"]
 
 
 def output_names(formats: Sequence[str]) -> list[str]:

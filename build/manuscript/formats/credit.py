@@ -17,7 +17,6 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-VOCABULARY = "https://credit.niso.org/"
 EN_DASH = "\u2013"  # the official names have an en dash after "Writing"
 
 
@@ -25,10 +24,6 @@ EN_DASH = "\u2013"  # the official names have an en dash after "Writing"
 class Role:
     name: str  # the official term, as JATS' vocab-term wants it
     slug: str  # as in https://credit.niso.org/contributor-roles/<slug>/
-
-    @property
-    def uri(self) -> str:
-        return f"{VOCABULARY}contributor-roles/{self.slug}/"
 
 
 TERMS = tuple(Role(name, slug) for name, slug in (
@@ -61,14 +56,6 @@ _BY_KEY = {_key(role.name): role for role in TERMS} | {_key(r.slug): r for r in 
 
 def lookup(name: str) -> Role | None:
     return _BY_KEY.get(_key(name))
-
-
-def by_name(name: str) -> Role:
-    """The Role of an official term name (as ``normalize_authors`` leaves them)."""
-    role = lookup(name)
-    if role is None:
-        raise KeyError(name)
-    return role
 
 
 def normalize_authors(authors: list[dict], metadata_path: Path | None = None) -> None:
