@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TEX, BIB = "manuscript.tex", "references.bib"
+# pandoc's template already sets \bibliographystyle{plainnat} for --natbib.
 BIBLIOGRAPHY = ("\\renewcommand{\\bibsection}{}\n"  # the manuscript has its own heading
-                "\\bibliographystyle{plainnat}\n\\bibliography{references}")
+                "\\bibliography{references}")
 
 
 def render(config: Config, ast: dict, csl_items: list[dict], variables: dict,
@@ -42,7 +43,9 @@ def render(config: Config, ast: dict, csl_items: list[dict], variables: dict,
     _images_for_latex(doc.ast, config.content_dir)
     with tempfile.TemporaryDirectory(prefix="manuscript-latex-") as tmp:
         tex = run.run(doc.ast, to="latex", filters=theme.filters, workdir=Path(tmp),
-                      args=["--natbib", "--metadata=colorlinks:true"])
+                      args=["--natbib", "--metadata=colorlinks:true",
+                            # numbered [1], as the bundled CSL style cites
+                            "--metadata=natbiboptions:numbers,square"])
     return {TEX: tex, BIB: bibtex(csl_items)}
 
 
