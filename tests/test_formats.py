@@ -484,3 +484,40 @@ def test_rootstock_switches_select_formats() -> None:
     assert formats_from_env({"BUILD_DOCX": "true", "BUILD_LATEX": "false"}) == ["docx"]
     assert formats_from_env({"BUILD_DOCX": "TRUE", "BUILD_LATEX": "true"}) == ["docx", "latex"]
     assert formats_from_env({}) == []
+
+
+def test_remote_images_are_fetched_when_online(tmp_path: Path) -> None:
+    """A local HTTP server stands in for the web: Word and Typst embed what it serves."""
+    import functools
+    import threading
+    import zipfile
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from PIL import Image
+
+    served = tmp_path / "served"
+    served.mkdir()
+    Image.new("RGB", (9, 4), "blue").save(served / "remote.png")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        root = copy_manuscript(ROOT, tmp_path / "manuscript")
+        url = f"http://127.0.0.1:{server.server_port}/remote.png"
+        (root / "content" / "02.introduction.md").write_text(
+            f"## Introduction\n\n![Remote]({url}){{#fig:remote}}\n", encoding="utf-8")
+        completed = run_manuscript(root, "build", "--format", "docx", "--pdf-engine", "typst",
+                                   env=clean_env(MANUSCRIPT_OFFLINE="0"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "remote image" not in completed.stderr
+    with zipfile.ZipFile(root / "output" / "manuscript.docx") as archive:
+        media = [archive.read(n) for n in archive.namelist() if n.startswith("word/media/")]
+    assert (served / "remote.png").read_bytes() in media
+    from pypdf import PdfReader
+
+    images = [image for page in PdfReader(root / "output" / "manuscript.pdf").pages
+              for image in page.images]
+    assert any(image.image.size == (9, 4) for image in images)
