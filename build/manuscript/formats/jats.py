@@ -217,16 +217,18 @@ def _order_references(tree: etree._Element, order: list[tuple[str, str]]) -> Non
 
 
 def _move_references_heading(tree: etree._Element, ref_list: etree._Element) -> None:
-    """The body's empty "References" section becomes the ref-list's title."""
-    title = ref_list.find("title")
-    for sec in tree.iterfind(".//body//sec"):
-        children = [c for c in sec if c.tag != "title"]
-        sec_title = sec.find("title")
-        if not children and sec_title is not None and sec is tree.findall(".//body//sec")[-1]:
-            if title is not None:
-                title.text = "".join(sec_title.itertext())
-            sec.getparent().remove(sec)
-            return
+    """The body's last section, emptied by the writer taking the references out of it,
+    becomes the ref-list's title ("References")."""
+    sections = tree.findall(".//body//sec")
+    if not sections:
+        return
+    last, title = sections[-1], ref_list.find("title")
+    heading = last.find("title")
+    if heading is None or any(child.tag != "title" for child in last):
+        return
+    if title is not None:
+        title.text = "".join(heading.itertext())
+    last.getparent().remove(last)
 
 
 def _unlink_dangling_xrefs(tree: etree._Element) -> None:
