@@ -41,12 +41,31 @@ def render(config: Config, ast: dict, csl_items: list[dict], variables: dict,
            theme: Theme) -> dict[str, bytes]:
     doc = d.prepare(ast, variables)
     doc.ast["meta"].update(front_matter(doc))
+    heading = _take_references_heading(doc.ast["blocks"])  # it titles the ref-list
     with tempfile.TemporaryDirectory(prefix="manuscript-jats-") as tmp:
         workdir = Path(tmp)
         order = _reference_order(doc.ast, csl_items, theme, workdir)
         xml = run.run(doc.ast, to=WRITER, filters=theme.filters, workdir=workdir,
                       csl=theme.csl, csl_items=csl_items)
-    return {OUTPUT: finish(xml, order)}
+    title = _plain(heading["c"][2]) if heading else ""
+    return {OUTPUT: finish(xml, order, title)}
+
+
+def _take_references_heading(blocks: list[dict]) -> dict | None:
+    """Remove the heading right above the ``#refs`` Div (comments aside) and return it.
+
+    The writer moves the references into ``<back>``; their heading would stay behind
+    as an empty section.
+    """
+    for index, block in enumerate(blocks):
+        if block["t"] == "Div" and block["c"][0][0] == "refs":
+            before = index - 1
+            while before >= 0 and blocks[before]["t"] == "RawBlock":
+                before -= 1
+            if before >= 0 and blocks[before]["t"] == "Header":
+                return blocks.pop(before)
+            return None
+    return None
 
 
 def front_matter(doc: d.Document) -> dict[str, dict]:
@@ -127,6 +146,10 @@ def _refs_entries(blocks: list[dict]) -> list[dict]:
     return []
 
 
+def _plain(inlines: list[dict]) -> str:
+    return _stringify(inlines).strip()
+
+
 def _stringify(inlines: list[dict]) -> str:
     parts = []
     for inline in inlines:
@@ -139,7 +162,7 @@ def _stringify(inlines: list[dict]) -> str:
     return "".join(parts)
 
 
-def finish(xml: bytes, order: list[tuple[str, str]]) -> bytes:
+def finish(xml: bytes, order: list[tuple[str, str]], refs_title: str = "") -> bytes:
     """Labels, reference order and the ref-list title, which the writer leaves out."""
     from lxml import etree
 
@@ -155,6 +178,9 @@ def finish(xml: bytes, order: list[tuple[str, str]]) -> bytes:
     for element in list(tree.iter("named-content")):
         _equation_label(element)
     _order_references(tree, order)
+    title = tree.find(".//back/ref-list/title")
+    if title is not None and refs_title:
+        title.text = refs_title
     _unlink_dangling_xrefs(tree)
     return etree.tostring(tree.getroottree(), xml_declaration=True, encoding="utf-8",
                           doctype=tree.getroottree().docinfo.doctype)
@@ -213,22 +239,6 @@ def _order_references(tree: etree._Element, order: list[tuple[str, str]]) -> Non
         ref_list.append(ref)
     for ref in refs.values():  # any the style did not list (there should be none)
         ref_list.append(ref)
-    _move_references_heading(tree, ref_list)
-
-
-def _move_references_heading(tree: etree._Element, ref_list: etree._Element) -> None:
-    """The body's last section, emptied by the writer taking the references out of it,
-    becomes the ref-list's title ("References")."""
-    sections = tree.findall(".//body//sec")
-    if not sections:
-        return
-    last, title = sections[-1], ref_list.find("title")
-    heading = last.find("title")
-    if heading is None or any(child.tag != "title" for child in last):
-        return
-    if title is not None:
-        title.text = "".join(heading.itertext())
-    last.getparent().remove(last)
 
 
 def _unlink_dangling_xrefs(tree: etree._Element) -> None:
