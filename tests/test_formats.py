@@ -485,7 +485,8 @@ def test_rootstock_switches_select_formats() -> None:
     from manuscript.formats import formats_from_env
 
     assert formats_from_env({"BUILD_DOCX": "true", "BUILD_LATEX": "false"}) == ["docx"]
-    assert formats_from_env({"BUILD_DOCX": "TRUE", "BUILD_LATEX": "true"}) == ["docx", "latex"]
+    assert formats_from_env({"BUILD_DOCX": "true", "BUILD_LATEX": "true"}) == ["docx", "latex"]
+    assert formats_from_env({"BUILD_DOCX": "TRUE"}) == []  # build.sh compares exactly
     assert formats_from_env({}) == []
 
 

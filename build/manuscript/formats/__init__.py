@@ -21,9 +21,7 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
-import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,7 +65,7 @@ def check_formats(names: Sequence[str]) -> tuple[str, ...]:
 def formats_from_env(env: Mapping[str, str]) -> list[str]:
     """Formats rootstock's ``BUILD_DOCX=true`` / ``BUILD_LATEX=true`` switch on."""
     return [fmt for var, fmt in ROOTSTOCK_SWITCHES.items()
-            if env.get(var, "").lower() == "true"]
+            if env.get(var) == "true"]  # exactly as build.sh tests them
 
 
 def output_names(formats: Sequence[str]) -> list[str]:
@@ -112,12 +110,10 @@ def _code_digest() -> str:
 def render_formats(config: Config, ast: dict, csl_items: list[dict], variables: dict,
                    theme: Theme, formats: Sequence[str]) -> dict[str, bytes]:
     """Render each of ``formats`` (SUPPORTED names, or "typst" for the Typst PDF)."""
-    modules = [importlib.import_module(f".{_MODULES[fmt]}", __name__) for fmt in formats]
-    # Each format is mostly a pandoc subprocess of its own: run them side by side.
-    with ThreadPoolExecutor(max_workers=max(1, min(len(modules), os.cpu_count() or 1))) as pool:
-        futures = [pool.submit(m.render, config, ast, csl_items, variables, theme)
-                   for m in modules]
-        outputs: dict[str, bytes] = {}
-        for future in futures:  # in the order asked; the first failure is raised
-            outputs.update(future.result())
+    # One after the other, in this thread: the stage cache records the warnings a stage
+    # logs from its own thread, to replay them when the stage is skipped.
+    outputs: dict[str, bytes] = {}
+    for fmt in formats:
+        module = importlib.import_module(f".{_MODULES[fmt]}", __name__)  # imported when used
+        outputs.update(module.render(config, ast, csl_items, variables, theme))
     return outputs

@@ -51,8 +51,7 @@ def render(config: Config, ast: dict, csl_items: list[dict], variables: dict,
     doc.ast["blocks"] = [*title_block(doc), *abstract, *body]
     with tempfile.TemporaryDirectory(prefix="manuscript-docx-") as tmp:
         workdir = Path(tmp)
-        images.localize(doc.ast, config.content_dir, workdir, offline=config.offline,
-                        raster=True)
+        images.localize(doc.ast, config, workdir, raster=True)
         data = run.run(doc.ast, to="docx", filters=theme.filters, workdir=workdir,
                        csl=theme.csl, csl_items=csl_items,
                        args=[f"--reference-doc={reference_docx(config.root)}"],

@@ -14,12 +14,20 @@ from __future__ import annotations
 import hashlib
 import html
 import logging
+import re
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+if TYPE_CHECKING:
+    from ..config import Config
+
 logger = logging.getLogger(__name__)
+
+# How the image cache names files: the sha256 of the content (manuscript/images.py).
+_CACHED_NAME = re.compile(r"[0-9a-f]{64}\.(png|jpg|gif|webp|svg)")
 
 REMOTE_TIMEOUT = 5  # seconds per remote image, as for the WeasyPrint PDF
 RASTER_PPI = 200
@@ -47,13 +55,15 @@ def is_remote(target: str) -> bool:
     return target.startswith(("http://", "https://"))
 
 
-def localize(ast: dict, content_dir: Path, workdir: Path, *, offline: bool,
-             raster: bool) -> None:
-    """Point every Image at a local file under ``workdir`` or ``content_dir``.
+def localize(ast: dict, config: Config, workdir: Path, *, raster: bool) -> None:
+    """Point every Image at a local file under ``workdir``.
 
     Targets become paths relative to ``workdir``, in which ``content`` links to the
-    manuscript's content folder, so a Typst root of ``workdir`` reaches both.
+    manuscript's content folder, so a Typst root of ``workdir`` reaches both. A remote
+    image the HTML stage already cached (``remote-images/<sha256>.<ext>``, see the
+    package's images.py) is taken from that cache.
     """
+    content_dir, offline = config.content_dir, config.offline
     link = workdir / "content"
     if not link.exists():
         link.symlink_to(content_dir.resolve(), target_is_directory=True)
@@ -62,7 +72,10 @@ def localize(ast: dict, content_dir: Path, workdir: Path, *, offline: bool,
         target = image["c"][2][0]
         if target.startswith("data:"):
             continue
-        if is_remote(target):
+        cached = _cached_remote(config, target, workdir)
+        if cached is not None:
+            local = cached
+        elif is_remote(target):
             if target not in fetched:
                 fetched[target] = _fetch(target, workdir, offline)
             local = fetched[target]
@@ -91,6 +104,20 @@ def _fetch(url: str, workdir: Path, offline: bool) -> str:
         suffix = ".svg" if data.lstrip()[:5] in (b"<?xml", b"<svg ") else ".png"
     (workdir / f"{name}{suffix}").write_bytes(data)
     return f"{name}{suffix}"
+
+
+def _cached_remote(config: Config, target: str, workdir: Path) -> str | None:
+    """``remote-images/<sha256>.<ext>`` → a copy in ``workdir``, from the image cache."""
+    from ..images import REMOTE_DIR
+
+    folder, _, name = target.partition("/")
+    if folder != REMOTE_DIR or not _CACHED_NAME.fullmatch(name):
+        return None
+    for source in (config.cache_dir / "images" / name, config.output_dir / REMOTE_DIR / name):
+        if source.is_file():
+            (workdir / name).write_bytes(source.read_bytes())
+            return name
+    return None
 
 
 def _local(target: str, content_dir: Path) -> str | None:

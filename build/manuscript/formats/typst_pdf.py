@@ -50,8 +50,7 @@ def render(config: Config, ast: dict, csl_items: list[dict], variables: dict,
                                             "c": doc.abstract_heading["c"][2]}
     with tempfile.TemporaryDirectory(prefix="manuscript-typst-") as tmp:
         workdir = Path(tmp)
-        images.localize(doc.ast, config.content_dir, workdir, offline=config.offline,
-                        raster=False)
+        images.localize(doc.ast, config, workdir, raster=False)
         source = run.run(doc.ast, to="typst", filters=theme.filters, workdir=workdir,
                          csl=theme.csl, csl_items=csl_items,
                          args=[f"--template={template()}"])
