@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import math as math_bench
+from . import math_engine as math_bench
 from . import toolchains
 from .workloads import Workload, discover
 
