@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import math as math_bench
+from . import math_engine as math_bench
 from . import toolchains
 from .workloads import Workload, discover
 
@@ -24,7 +24,9 @@ ROWS = [  # (key in the samples, label)
     ("ours cold process", "ours cold, stage `process`"),
     ("ours cold cite", "ours cold, stage `cite`"),
     ("ours cold html", "ours cold, stage `html`"),
-    ("ours cold pdf", "ours cold, stage `pdf`"),
+    ("ours cold pdf", "ours cold, stage `pdf` (WeasyPrint)"),
+    ("ours typst pdf", "ours cold, stage `pdf` with `--pdf-engine typst`"),
+    ("ours typst formats", "ours cold, stage `formats` (docx, jats, latex)"),
     ("ours cold webpage", "ours cold, stage `webpage`"),
     ("ours warm", "ours: warm (nothing changed)"),
     ("ours no-pdf", "ours: `--no-pdf`, cold"),

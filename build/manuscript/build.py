@@ -28,7 +28,7 @@ from pathlib import Path
 
 from manubot import __version__ as manubot_version
 
-from . import __version__, cite, images, pandoc, pdf, process, render, rootstock
+from . import __version__, cite, formats, images, pandoc, pdf, process, render, rootstock
 from .config import Config, Layout, check_source_date_epoch
 from .errors import ContentError, OutputError, StrictError
 from .fsutil import digest, files_digest
@@ -63,7 +63,10 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
             parsed = ParsedMarkdown(processed.markdown, cache)
             bibliography = cache.run(cite_stage(config, processed, parsed))
             html = cache.run(html_stage(config, layout, processed, bibliography, parsed))
-            pdf_bytes = cache.run(pdf_stage(config, layout, html)) if config.pdf else None
+            pdf_bytes = cache.run(pdf_stage(config, layout, html, processed, bibliography,
+                                            parsed)) if config.pdf else None
+            extra = cache.run(formats_stage(config, layout, html, processed, bibliography,
+                                            parsed)) if config.formats else {}
             parsed.replay_if_unparsed()
 
         if config.strict and warning_count():
@@ -75,7 +78,7 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
         report = BuildReport([(t.name, t.seconds, t.skipped) for t in cache.timings])
         with _timed(report, "webpage"):
             site.publish(transaction, config.version,
-                         _published(layout, html, pdf_bytes, cache, remote_images),
+                         _published(layout, html, pdf_bytes, cache, remote_images) | extra,
                          now=_now(config))
         with _timed(report, "write"), writing():
             report.written = transaction.commit()
@@ -153,10 +156,11 @@ def html_stage(config: Config, layout: Layout, processed: process.Processed,
                   bibliography.references_json,
                   files_digest({*theme.files(), *layout.render_inputs()}, config.root),
                   pandoc.pandoc_version(), config.version, _code_digest(),
-                  images.stage_key(config)])
+                  images.stage_key(config), *config.formats])
 
     def run() -> str:
         ast = parsed.with_short_ids(bibliography.short_ids)
+        formats.add_downloads(ast, formats.downloads(config.formats))  # the page's buttons
         return render.render_html(config, ast, bibliography.csl_items, theme,
                                   processed.variables, config.version)
 
@@ -164,10 +168,12 @@ def html_stage(config: Config, layout: Layout, processed: process.Processed,
                  lambda outputs: outputs["manuscript.html"].decode("utf-8"))
 
 
-def pdf_stage(config: Config, layout: Layout, html: str) -> Stage[bytes]:
+def pdf_stage(config: Config, layout: Layout, html: str, processed: process.Processed,
+              bibliography: cite.Bibliography, parsed: ParsedMarkdown) -> Stage[bytes]:
     # The page's own files (images…) are inputs; its text is already in the HTML.
     files = [p for p in layout.content_files if p.suffix != ".md"]
-    key = digest([html, files_digest(files, config.root), str(config.offline), _code_digest()])
+    key = digest([html, files_digest(files, config.root), str(config.offline), _code_digest(),
+                  config.pdf_engine, formats.inputs_digest(config.root)])
 
     def load(outputs: dict[str, bytes]) -> bytes:
         if not outputs["manuscript.pdf"].startswith(b"%PDF-"):
@@ -175,11 +181,38 @@ def pdf_stage(config: Config, layout: Layout, html: str) -> Stage[bytes]:
         return outputs["manuscript.pdf"]
 
     def run() -> bytes:
+        if config.pdf_engine == "typst":  # from the document, as the other formats
+            return formats.render_formats(
+                config, parsed.with_short_ids(bibliography.short_ids),
+                bibliography.csl_items, processed.variables, render.find_theme(config),
+                ["typst"])["manuscript.pdf"]
         with images.pdf_base(config) as base:  # images/ and remote-images/, as the page has
             return pdf.render_pdf(html, base, offline=config.offline,
                                   readable=(config.root, config.cache_dir))
 
     return Stage("pdf", key, run, lambda data: {"manuscript.pdf": data}, load)
+
+
+def formats_stage(config: Config, layout: Layout, html: str, processed: process.Processed,
+                  bibliography: cite.Bibliography,
+                  parsed: ParsedMarkdown) -> Stage[dict[str, bytes]]:
+    """Word, JATS, LaTeX (``config.formats``), from the document the HTML was made from."""
+    files = [p for p in layout.content_files if p.suffix != ".md"]
+    key = digest([html, files_digest(files, config.root), str(config.offline), _code_digest(),
+                  formats.inputs_digest(config.root), *config.formats])
+    names = formats.output_names(config.formats)
+
+    def run() -> dict[str, bytes]:
+        return formats.render_formats(
+            config, parsed.with_short_ids(bibliography.short_ids), bibliography.csl_items,
+            processed.variables, render.find_theme(config), config.formats)
+
+    def load(outputs: dict[str, bytes]) -> dict[str, bytes]:
+        if sorted(outputs) != sorted(names):
+            raise ValueError("recorded outputs are not the formats asked for")
+        return outputs
+
+    return Stage("formats", key, run, dict, load)
 
 
 class ParsedMarkdown:

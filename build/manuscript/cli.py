@@ -14,6 +14,7 @@ from pathlib import Path
 from . import __version__, log
 from .config import Config, make_config
 from .errors import ManuscriptError
+from .formats import PDF_ENGINES, SUPPORTED, output_names
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
             strict=True if getattr(args, "strict", False) else None,
             offline=True if getattr(args, "offline", False) else None,
             pdf=False if getattr(args, "no_pdf", False) else None,
+            formats=getattr(args, "format", None) or (),
+            pdf_engine=getattr(args, "pdf_engine", None),
             verbose=args.verbose,
         )
         args.run(config, args, counter)
@@ -70,8 +73,10 @@ def _webpage(config: Config, args: argparse.Namespace, counter: log.CountingHand
     version = args.version or config.version
     for asset in page_assets(config):
         check_tree(config.root, asset)  # publish no link that leads out of the manuscript
+    extra = [config.output_dir / name for name in output_names(config.formats)]
     target = build_webpage(config.output_dir, config.webpage_dir, version,
-                           assets=page_assets(config), prune_keep=args.prune_keep)
+                           assets=page_assets(config) + [p for p in extra if p.is_file()],
+                           prune_keep=args.prune_keep)
     logger.info("website: version %s in %s", version, target)
 
 
@@ -123,6 +128,10 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--offline", action="store_true",
                        help="never use the network for citations (the cache still answers)")
     build.add_argument("--no-pdf", action="store_true", help="skip the PDF")
+    build.add_argument("--format", action="append", choices=SUPPORTED, metavar="NAME",
+                       help=f"also write this format ({', '.join(SUPPORTED)}); repeatable")
+    build.add_argument("--pdf-engine", choices=PDF_ENGINES,
+                       help="what typesets the PDF (default: weasyprint)")
     build.add_argument("--template-variables-path", action="append", metavar="[NS=]PATH",
                        help="extra Jinja2 variables (JSON/YAML/TOML), as manubot process takes")
     build.set_defaults(run=_build)

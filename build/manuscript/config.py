@@ -35,6 +35,8 @@ _FILE_OPTIONS: dict[str, type] = {
     "strict": bool,
     "offline": bool,
     "pdf": bool,
+    "formats": list,  # extra outputs: docx, jats, latex (manuscript.formats.SUPPORTED)
+    "pdf-engine": str,  # weasyprint (default) or typst
 }
 _SHA_RE = re.compile(r"[0-9a-fA-F]{7,64}")
 
@@ -106,6 +108,8 @@ class Config:
     strict: bool = False
     offline: bool = False  # never reach the network for citations; a missing one is an error
     pdf: bool = True
+    formats: tuple[str, ...] = ()
+    pdf_engine: str = "weasyprint"
     verbose: bool = False
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(dict(os.environ)))
     template_variables: tuple[VariablesFile, ...] = ()
@@ -200,6 +204,8 @@ def make_config(
     strict: bool | None = None,
     offline: bool | None = None,
     pdf: bool | None = None,
+    formats: Sequence[str] = (),
+    pdf_engine: str | None = None,
     verbose: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> Config:
@@ -226,6 +232,7 @@ def make_config(
         strict=pick(strict, "strict", False),
         offline=pick(offline, "offline", env.get("MANUSCRIPT_OFFLINE") == "1"),
         pdf=pick(pdf if pdf is not None else switches.get("pdf"), "pdf", True),
+        **_format_options(root, file_options, formats, pdf_engine, env),
         verbose=verbose,
         env=MappingProxyType(env),
         template_variables=tuple(VariablesFile.parse(root, spec) for spec in specs),
@@ -303,3 +310,22 @@ def _git_head(root: Path) -> str | None:
         return None
     sha = result.stdout.strip()
     return sha if result.returncode == 0 and _SHA_RE.fullmatch(sha) else None
+
+
+def _format_options(root: Path, file_options: dict, formats: Sequence[str],
+                    pdf_engine: str | None, env: Mapping[str, str]) -> dict:
+    """``formats`` (manuscript.toml's, rootstock's BUILD_DOCX/BUILD_LATEX switches and
+    the command line's, joined) and ``pdf_engine``."""
+    from .formats import PDF_ENGINES, check_formats, formats_from_env
+
+    where = root / CONFIG_FILE if file_options else None
+    try:
+        chosen = check_formats([*file_options.get("formats", []), *formats_from_env(env),
+                                *formats])
+    except ConfigError as error:
+        raise ConfigError(error.message, where) from None
+    engine = pdf_engine or str(file_options.get("pdf-engine", "weasyprint"))
+    if engine not in PDF_ENGINES:
+        raise ConfigError(f"unknown pdf-engine {engine!r} (known: {', '.join(PDF_ENGINES)})",
+                          where)
+    return {"formats": chosen, "pdf_engine": engine}

@@ -31,6 +31,7 @@ from . import metadata as metadata_checks
 from . import rootstock, sandbox, yamlfile
 from .config import Config, VariablesFile
 from .errors import ConfigError, ContentError
+from .formats import credit
 from .sources import Section, check_inside, check_tree, read_sections, read_text_file
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ def load_variables(config: Config, now: datetime) -> dict:
 
     authors = metadata.pop("authors", None) or metadata.pop("author_info", None) or []
     authors = rootstock.author_order(config, metadata, manubot, authors)
+    credit.normalize_authors(authors, config.content_dir / "metadata.yaml")  # CRediT roles
     variables["pandoc"]["author-meta"] = [author["name"] for author in authors]
     manubot["authors"] = authors
     add_author_affiliations(manubot)

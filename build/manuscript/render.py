@@ -26,6 +26,7 @@ import yaml
 from . import csp, images, pandoc, rootstock
 from .config import Config
 from .errors import ConfigError
+from .formats import credit
 from .math import prepare as prepare_math
 from .sources import find_occurrences
 
@@ -216,6 +217,9 @@ def page_variables(variables: dict, version: str) -> list[tuple[str, str]]:
             if author.get("affiliations") else {})}
         for author in manubot.get("authors", []) if author.get("name")
     ]
+    contributors = credit.jsonld_roles(manubot.get("authors", []))
+    if contributors:
+        article["contributor"] = contributors
     optional = {"datePublished": pandoc_vars.get("date-meta"),
                 "dateModified": manubot.get("generated"),
                 "keywords": pandoc_vars.get("keywords"),

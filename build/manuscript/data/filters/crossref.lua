@@ -42,6 +42,14 @@ local stringify = pandoc.utils.stringify
 local FILTER_NAME = 'crossref'
 local NBSP = '\u{00A0}'
 
+-- Output formats. HTML (and anything not listed) gets numbered captions, links
+-- and wrapping Divs carrying the ids. JATS and Typst want the id on the figure
+-- or table itself (<fig id>, a Typst label). LaTeX numbers with its own
+-- \label/\ref, told to print our numbers, so tags and S-numbers survive.
+local LATEX = FORMAT == 'latex'
+local TYPST = FORMAT == 'typst'
+local ID_ON_ELEMENT = LATEX or TYPST or FORMAT:match('^jats') ~= nil
+
 -- pandoc.log arrived in pandoc 3.2; older pandoc 3 gets plain stderr.
 local function warn(message)
   local text = FILTER_NAME .. ': ' .. message
@@ -340,6 +348,32 @@ local function clean_attr(attr)
   return pandoc.Attr('', attr.classes, attributes)
 end
 
+-- LaTeX counter names and the command naming a kind in captions.
+local LATEX_COUNTER = {fig = {'figure', 'figurename'}, tbl = {'table', 'tablename'}}
+
+-- A number or tag as LaTeX source ("S1", or the math of a "$B.1'$" tag).
+local function latex_text(text)
+  if text:match('^%$.+%$$') then
+    return text
+  end
+  return (text:gsub('[\\{}%%#&_^~$]', '\\%0'))
+end
+
+-- The figure or table itself carries the id. In LaTeX, the caption and every
+-- \ref print our number (or tag) and caption name instead of LaTeX's count.
+local function element_with_id(el, kind_key, text, id)
+  el.attr = clean_attr(el.attr)
+  el.identifier = id
+  if not LATEX then
+    el.caption.long = prefix_caption_blocks(el.caption.long, caption_prefix(kind_key, text))
+    return el
+  end
+  local counter, name = table.unpack(LATEX_COUNTER[kind_key])
+  local set = string.format('\\renewcommand{\\the%s}{%s}\\renewcommand{\\%s}{%s}',
+    counter, latex_text(text), name, kinds[kind_key].caption_name)
+  return {pandoc.RawBlock('latex', set), el}
+end
+
 local function number_figure(fig)
   if kind_of(fig.identifier) ~= 'fig' then
     return nil
@@ -357,6 +391,9 @@ local function number_figure(fig)
     end,
   }
   local text, id = register('fig', attr)
+  if ID_ON_ELEMENT then
+    return element_with_id(fig, 'fig', text, id)
+  end
   local caption_text = stringify(fig.caption.long)
   local prefix = caption_prefix('fig', text)
   -- pandoc marks the caption aria-hidden when the image's alt text repeats
@@ -427,6 +464,9 @@ local function number_table(tbl)
     tbl.attr = attr
   end
   local text, id = register('tbl', tbl.attr)
+  if ID_ON_ELEMENT then
+    return element_with_id(tbl, 'tbl', text, id)
+  end
   tbl.caption.long = prefix_caption_blocks(tbl.caption.long, caption_prefix('tbl', text))
   tbl.attr = clean_attr(tbl.attr)
   return pandoc.Div({tbl}, pandoc.Attr(id, {kinds.tbl.class}))
@@ -449,7 +489,24 @@ local function number_equations(block)
       end
       attr, last = attr_block_at(inlines, start, 'eq:')
     end
-    if attr then
+    if attr and LATEX then
+      local text, id = register('eq', attr)
+      out:insert(pandoc.RawInline('latex', string.format(
+        '\\begin{equation}%s\\tag{%s}\\label{%s}\\end{equation}',
+        el.text, latex_text(text), id)))
+      changed = true
+      i = last + 1
+    elseif attr and TYPST then
+      -- Typst numbers the equation itself (right-aligned), with our number as text.
+      local text, id = register('eq', attr)
+      local number = text:gsub('^%$(.+)%$$', '%1'):gsub('[\\"]', '\\%0')
+      out:insert(pandoc.RawInline('typst', string.format(
+        '#[#set math.equation(numbering: _ => "(%s)");', number)))
+      out:insert(el)
+      out:insert(pandoc.RawInline('typst', string.format(' <%s>]', id)))
+      changed = true
+      i = last + 1
+    elseif attr then
       local text, id = register('eq', attr)
       local number_text = pandoc.Inlines({pandoc.Str('(')})
       number_text:extend(tag_inlines(text))
@@ -535,6 +592,10 @@ local function reference_link(label)
     return pandoc.Link({pandoc.Str('??')}, '#' .. label, '', pandoc.Attr('', {'xref-unknown'}))
   end
   local text = entry.text
+  if LATEX then  -- \ref prints the number given to the label (and links it)
+    local ref = entry.kind == 'eq' and kinds.eq.eqref and '\\eqref{' or '\\ref{'
+    return pandoc.RawInline('latex', ref .. label .. '}')
+  end
   if entry.kind == 'eq' and kinds.eq.eqref then
     text = '(' .. text .. ')'
   end

@@ -1,0 +1,119 @@
+"""Extra output formats from the same processed document as the HTML.
+
+``render_formats()`` takes what the HTML stage takes (the AST with citations already
+rewritten to short ids, the CSL items, the template variables and the theme, whose
+CSL style and crossref filter are reused) and returns ``{output name: bytes}``:
+
+========  =============================================================
+docx      ``manuscript.docx`` — Word, for co-authors
+jats      ``manuscript.jats.xml`` — JATS Publishing 1.2, for PMC and preprint servers
+latex     ``manuscript.tex`` + ``references.bib`` — for journals (natbib, BibTeX)
+typst     ``manuscript.pdf`` — the PDF typeset by Typst instead of WeasyPrint
+========  =============================================================
+
+JATS and LaTeX reference images relatively (``images/…``), as the HTML does, so they
+find them in ``output/images`` (a link to ``content/images``); Word and the Typst PDF
+embed theirs.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..render import Theme
+
+logger = logging.getLogger(__name__)
+
+# Formats ``--format`` / ``formats = [...]`` select (the Typst PDF is a PDF engine).
+SUPPORTED = ("docx", "jats", "latex")
+PDF_ENGINES = ("weasyprint", "typst")
+OUTPUTS = {
+    "docx": ("manuscript.docx",),
+    "jats": ("manuscript.jats.xml",),
+    "latex": ("manuscript.tex", "references.bib"),
+    "typst": ("manuscript.pdf",),
+}
+_MODULES = {"docx": "docx", "jats": "jats", "latex": "latex", "typst": "typst_pdf"}
+# rootstock's environment switches (build/build.sh) and the format each selects.
+ROOTSTOCK_SWITCHES = {"BUILD_DOCX": "docx", "BUILD_LATEX": "latex"}
+# What the web page's download list calls each output.
+LABELS = {
+    "manuscript.docx": "Word",
+    "manuscript.jats.xml": "JATS XML",
+    "manuscript.tex": "LaTeX",
+    "references.bib": "BibTeX",
+}
+
+
+def check_formats(names: Sequence[str]) -> tuple[str, ...]:
+    """Validated, de-duplicated format names (a typo is a ConfigError)."""
+    for name in names:
+        if name not in SUPPORTED:
+            raise ConfigError(f"unknown format {name!r} (known: {', '.join(SUPPORTED)})")
+    return tuple(dict.fromkeys(names))
+
+
+def formats_from_env(env: Mapping[str, str]) -> list[str]:
+    """Formats rootstock's ``BUILD_DOCX=true`` / ``BUILD_LATEX=true`` switch on."""
+    return [fmt for var, fmt in ROOTSTOCK_SWITCHES.items()
+            if env.get(var) == "true"]  # exactly as build.sh tests them
+
+
+def output_names(formats: Sequence[str]) -> list[str]:
+    """The files ``render_formats(..., formats)`` writes into output/."""
+    return [name for fmt in formats for name in OUTPUTS[fmt]]
+
+
+def downloads(formats: Sequence[str]) -> list[tuple[str, str]]:
+    """(file, label) of every extra output, for the web page's download buttons."""
+    return [(name, LABELS[name]) for name in output_names(formats)]
+
+
+def add_downloads(ast: dict, files: list[tuple[str, str]]) -> None:
+    """The web page's download list, as metadata its template reads."""
+    ast["meta"]["manuscript-downloads"] = {"t": "MetaList", "c": [
+        {"t": "MetaMap", "c": {"href": {"t": "MetaString", "c": name},
+                               "label": {"t": "MetaString", "c": label}}}
+        for name, label in files]}
+
+
+def inputs_digest(root: Path) -> str:
+    """What the formats read besides the document: this package's code and data, and
+    the manuscript's own Word reference document."""
+    from ..fsutil import digest, files_digest
+    from .docx import reference_docx
+
+    return digest([_code_digest(), files_digest([reference_docx(root)])])
+
+
+@functools.cache
+def _code_digest() -> str:
+    from ..fsutil import digest, files_digest
+    from ..render import data_dir
+
+    here = Path(__file__).parent
+    # The crossref filter has branches for these formats that leave the HTML unchanged.
+    data = [p for folder in ("formats", "filters") for p in (data_dir() / folder).rglob("*")
+            if p.is_file()]
+    return digest([files_digest(here.glob("*.py")), files_digest(data)])
+
+
+def render_formats(config: Config, ast: dict, csl_items: list[dict], variables: dict,
+                   theme: Theme, formats: Sequence[str]) -> dict[str, bytes]:
+    """Render each of ``formats`` (SUPPORTED names, or "typst" for the Typst PDF)."""
+    # One after the other, in this thread: the stage cache records the warnings a stage
+    # logs from its own thread, to replay them when the stage is skipped.
+    outputs: dict[str, bytes] = {}
+    for fmt in formats:
+        module = importlib.import_module(f".{_MODULES[fmt]}", __name__)  # imported when used
+        outputs.update(module.render(config, ast, csl_items, variables, theme))
+    return outputs

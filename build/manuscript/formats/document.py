@@ -1,0 +1,183 @@
+"""What every extra format starts from: the cited AST, reshaped for a title page.
+
+The HTML shows the manuscript's own front matter (``00.front-matter.md``: an
+``## Authors`` list made by Jinja2, and ``## Abstract``). Word, JATS, LaTeX and Typst
+have their own title blocks, filled from metadata, so here the abstract moves into
+the ``abstract`` metadata and the rendered author list (the ``authors`` section and the
+``#correspondence`` note) leaves the body; everything else stays as the HTML has it.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass, field
+
+from . import credit
+
+logger = logging.getLogger(__name__)
+
+# Sections of the front matter that the formats' title blocks replace.
+_TITLE_BLOCK_SECTIONS = ("authors",)
+_TITLE_BLOCK_DIVS = ("correspondence",)
+
+
+@dataclass(frozen=True)
+class Author:
+    name: str
+    orcid: str | None = None
+    email: str | None = None
+    corresponding: bool = False
+    affiliations: tuple[str, ...] = ()
+    roles: tuple[credit.Role, ...] = ()
+    given: str | None = None
+    family: str | None = None
+
+
+@dataclass
+class Document:
+    ast: dict  # the body without title-block sections; meta without bibliography keys
+    abstract: list[dict] = field(default_factory=list)  # pandoc blocks, no heading
+    abstract_heading: dict | None = None
+    authors: list[Author] = field(default_factory=list)
+    affiliations: list[str] = field(default_factory=list)  # in order of first mention
+    title: str = ""
+    keywords: list[str] = field(default_factory=list)
+    lang: str = "en"
+    date: str = ""
+
+    def affiliation_numbers(self, author: Author) -> list[int]:
+        return [self.affiliations.index(a) + 1 for a in author.affiliations]
+
+
+def prepare(ast: dict, variables: dict) -> Document:
+    """A deep copy of ``ast``, reshaped; ``variables`` is output/variables.json."""
+    ast = copy.deepcopy(ast)
+    ast["meta"] = {k: v for k, v in ast["meta"].items()
+                   if k not in ("bibliography", "references", "header-includes",
+                               "manuscript-downloads")}
+    blocks, abstract = _take_section(ast["blocks"], ("abstract",))
+    blocks, _ = _take_section(blocks, _TITLE_BLOCK_SECTIONS)
+    ast["blocks"] = [b for b in blocks if _div_id(b) not in _TITLE_BLOCK_DIVS]
+    _unlink_dangling(ast["blocks"])
+    pandoc_vars, manubot = variables.get("pandoc", {}), variables.get("manubot", {})
+    authors = [_author(a) for a in manubot.get("authors", []) if isinstance(a, dict)]
+    affiliations: list[str] = []
+    for author in authors:
+        affiliations.extend(a for a in author.affiliations if a not in affiliations)
+    keywords = pandoc_vars.get("keywords") or []
+    return Document(
+        ast=ast, abstract=abstract[1:], abstract_heading=abstract[0] if abstract else None,
+        authors=authors,
+        affiliations=affiliations, title=str(pandoc_vars.get("title") or ""),
+        keywords=[str(k) for k in (keywords if isinstance(keywords, list) else [keywords])],
+        lang=str(pandoc_vars.get("lang") or "en"), date=str(manubot.get("date") or ""),
+    )
+
+
+def _author(data: dict) -> Author:
+    affiliations = data.get("affiliations") or []
+    if isinstance(affiliations, str):
+        affiliations = [part.strip() for part in affiliations.split(";")]
+    roles = tuple(r for name in credit.role_names(data.get("roles")) if (r := credit.lookup(name)))
+    return Author(
+        name=str(data.get("name", "")), orcid=data.get("orcid") or None,
+        email=data.get("email") or None,
+        corresponding=bool(data.get("corresponding") or data.get("correspondence")),
+        affiliations=tuple(str(a) for a in affiliations), roles=roles,
+        given=data.get("given-names") or data.get("given"),
+        family=data.get("surname") or data.get("family"),
+    )
+
+
+def _take_section(blocks: list[dict], ids: tuple[str, ...]) -> tuple[list[dict], list[dict]]:
+    """Remove the first top-level section whose heading has one of ``ids``.
+
+    A section runs to the next heading of the same or a higher level.
+    """
+    for start, block in enumerate(blocks):
+        if block["t"] == "Header" and block["c"][1][0] in ids:
+            level = block["c"][0]
+            end = start + 1
+            while end < len(blocks) and not (blocks[end]["t"] == "Header"
+                                             and blocks[end]["c"][0] <= level):
+                end += 1
+            return blocks[:start] + blocks[end:], blocks[start:end]
+    return blocks, []
+
+
+# Targets made later, inside pandoc: by the crossref filter and by citeproc.
+_MADE_LATER = ("#fig:", "#tbl:", "#eq:", "#ref-", "#refs")
+# Elements whose first content item is an Attr ([id, classes, attributes]).
+_WITH_ATTR = ("Header", "Div", "Span", "CodeBlock", "Code", "Figure", "Table", "Image", "Link")
+
+
+def _unlink_dangling(blocks: list[dict]) -> None:
+    """A link to an id nowhere in the document keeps its text, loses the link.
+
+    HTML shrugs at such links; Typst refuses to compile and JATS is invalid with them.
+    """
+    ids: set[str] = set()
+    links: list[dict] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            kind, content = node.get("t"), node.get("c")
+            if kind in _WITH_ATTR and isinstance(content, list) and content:
+                attr = content[1] if kind == "Header" else content[0]
+                if isinstance(attr, list) and attr and isinstance(attr[0], str) and attr[0]:
+                    ids.add(attr[0])
+            if kind == "Link":
+                links.append(node)
+            walk(content)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(blocks)
+    for node in links:
+        target = node["c"][2][0]
+        if target.startswith("#") and not target.startswith(_MADE_LATER) \
+                and target[1:] not in ids:
+            node["t"], node["c"] = "Span", [["", [], []], node["c"][1]]
+
+
+def _div_id(block: dict) -> str | None:
+    return block["c"][0][0] if block["t"] == "Div" else None
+
+
+# ---------------------------------------------------------------- pandoc AST builders
+
+
+def text_inlines(text: str) -> list[dict]:
+    """Plain text as pandoc inlines (words and spaces)."""
+    inlines: list[dict] = []
+    for n, word in enumerate(text.split()):
+        if n:
+            inlines.append({"t": "Space"})
+        inlines.append({"t": "Str", "c": word})
+    return inlines
+
+
+def meta_inlines(text: str) -> dict:
+    return {"t": "MetaInlines", "c": text_inlines(text)}
+
+
+def meta_string(text: str) -> dict:
+    return {"t": "MetaString", "c": text}
+
+
+def meta_map(values: dict[str, dict]) -> dict:
+    return {"t": "MetaMap", "c": values}
+
+
+def meta_list(values: list[dict]) -> dict:
+    return {"t": "MetaList", "c": values}
+
+
+def link(inlines: list[dict], url: str) -> dict:
+    return {"t": "Link", "c": [["", [], []], inlines, [url, ""]]}
+
+
+def para(inlines: list[dict]) -> dict:
+    return {"t": "Para", "c": inlines}

@@ -1,0 +1,163 @@
+"""Images for formats that embed them (Word, the Typst PDF).
+
+pandoc would fetch a remote image itself, with no timeout and even offline, and Typst
+cannot fetch at all; so remote images are fetched here (short timeout, never when
+offline) or replaced by a visible placeholder. pandoc's Word writer needs
+``rsvg-convert`` to give an SVG the PNG fallback older Word versions require; we
+install no system tools, so for Word an SVG becomes a PNG: a same-named ``.png``
+beside it when the author made one, else rasterised by Typst (already a dependency,
+it draws SVG with resvg).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+import re
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+logger = logging.getLogger(__name__)
+
+# How the image cache names files: the sha256 of the content (manuscript/images.py).
+_CACHED_NAME = re.compile(r"[0-9a-f]{64}\.(png|jpg|gif|webp|svg)")
+
+REMOTE_TIMEOUT = 5  # seconds per remote image, as for the WeasyPrint PDF
+RASTER_PPI = 200
+_PLACEHOLDER_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="60">'
+    '<rect width="100%" height="100%" fill="#eee" stroke="#999"/>'
+    '<text x="10" y="35" font-family="sans-serif" font-size="14">'
+    "Image not available offline</text></svg>"
+)
+
+
+def images(node: object) -> Iterator[dict]:
+    """Every Image element of a pandoc AST (or part of one)."""
+    if isinstance(node, dict):
+        if node.get("t") == "Image":
+            yield node
+        for value in node.values():
+            yield from images(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from images(item)
+
+
+def is_remote(target: str) -> bool:
+    return target.startswith(("http://", "https://"))
+
+
+def localize(ast: dict, config: Config, workdir: Path, *, raster: bool) -> None:
+    """Point every Image at a local file under ``workdir``.
+
+    Targets become paths relative to ``workdir``, in which ``content`` links to the
+    manuscript's content folder, so a Typst root of ``workdir`` reaches both. A remote
+    image the HTML stage already cached (``remote-images/<sha256>.<ext>``, see the
+    package's images.py) is taken from that cache.
+    """
+    content_dir, offline = config.content_dir, config.offline
+    link = workdir / "content"
+    if not link.exists():
+        link.symlink_to(content_dir.resolve(), target_is_directory=True)
+    fetched: dict[str, str] = {}
+    for image in images(ast["blocks"]):
+        target = image["c"][2][0]
+        if target.startswith("data:"):
+            continue
+        cached = _cached_remote(config, target, workdir)
+        if cached is not None:
+            local = cached
+        elif is_remote(target):
+            if target not in fetched:
+                fetched[target] = _fetch(target, workdir, offline)
+            local = fetched[target]
+        else:
+            local = _local(target, content_dir)
+            if local is None:
+                local = _placeholder(workdir, "Image not found")
+        if raster and local.lower().endswith(".svg"):
+            local = _raster(workdir, local)
+        image["c"][2][0] = local
+
+
+def _fetch(url: str, workdir: Path, offline: bool) -> str:
+    name = "remote-" + hashlib.sha256(url.encode()).hexdigest()[:16]
+    suffix = Path(urlsplit(url).path).suffix.lower()
+    if offline:
+        logger.warning("remote image not included (offline build): %s", url)
+        return _placeholder(workdir)
+    try:
+        with urllib.request.urlopen(url, timeout=REMOTE_TIMEOUT) as response:
+            data = response.read()
+    except (OSError, ValueError) as error:  # URLError and timeouts are OSErrors
+        logger.warning("remote image not included (%s): %s", type(error).__name__, url)
+        return _placeholder(workdir)
+    if suffix not in (".png", ".jpg", ".jpeg", ".gif", ".svg"):
+        suffix = ".svg" if data.lstrip()[:5] in (b"<?xml", b"<svg ") else ".png"
+    (workdir / f"{name}{suffix}").write_bytes(data)
+    return f"{name}{suffix}"
+
+
+def _cached_remote(config: Config, target: str, workdir: Path) -> str | None:
+    """``remote-images/<sha256>.<ext>`` → a copy in ``workdir``, from the image cache."""
+    from ..images import REMOTE_DIR
+
+    folder, _, name = target.partition("/")
+    if folder != REMOTE_DIR or not _CACHED_NAME.fullmatch(name):
+        return None
+    for source in (config.cache_dir / "images" / name, config.output_dir / REMOTE_DIR / name):
+        if source.is_file():
+            (workdir / name).write_bytes(source.read_bytes())
+            return name
+    return None
+
+
+def _local(target: str, content_dir: Path) -> str | None:
+    """``content/<target>`` if that is a file inside the content folder, else None.
+
+    Nothing outside content/ is embedded: an image path is the manuscript's, and a
+    hostile one (``../../etc/passwd``) must not copy other files into the outputs.
+    """
+    content = content_dir.resolve()
+    path = (content / unquote(target.split("?")[0].lstrip("/"))).resolve()
+    if not path.is_relative_to(content) or not path.is_file():
+        logger.warning("image not found in content/: %s", target)
+        return None
+    return f"content/{path.relative_to(content).as_posix()}"
+
+
+def _placeholder(workdir: Path, text: str = "Image not available offline") -> str:
+    name = f"placeholder-{hashlib.sha256(text.encode()).hexdigest()[:8]}.svg"
+    (workdir / name).write_text(_PLACEHOLDER_SVG.replace("Image not available offline",
+                                                         html.escape(text)), encoding="utf-8")
+    return name
+
+
+def _raster(workdir: Path, local: str) -> str:
+    """An SVG as PNG: the author's own ``.png`` twin, else drawn by Typst."""
+    twin = Path(local).with_suffix(".png")
+    if (workdir / twin).is_file():
+        return twin.as_posix()
+    import typst
+
+    out = f"raster-{hashlib.sha256(local.encode()).hexdigest()[:16]}.png"
+    quoted = local.replace("\\", "\\\\").replace('"', '\\"')
+    source = ("#set page(width: auto, height: auto, margin: 0pt)\n"
+              f'#image("/{quoted}")\n').encode()
+    try:
+        png = typst.compile(source, root=str(workdir), format="png", ppi=RASTER_PPI,
+                            ignore_system_fonts=True)
+    except typst.TypstError as error:
+        logger.warning("SVG image could not be converted for Word (%s): %s",
+                       error.message, local)
+        return local
+    (workdir / out).write_bytes(png)  # type: ignore[arg-type]
+    return out

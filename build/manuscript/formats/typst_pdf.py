@@ -1,0 +1,114 @@
+"""``manuscript.pdf`` typeset by Typst (``--pdf-engine typst``; WeasyPrint is the default).
+
+pandoc's Typst writer, with citeproc (so citations and the reference list read exactly
+as in the HTML) and our template (``data/formats/typst/template.typ``), then the
+``typst`` package compiles in-process: no system install, fonts embedded in the
+package, tagged PDF with bookmarks from the headings, links, and title and authors in
+the document properties.
+
+The manuscript's data reaches the template as JSON in ``sys.inputs`` rather than as
+text spliced into Typst code. Typst reads files only below its root, a temporary
+folder holding fetched remote images and a link to ``content/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import RenderError
+from . import document as d
+from . import images, run
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..render import Theme
+
+logger = logging.getLogger(__name__)
+
+OUTPUT = "manuscript.pdf"
+RUNNING_HEAD_CHARS = 70
+
+
+def template() -> Path:
+    from ..render import data_dir
+
+    return data_dir() / "formats" / "typst" / "template.typ"
+
+
+def render(config: Config, ast: dict, csl_items: list[dict], variables: dict,
+           theme: Theme) -> dict[str, bytes]:
+    doc = d.prepare(ast, variables)
+    if doc.abstract:
+        doc.ast["meta"]["abstract"] = {"t": "MetaBlocks", "c": doc.abstract}
+    if doc.abstract_heading:
+        doc.ast["meta"]["abstract-title"] = {"t": "MetaInlines",
+                                            "c": doc.abstract_heading["c"][2]}
+    with tempfile.TemporaryDirectory(prefix="manuscript-typst-") as tmp:
+        workdir = Path(tmp)
+        images.localize(doc.ast, config, workdir, raster=False)
+        source = run.run(doc.ast, to="typst", filters=theme.filters, workdir=workdir,
+                         csl=theme.csl, csl_items=csl_items,
+                         args=[f"--template={template()}"])
+        return {OUTPUT: compile_pdf(source, workdir, inputs(doc))}
+
+
+def inputs(doc: d.Document) -> dict[str, str]:
+    """The template's data (see template.typ), as one JSON string."""
+    language, _, region = doc.lang.partition("-")
+    head = doc.title if len(doc.title) <= RUNNING_HEAD_CHARS else \
+        doc.title[:RUNNING_HEAD_CHARS].rsplit(" ", 1)[0] + " …"
+    data = {
+        "title": doc.title,
+        "running-head": head,
+        "date": doc.date,
+        # Typst takes ISO 639 languages and ISO 3166 regions only ("en", "US").
+        "lang": language.lower() if re.fullmatch(r"[A-Za-z]{2,3}", language) else "en",
+        "region": region.upper() if re.fullmatch(r"[A-Za-z]{2}", region) else None,
+        "keywords": doc.keywords,
+        "affiliations": doc.affiliations,
+        "authors": [
+            {"name": a.name, "orcid": a.orcid, "email": a.email,
+             "corresponding": a.corresponding,
+             "affiliations": doc.affiliation_numbers(a),
+             "roles": [role.name for role in a.roles]}
+            for a in doc.authors
+        ],
+    }
+    return {"manuscript": json.dumps(data, ensure_ascii=False)}
+
+
+def compile_pdf(source: bytes, root: Path, sys_inputs: dict[str, str]) -> bytes:
+    """Typst source → PDF; Typst's warnings are ours, an error is a RenderError."""
+    import typst
+
+    main = root / "manuscript.typ"
+    main.write_bytes(source)
+    try:
+        pdf, warnings = typst.compile_with_warnings(
+            str(main), root=str(root), sys_inputs=sys_inputs, ignore_system_fonts=True,
+            font_paths=_font_paths())
+    except typst.TypstError as error:
+        raise RenderError(f"Typst failed: {_diagnostic(error)}") from None
+    for warning in warnings:
+        logger.warning("Typst: %s", _diagnostic(warning))
+    return pdf  # type: ignore[return-value]
+
+
+def _font_paths() -> list[str]:
+    """Fonts bundled with the package, if any (``data/fonts/``), before Typst's own."""
+    from ..render import data_dir
+
+    fonts = data_dir() / "fonts"
+    return [str(fonts)] if fonts.is_dir() else []
+
+
+def _diagnostic(problem: object) -> str:
+    """Typst's message with the offending source line, without the box drawing."""
+    text = str(getattr(problem, "diagnostic", "") or getattr(problem, "message", problem))
+    lines = [re.sub(r"^\s*[│┌─]+\s?", "", line).rstrip() for line in text.splitlines()]
+    return " ".join(line for line in lines if line.strip() and line.strip() != "│")[:500]
