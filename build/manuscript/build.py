@@ -25,6 +25,7 @@ from manubot import __version__ as manubot_version
 from . import __version__, cite, pandoc, pdf, process, render
 from .config import Config
 from .errors import StrictError
+from .fonts import copy_fonts
 from .fsutil import digest, files_digest, write_bytes_atomic
 from .state import State
 from .webpage import build_webpage, resolve_version
@@ -112,6 +113,7 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0) -> Build
             write_bytes_atomic(config.output_dir / name, data)
             report.written.append(name)
         _link_images(config)
+        copy_fonts(config.output_dir)
         state.save()
 
     with _stage(report, "webpage"):

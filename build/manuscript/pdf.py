@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import RenderError
+from .fonts import bundled_font
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +37,8 @@ def render_pdf(html: str, base_dir: Path, offline: bool = False) -> bytes:
     from weasyprint import HTML
 
     html = math_to_svg(html)
-    document = HTML(string=html, base_url=f"{base_dir.resolve().as_uri()}/",
-                    url_fetcher=_fetcher(offline))
+    base_url = f"{base_dir.resolve().as_uri()}/"
+    document = HTML(string=html, base_url=base_url, url_fetcher=_fetcher(offline, base_url))
     try:
         # Tagged PDF: headings, lists and figures get structure, and every image (math
         # included, as its TeX) its alt text, for screen readers and text extraction.
@@ -104,13 +105,17 @@ def _descent(svg: str) -> float:
     return max(0.0, height + min_y)
 
 
-def _fetcher(offline: bool):
+def _fetcher(offline: bool, base_url: str):
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
     class Fetcher(URLFetcher):
-        """WeasyPrint's fetcher, with a placeholder for remote images it cannot get."""
+        """WeasyPrint's fetcher, with a placeholder for remote images it cannot get,
+        and the theme's fonts (``fonts/…`` beside the page) from the package."""
 
         def fetch(self, url: str, headers: dict | None = None) -> URLFetcherResponse:
+            font = bundled_font(url, base_url)
+            if font is not None:
+                return URLFetcherResponse(url, font.read_bytes(), {"Content-Type": "font/woff2"})
             if not url.startswith(("http://", "https://")):
                 return super().fetch(url, headers)
             if offline:

@@ -27,10 +27,11 @@ from .sources import find_occurrences
 
 logger = logging.getLogger(__name__)
 
-FILTERS = ("crossref.lua",)
+FILTERS = ("crossref.lua", "images.lua", "pagetitle.lua")
 # Manubot's header template links its favicon on manubot.org; the page serves its own.
 _REMOTE_ICON = re.compile(r'[ \t]*<link rel="(?:icon|mask-icon)"[^>]*manubot\.org[^>]*/>\n?')
 _XREF_WARNING = re.compile(r"crossref: unknown reference @(\S+)")
+_IMAGE_WARNING = re.compile(r"images: image not found: (\S+)")
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
             "--from=json", "--to=html5", "--standalone",
             f"--template={theme.template}",
             "--mathml", "--section-divs", "--toc", "--toc-depth=3",
+            f"--resource-path={config.content_dir}",  # where images.lua looks for images
             *[f"--lua-filter={f}" for f in theme.filters],
             "--citeproc", f"--bibliography={refs}", f"--csl={theme.csl}",
             "--metadata=link-citations:true",
@@ -172,6 +174,11 @@ def page_variables(variables: dict, version: str) -> list[tuple[str, str]]:
     result = [("manuscript-jsonld", jsonld)]
     if html_url:
         result.append(("manuscript-html-url", html_url))
+    source = manubot.get("ci_source") or {}
+    if source.get("repo_slug") and source.get("commit"):  # not when built locally
+        result.append(("manuscript-commit", str(source["commit"])[:7]))
+        result.append(("manuscript-commit-url",
+                       f"https://github.com/{source['repo_slug']}/commit/{source['commit']}"))
     if variables.get("manuscript-hypothesis") is True:
         result.append(("manuscript-hypothesis", "true"))
     if variables.get("manuscript-analytics"):
@@ -195,5 +202,13 @@ def _report(config: Config, warning: str) -> None:
             where = f"{path.relative_to(config.root)}:{line}: " if path else ""
             logger.warning("%sunknown cross-reference @%s", where, match.group(1),
                            extra={"file": path, "line": line})
+        return
+    match = _IMAGE_WARNING.search(warning)
+    if match:
+        places = find_occurrences(config.content_dir, match.group(1))
+        path, line = places[0] if places else (None, None)
+        where = f"{path.relative_to(config.root)}:{line}: " if path else ""
+        logger.warning("%simage not found: %s", where, match.group(1),
+                       extra={"file": path, "line": line})
         return
     logger.warning("pandoc: %s", warning)

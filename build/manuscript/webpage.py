@@ -280,6 +280,8 @@ def _sources(output_dir: Path, assets: Iterable[Path]) -> dict[str, Path]:
         sources["manuscript.pdf"] = pdf
     else:
         logger.warning("no manuscript.pdf in %s; the website will have no PDF", output_dir)
+    if (output_dir / "fonts").is_dir():  # the theme's fonts, linked as fonts/… by the page
+        sources["fonts"] = output_dir / "fonts"
     for asset in assets:
         asset = Path(asset)
         name = asset.name
