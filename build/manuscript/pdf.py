@@ -27,7 +27,8 @@ _TEX = re.compile(r'<annotation encoding="application/x-tex">(?P<tex>.*?)</annot
 _PLACEHOLDER = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="60">'
     '<rect width="100%" height="100%" fill="#eee" stroke="#999"/>'
-    '<text x="10" y="35" font-family="sans-serif" font-size="14">'
+    # the theme's bundled sans (as the page): the PDF embeds no font of the machine's
+    '<text x="10" y="35" font-family="\'Source Sans 3\', sans-serif" font-size="14">'
     "Image not available offline</text></svg>"
 )
 
