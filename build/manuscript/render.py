@@ -32,6 +32,7 @@ FILTERS = ("crossref.lua", "images.lua", "pagetitle.lua")
 _REMOTE_ICON = re.compile(r'[ \t]*<link rel="(?:icon|mask-icon)"[^>]*manubot\.org[^>]*/>\n?')
 _XREF_WARNING = re.compile(r"crossref: unknown reference @(\S+)")
 _IMAGE_WARNING = re.compile(r"images: image not found: (\S+)")
+_TITLE_WARNING = re.compile(r"pagetitle: (no title in the metadata.*)")
 
 
 @dataclass(frozen=True)
@@ -210,5 +211,11 @@ def _report(config: Config, warning: str) -> None:
         where = f"{path.relative_to(config.root)}:{line}: " if path else ""
         logger.warning("%simage not found: %s", where, match.group(1),
                        extra={"file": path, "line": line})
+        return
+    match = _TITLE_WARNING.search(warning)
+    if match:
+        metadata = config.content_dir / "metadata.yaml"
+        logger.warning("%s: %s", metadata.relative_to(config.root), match.group(1),
+                       extra={"file": metadata, "line": None})
         return
     logger.warning("pandoc: %s", warning)
