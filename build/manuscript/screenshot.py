@@ -157,10 +157,12 @@ CROPS: tuple[tuple[str, str], ...] = (
     ("equation", ".eqnos, math[display='block']"),
 )
 TIMEOUT_MS = 60_000  # per step; a long manuscript must not end in a traceback
+CROP_TIMEOUT_MS = 15_000
 
 
 def _screenshot(browser: Browser, url: str, shot: Shot, scheme: str, out_dir: Path) -> list[Path]:
     from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
     # device_scale_factor=1 keeps the PNG width equal to the CSS width (1280 / 375 px).
     context = browser.new_context(
@@ -179,13 +181,18 @@ def _screenshot(browser: Browser, url: str, shot: Shot, scheme: str, out_dir: Pa
         page.evaluate("document.fonts.ready.then(() => true)")
         written = [_page_slices(page, shot, out_dir / f"{name}.png")]
         for label, selector in CROPS:
-            element = page.locator(selector).first
-            if element.count():
-                path = out_dir / "crops" / f"{name}-{label}.png"
-                element.screenshot(path=str(path), animations="disabled")
-                written.append(path)
-            else:
+            element = page.locator(selector).filter(visible=True).first
+            if not element.count():
                 logger.debug("%s: no %s to crop (%s)", name, label, selector)
+                continue
+            path = out_dir / "crops" / f"{name}-{label}.png"
+            try:
+                element.screenshot(path=str(path), animations="disabled", timeout=CROP_TIMEOUT_MS)
+            except PlaywrightTimeoutError:  # a crop is a bonus: say so and go on
+                logger.warning("%s: the %s could not be captured in %d s", name, label,
+                               CROP_TIMEOUT_MS // 1000)
+                continue
+            written.append(path)
         refs = page.locator("#refs")
         if refs.count():
             # the references' first screen: scrolled to the top of the viewport
@@ -210,6 +217,10 @@ def _page_slices(page: Page, shot: Shot, path: Path) -> Path:
     """
     from PIL import Image
 
+    # A sticky bar would be drawn again on every slice, over the text; as a sticky element
+    # keeps its place in the flow, making it relative changes no layout.
+    page.evaluate("""() => { for (const e of document.querySelectorAll('body *'))
+      if (getComputedStyle(e).position === 'sticky') e.style.position = 'relative'; }""")
     full_height = int(page.evaluate("document.documentElement.scrollHeight"))
     height = max(shot.height, min(full_height, shot.height * SCREENS_TALL))
     canvas = Image.new("RGB", (shot.width, height))
