@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import RenderError
+from .fonts import bundled_font
 from .math import title_formulas
 
 logger = logging.getLogger(__name__)
@@ -22,7 +23,8 @@ REMOTE_TIMEOUT = 5  # seconds per remote image
 _PLACEHOLDER = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="60">'
     '<rect width="100%" height="100%" fill="#eee" stroke="#999"/>'
-    '<text x="10" y="35" font-family="sans-serif" font-size="14">'
+    # the theme's bundled sans (as the page): the PDF embeds no font of the machine's
+    '<text x="10" y="35" font-family="\'Source Sans 3\', sans-serif" font-size="14">'
     "Image not available offline</text></svg>"
 )
 
@@ -31,8 +33,8 @@ def render_pdf(html: str, base_dir: Path, offline: bool = False) -> bytes:
     """HTML text → PDF bytes; relative links resolve against ``base_dir``."""
     from weasyprint import HTML
 
-    document = HTML(string=html, base_url=f"{base_dir.resolve().as_uri()}/",
-                    url_fetcher=_fetcher(offline))
+    base_url = f"{base_dir.resolve().as_uri()}/"
+    document = HTML(string=html, base_url=base_url, url_fetcher=_fetcher(offline, base_url))
     title_formulas(document.etree_element)  # alt text of each formula: its TeX
     try:
         # Tagged PDF: headings, lists and figures get structure, and every image (math
@@ -68,13 +70,17 @@ class _Forward(logging.Handler):
         logger.log(level, "PDF: %s", message)
 
 
-def _fetcher(offline: bool):
+def _fetcher(offline: bool, base_url: str):
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
     class Fetcher(URLFetcher):
-        """WeasyPrint's fetcher, with a placeholder for remote images it cannot get."""
+        """WeasyPrint's fetcher, with a placeholder for remote images it cannot get,
+        and the theme's fonts (``fonts/…`` beside the page) from the package."""
 
         def fetch(self, url: str, headers: dict | None = None) -> URLFetcherResponse:
+            font = bundled_font(url, base_url)
+            if font is not None:
+                return URLFetcherResponse(url, font.read_bytes(), {"Content-Type": "font/woff2"})
             if not url.startswith(("http://", "https://")):
                 return super().fetch(url, headers)
             if offline:
