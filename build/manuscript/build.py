@@ -31,6 +31,8 @@ from manubot import __version__ as manubot_version
 from . import __version__, cite, formats, images, pandoc, pdf, process, render, rootstock
 from .config import Config, Layout, check_source_date_epoch
 from .errors import ContentError, OutputError, StrictError
+from .fonts import FOLDER as FONTS
+from .fonts import font_files
 from .fsutil import digest, files_digest
 from .journal import JOURNAL, Transaction, exclusive, recover
 from .stages import STATE_FILE, Stage, StageCache
@@ -270,6 +272,8 @@ def _published(layout: Layout, html: str, pdf_bytes: bytes | None, cache: StageC
         sources["images"] = layout.images_dir
     for name, path in remote_images.items():
         sources[f"{images.REMOTE_DIR}/{name}"] = path
+    for path in font_files():  # the page links them as fonts/<file>
+        sources[f"{FONTS}/{path.name}"] = path
     return sources
 
 
@@ -277,6 +281,17 @@ def _write_outputs(transaction: Transaction, config: Config, layout: Layout,
                    cache: StageCache, remote_images: dict[str, Path]) -> None:
     for name, data in cache.outputs.items():
         transaction.write(config.output_dir / name, data)
+    # output/fonts: the theme's bundled fonts, beside the page that links them.
+    fonts_dir = config.output_dir / FONTS
+    wanted = {path.name: path for path in font_files()}
+    for name, path in wanted.items():
+        target = fonts_dir / name
+        if not target.is_file() or target.read_bytes() != path.read_bytes():
+            transaction.write(target, path.read_bytes())
+    if fonts_dir.is_dir():
+        for stale in fonts_dir.iterdir():
+            if stale.name not in wanted:
+                transaction.delete(stale)
     # output/remote-images: exactly the cached remote images the page refers to.
     remote_dir = config.output_dir / images.REMOTE_DIR
     for name, path in remote_images.items():

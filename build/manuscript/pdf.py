@@ -19,6 +19,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 from urllib.request import url2pathname
 
 from .errors import ContentError, RenderError
+from .fonts import bundled_font
 from .math import title_formulas
 from .sources import find_occurrences
 
@@ -32,7 +33,8 @@ _MISSING = "no such file"
 _PLACEHOLDER = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="60">'
     '<rect width="100%" height="100%" fill="#eee" stroke="#999"/>'
-    '<text x="10" y="35" font-family="sans-serif" font-size="14">'
+    # the theme's bundled sans (as the page): the PDF embeds no font of the machine's
+    '<text x="10" y="35" font-family="\'Source Sans 3\', sans-serif" font-size="14">'
     "Image not available</text></svg>"
 )
 
@@ -158,15 +160,20 @@ def _fetcher(offline: bool, readable: tuple[Path, ...], origins: _Origins):
     per_request = _seconds("MANUSCRIPT_REMOTE_TIMEOUT", REMOTE_TIMEOUT)
 
     class Fetcher(URLFetcher):
-        """Files under the manuscript, ``data:`` and (online) http(s); nothing else.
+        """Files under the manuscript, the theme's fonts, ``data:`` and (online)
+        http(s); nothing else.
 
         WeasyPrint's own fetcher reads any ``file://`` URL the HTML names:
         ``<img src="file:///proc/self/environ">`` or a ``../../`` path out of the
         manuscript. Remote resources share one time budget and get a placeholder
-        when they cannot be had in it.
+        when they cannot be had in it. The theme's fonts (``fonts/…`` beside the page)
+        come from the package.
         """
 
         def fetch(self, url: str, headers: dict | None = None) -> URLFetcherResponse:
+            font = bundled_font(url, origins.base_url)
+            if font is not None:
+                return URLFetcherResponse(url, font.read_bytes(), {"Content-Type": "font/woff2"})
             scheme = urlsplit(url).scheme.lower()
             if scheme == "data":
                 return super().fetch(url, headers)

@@ -32,10 +32,12 @@ from .sources import find_occurrences
 
 logger = logging.getLogger(__name__)
 
-FILTERS = ("crossref.lua", "math.lua")  # math.lua places math.py's SVG
+# math.lua places math.py's SVG; images.lua marks missing images; pagetitle.lua: <title>
+FILTERS = ("crossref.lua", "images.lua", "pagetitle.lua", "math.lua")
 # Manubot's header template links its favicon on manubot.org; the page serves its own.
 _REMOTE_ICON = re.compile(r'[ \t]*<link rel="(?:icon|mask-icon)"[^>]*manubot\.org[^>]*/>\n?')
 _XREF_WARNING = re.compile(r"crossref: unknown reference @(\S+)")
+_TITLE_WARNING = re.compile(r"pagetitle: (no title in the metadata.*)")
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,7 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
             f"--template={theme.template}",
             "--mathml",  # only for math that math.lua did not replace (none, normally)
             "--section-divs", "--toc", "--toc-depth=3",
+            f"--resource-path={config.content_dir}",  # where images.lua looks for images
             *[f"--lua-filter={f}" for f in theme.filters],
             "--citeproc", f"--lua-filter={data_dir() / 'filters' / 'links.lua'}",
             f"--bibliography={refs}", f"--csl={theme.csl}",
@@ -230,6 +233,11 @@ def page_variables(variables: dict, version: str) -> list[tuple[str, str]]:
     result = [("manuscript-jsonld", jsonld)]
     if html_url:
         result.append(("manuscript-html-url", html_url))
+    source = manubot.get("ci_source") or {}
+    if source.get("repo_slug") and source.get("commit"):  # not when built locally
+        result.append(("manuscript-commit", str(source["commit"])[:7]))
+        result.append(("manuscript-commit-url",
+                       f"https://github.com/{source['repo_slug']}/commit/{source['commit']}"))
     if variables.get("manuscript-hypothesis") is True:
         result.append(("manuscript-hypothesis", "true"))
     if variables.get("manuscript-analytics"):
@@ -253,5 +261,11 @@ def _report(config: Config, warning: str) -> None:
             where = f"{path.relative_to(config.root)}:{line}: " if path else ""
             logger.warning("%sunknown cross-reference @%s", where, match.group(1),
                            extra={"file": path, "line": line})
+        return
+    match = _TITLE_WARNING.search(warning)
+    if match:
+        metadata = config.content_dir / "metadata.yaml"
+        logger.warning("%s: %s", metadata.relative_to(config.root), match.group(1),
+                       extra={"file": metadata, "line": None})
         return
     logger.warning("pandoc: %s", warning)

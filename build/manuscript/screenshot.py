@@ -13,6 +13,7 @@ download Playwright's own browser build (CI and many sandboxes cannot reach its 
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import shutil
 import threading
@@ -27,7 +28,7 @@ from .config import Config
 from .errors import RenderError
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Playwright
+    from playwright.sync_api import Browser, Page, Playwright
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +124,9 @@ def serve_directory(directory: Path) -> Iterator[str]:
 
 
 def take_screenshots(config: Config) -> list[Path]:
-    """Write ``output/screenshots/{desktop-1280,phone-375}-{light,dark}.png``; return the paths."""
+    """Write ``output/screenshots/{desktop-1280,phone-375}-{light,dark}.png`` and, under
+    ``screenshots/crops/``, a figure, a table, an equation and the start of the references
+    of each; return the paths."""
     page_path = config.output_dir / PAGE
     if not page_path.is_file():
         raise RenderError(f"{page_path} does not exist; run 'manuscript build' first")
@@ -134,22 +137,33 @@ def take_screenshots(config: Config) -> list[Path]:
     find_chromium()  # fail with the install hint before starting Playwright's driver
 
     out_dir = config.output_dir / "screenshots"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "crops").mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     with serve_directory(config.output_dir) as base_url, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
             for shot in SHOTS:
                 for scheme in COLOR_SCHEMES:
-                    path = out_dir / f"{shot.name}-{scheme}.png"
-                    _screenshot(browser, base_url + PAGE, shot, scheme, path)
-                    written.append(path)
+                    written += _screenshot(browser, base_url + PAGE, shot, scheme, out_dir)
         finally:
             browser.close()
     return written
 
 
-def _screenshot(browser: Browser, url: str, shot: Shot, scheme: str, path: Path) -> None:
+# What authors and reviewers look at closely: the first of each, by CSS selector.
+CROPS: tuple[tuple[str, str], ...] = (
+    ("figure", "figure"),
+    ("table", ".tablenos, .table-scroll, table"),
+    ("equation", ".eqnos, math[display='block']"),
+)
+TIMEOUT_MS = 60_000  # per step; a long manuscript must not end in a traceback
+CROP_TIMEOUT_MS = 15_000
+
+
+def _screenshot(browser: Browser, url: str, shot: Shot, scheme: str, out_dir: Path) -> list[Path]:
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
     # device_scale_factor=1 keeps the PNG width equal to the CSS width (1280 / 375 px).
     context = browser.new_context(
         viewport={"width": shot.width, "height": shot.height},
@@ -159,20 +173,70 @@ def _screenshot(browser: Browser, url: str, shot: Shot, scheme: str, path: Path)
         color_scheme=scheme,  # type: ignore[arg-type]  # "light" | "dark"
         reduced_motion="reduce",
     )
+    context.set_default_timeout(TIMEOUT_MS)
+    name = f"{shot.name}-{scheme}"
     try:
         page = context.new_page()
         page.goto(url, wait_until="load")
-        page.wait_for_load_state("networkidle")
-        full_height = page.evaluate("document.documentElement.scrollHeight")
-        height = max(shot.height, min(int(full_height), shot.height * SCREENS_TALL))
-        # full_page + clip: the first screens of the full page, laid out at the real viewport
-        # height (a taller viewport would change sticky bars and vh-based sizes).
-        page.screenshot(
-            path=str(path),
-            full_page=True,
-            clip={"x": 0, "y": 0, "width": shot.width, "height": height},
-            animations="disabled",
-        )
-        logger.debug("%s: %dx%d (page %d px tall)", path.name, shot.width, height, full_height)
+        page.evaluate("document.fonts.ready.then(() => true)")
+        written = [_page_slices(page, shot, out_dir / f"{name}.png")]
+        for label, selector in CROPS:
+            element = page.locator(selector).filter(visible=True).first
+            if not element.count():
+                logger.debug("%s: no %s to crop (%s)", name, label, selector)
+                continue
+            path = out_dir / "crops" / f"{name}-{label}.png"
+            try:
+                element.screenshot(path=str(path), animations="disabled", timeout=CROP_TIMEOUT_MS)
+            except PlaywrightTimeoutError:  # a crop is a bonus: say so and go on
+                logger.warning("%s: the %s could not be captured in %d s", name, label,
+                               CROP_TIMEOUT_MS // 1000)
+                continue
+            written.append(path)
+        refs = page.locator("#refs")
+        if refs.count():
+            # the references' first screen: scrolled to the top of the viewport
+            refs.evaluate("el => (el.closest('section') || el).scrollIntoView()")
+            path = out_dir / "crops" / f"{name}-references.png"
+            page.screenshot(path=str(path), animations="disabled")
+            written.append(path)
+        return written
+    except PlaywrightError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise RenderError(f"screenshot {name} failed: {first_line}") from error
     finally:
         context.close()
+
+
+def _page_slices(page: Page, shot: Shot, path: Path) -> Path:
+    """The first SCREENS_TALL screens of the page, one viewport at a time, stitched.
+
+    Not Playwright's ``full_page``: that resizes the viewport to the whole document (a
+    90-page manuscript then times out) and lays out vh-sized and sticky parts differently
+    from what a reader sees.
+    """
+    from PIL import Image
+
+    # A sticky bar would be drawn again on every slice, over the text; as a sticky element
+    # keeps its place in the flow, making it relative changes no layout.
+    page.evaluate("""() => { for (const e of document.querySelectorAll('body *'))
+      if (getComputedStyle(e).position === 'sticky') e.style.position = 'relative'; }""")
+    full_height = int(page.evaluate("document.documentElement.scrollHeight"))
+    height = max(shot.height, min(full_height, shot.height * SCREENS_TALL))
+    canvas = Image.new("RGB", (shot.width, height))
+    top = 0
+    while top < height:
+        page.evaluate("y => window.scrollTo(0, y)", top)
+        scrolled = int(page.evaluate("window.scrollY"))
+        data = page.screenshot(animations="disabled")
+        part = Image.open(io.BytesIO(data)).convert("RGB")
+        # at the end of the page the browser scrolls less than asked: skip the overlap
+        part = part.crop((0, top - scrolled, shot.width, min(part.height, height - scrolled)))
+        canvas.paste(part, (0, top))
+        top += part.height
+        if part.height == 0:
+            break
+    canvas.save(path, optimize=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    logger.debug("%s: %dx%d (page %d px tall)", path.name, shot.width, height, full_height)
+    return path

@@ -31,7 +31,14 @@
         span.appendChild(document.createTextNode(' '));
         span.appendChild(b);
       });
-      (entry.querySelector('.csl-right-inline') || entry).appendChild(span);
+      // inline after the entry's last words: into its last block (a style that puts
+      // authors or identifiers on lines of their own), never on a line by itself
+      var host = entry.querySelector('.csl-right-inline') || entry;
+      while (host.lastElementChild && host.lastElementChild.classList.contains('csl-block') &&
+             !(host.lastChild.nodeType === 3 && host.lastChild.textContent.trim())) {
+        host = host.lastElementChild;
+      }
+      host.appendChild(span);
     });
     document.addEventListener('click', function (e) {
       var b = e.target.closest && e.target.closest('.cite-backlinks a');

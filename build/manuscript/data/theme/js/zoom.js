@@ -26,6 +26,8 @@
       dialog.setAttribute('aria-label', label);
       opener = from;
       dialog.showModal();
+      body.scrollLeft = 0;  // a wide table opens at its first column
+      body.scrollTop = 0;
       close.focus();
     }
     close.addEventListener('click', function () { dialog.close(); });
