@@ -111,6 +111,7 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0) -> Build
         for name, data in outputs.items():
             write_bytes_atomic(config.output_dir / name, data)
             report.written.append(name)
+        cite.write_bibliography_cache(config, settings, bibliography)
         _link_images(config)
         state.save()
 

@@ -20,6 +20,11 @@ class ManuscriptError(Exception):
         super().__init__(self.__str__())
 
     @property
+    def places(self) -> list[tuple[Path | None, int | None]]:
+        """Every place the problem shows (one annotation each); most errors have one."""
+        return [(self.path, self.line)] if self.path is not None else []
+
+    @property
     def location(self) -> str:
         if self.path is None:
             return ""

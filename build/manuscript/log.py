@@ -32,23 +32,30 @@ class AnnotationHandler(logging.Handler):
         self.stream = stream or sys.stdout
 
     def emit(self, record: logging.LogRecord) -> None:
-        path = getattr(record, "file", None)
-        if path is None:
-            return
+        places = getattr(record, "places", None) or [
+            (getattr(record, "file", None), getattr(record, "line", None))]
         kind = "error" if record.levelno >= logging.ERROR else "warning"
-        try:
-            rel = Path(path).resolve().relative_to(self.root).as_posix()
-        except ValueError:
-            rel = str(path)
-        line = getattr(record, "line", None)
-        where = f"file={rel},line={line}" if line else f"file={rel}"
         message = record.getMessage().replace("%", "%25").replace("\n", "%0A")
-        self.stream.write(f"::{kind} {where}::{message}\n")
+        for path, line in places:
+            if path is None:
+                continue
+            try:
+                rel = Path(path).resolve().relative_to(self.root).as_posix()
+            except ValueError:
+                rel = str(path)
+            where = f"file={rel},line={line}" if line else f"file={rel}"
+            self.stream.write(f"::{kind} {where}::{message}\n")
 
 
 def annotate(path: Path | None, line: int | None) -> dict:
     """``extra=`` for a log call that has a place in the sources."""
     return {"file": path, "line": line}
+
+
+def annotate_error(error: object) -> dict:
+    """``extra=`` for an error: one annotation for each of its places (``error.places``)."""
+    path, line = getattr(error, "path", None), getattr(error, "line", None)
+    return {"file": path, "line": line, "places": getattr(error, "places", None)}
 
 
 def setup(verbose: bool, github_actions: bool, root: Path) -> CountingHandler:

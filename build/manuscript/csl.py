@@ -1,0 +1,193 @@
+"""CSL items made valid against the CSL JSON schema before pandoc sees them.
+
+pandoc refuses a whole bibliography over one field of the wrong shape (a raw Crossref
+record's ``short-title: []`` stops the build with "expected String or Number, but
+encountered Array"). Manubot avoids this by pruning every item against the CSL JSON
+schema (``CSL_Item.clean(prune=True)``), but downloads the schema at run time and logs
+what it drops on the root logger. We do the same against the schema shipped in
+``data/csl-schema`` (v1.0.2, MIT), and first fix what has one obvious meaning:
+
+* a one-element list where a string or number belongs → that element (Crossref's
+  ``"container-title": ["Nature"]``, a title given as a list of one);
+* empty values (``[]``, ``{}``, ``null``, ``""``) → dropped;
+* a date written as ``YYYY[-MM[-DD]]`` → ``{"date-parts": [[Y, M, D]]}``.
+
+Whatever is still invalid is removed, with one debug line per field, and one warning
+per item that loses something a reference list shows.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from manubot.cite.csl_item import CSL_Item
+
+logger = logging.getLogger(__name__)
+
+# What a formatted reference shows: losing one of these is worth a warning.
+SHOWN_FIELDS = ("title", "author", "editor", "container-title", "issued", "DOI", "URL",
+                "page", "volume", "issue", "publisher", "collection-title", "edition")
+
+_EMPTY: tuple[Any, ...] = (None, "", [], {})
+_DATE = re.compile(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?")
+
+
+@functools.cache
+def validator() -> jsonschema.protocols.Validator:
+    text = resources.files("manuscript").joinpath("data/csl-schema/csl-data.json").read_text(
+        encoding="utf-8")
+    schema = json.loads(text)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+@functools.cache
+def _item_properties() -> dict[str, dict]:
+    return validator().schema["items"]["properties"]
+
+
+class InvalidItem(ValueError):
+    """An item that cannot be made valid: not an object, or no usable ``id``."""
+
+
+@dataclass
+class Normalized:
+    item: dict
+    dropped: list[str] = field(default_factory=list)  # JSON paths removed, "author/0/ORCID"
+    lost: list[str] = field(default_factory=list)  # shown fields lost entirely or in part
+
+
+def normalize(item: object, describe: str = "") -> Normalized:
+    """A valid copy of ``item``: fixed where unambiguous, pruned of the rest.
+
+    ``describe`` names the item in debug lines ("content/manual-references.json item 3").
+    Raises InvalidItem when the item is not an object or has no ``id``.
+    """
+    if not isinstance(item, dict):
+        raise InvalidItem(f"is a {type(item).__name__}, not a CSL item (an object)")
+    original = item
+    item = copy.deepcopy(item)
+    _fix_shapes(item)
+    if item.get("id") in _EMPTY or not isinstance(item.get("id"), str | int | float):
+        raise InvalidItem("has no usable id")
+    item["type"] = CSL_Item.type_mapping.get(item.get("type"), item.get("type", "entry"))
+    dropped = _prune(item)
+    for path in dropped:
+        logger.debug("%s: dropped CSL field %s (not valid CSL JSON)", describe or item["id"], path)
+    return Normalized(item, dropped, _lost_fields(original, item))
+
+
+def _fix_shapes(item: dict) -> None:
+    properties = _item_properties()
+    for key in list(item):
+        value = item[key]
+        if value in _EMPTY:
+            del item[key]
+            continue
+        schema = properties.get(key, {})
+        types = schema.get("type")
+        types = {types} if isinstance(types, str) else set(types or ())
+        if types and types <= {"string", "number"} and isinstance(value, list) and len(value) == 1:
+            if isinstance(value[0], str | int | float) and not isinstance(value[0], bool):
+                item[key] = value[0]
+        elif schema.get("$ref") == "#/definitions/date-variable" and isinstance(value, str):
+            match = _DATE.fullmatch(value.strip())
+            if match:
+                item[key] = {"date-parts": [[int(p) for p in match.groups() if p]]}
+
+
+def _prune(item: dict) -> list[str]:
+    """Remove what fails the schema, as manubot's remove_jsonschema_errors does.
+
+    Ours (rather than calling manubot's) to use the shipped schema instead of a download,
+    and to report each removed path. A few passes: removing an element can expose others.
+    """
+    dropped: list[str] = []
+    for _ in range(6):
+        errors = list(validator().iter_errors([item]))
+        if not errors:
+            break
+        paths: list[tuple] = []
+        for error in errors:
+            paths.extend(_paths_to_remove(error, ()))
+        for path in sorted(set(paths), key=lambda p: [str(x).zfill(8) for x in p], reverse=True):
+            if path and path[0] == 0 and _delete(item, path[1:]):
+                dropped.append("/".join(map(str, path[1:])))
+        item.setdefault("type", "entry")  # required: CSL_Item.set_default_type's choice
+    if list(validator().iter_errors([item])):
+        raise InvalidItem("cannot be made valid CSL JSON")
+    return dropped + _drop_emptied(item)
+
+
+def _drop_emptied(item: dict) -> list[str]:
+    """Pruning can leave husks (an author ``{}``, a date ``{}``) pandoc would print as blanks."""
+    dropped = []
+    for key in list(item):
+        value = item[key]
+        if isinstance(value, list) and any(v in _EMPTY for v in value):
+            dropped += [f"{key}/{i}" for i, v in enumerate(value) if v in _EMPTY]
+            item[key] = value = [v for v in value if v not in _EMPTY]
+        if value in _EMPTY or (isinstance(value, dict) and key != "custom"
+                               and _item_properties().get(key, {}).get("$ref", "").endswith(
+                                   "date-variable")
+                               and not value.keys() & {"date-parts", "literal", "raw"}):
+            del item[key]
+            dropped.append(key)
+    return dropped
+
+
+def _paths_to_remove(error: jsonschema.ValidationError, base: tuple) -> list[tuple]:
+    path = base + tuple(error.path)
+    if error.context:  # anyOf: fix the item against its alternatives' complaints
+        seen_additional = False
+        paths: list[tuple] = []
+        for sub in error.context:
+            if sub.validator == "additionalProperties":
+                if seen_additional:
+                    continue
+                seen_additional = True
+            paths.extend(_paths_to_remove(sub, path))
+        return paths
+    if error.validator == "additionalProperties":
+        extras = set(error.instance) - set(error.schema.get("properties", {}))
+        return [(*path, key) for key in extras]
+    if error.validator == "required":
+        return []  # the id was checked before; type is defaulted
+    return [path]
+
+
+def _delete(item: dict, path: tuple) -> bool:
+    *head, tail = path
+    container: Any = item
+    try:
+        for key in head:
+            container = container[key]
+        del container[tail]
+    except (KeyError, IndexError, TypeError):
+        return False
+    return True
+
+
+def _lost_fields(before: dict, after: dict) -> list[str]:
+    return [key for key in SHOWN_FIELDS
+            if before.get(key) not in _EMPTY and _degraded(before[key], after.get(key))]
+
+
+def _degraded(before: object, after: object) -> bool:
+    """Gone, fewer names than before, or a date with nothing left to print."""
+    if after in _EMPTY:
+        return True
+    if isinstance(after, list) and isinstance(before, list):
+        return len(after) < len(before)
+    if isinstance(after, dict):
+        return not after.keys() & {"date-parts", "literal", "raw"}
+    return False
