@@ -202,7 +202,8 @@ def load_bibliography_file(path: Path) -> list:
     return items
 
 
-def load_manual_references(paths: list[Path], extra: list) -> dict[str, CSL_Item]:
+def load_manual_references(paths: list[Path], extra: list,
+                           root: Path | None = None) -> dict[str, CSL_Item]:
     """standard_id → valid CSL item, later files winning, as manubot's load_manual_references.
 
     An item that cannot be used (not an object, no id) stops the build naming its file
@@ -229,7 +230,7 @@ def load_manual_references(paths: list[Path], extra: list) -> dict[str, CSL_Item
                                 path) from None
         standard_id = csl_item["id"]
         csl_item.set_id(shorten_citekey(standard_id))
-        references[standard_id] = _valid(csl_item, path, origin)
+        references[standard_id] = _valid(csl_item, path, origin, root or Path.cwd())
     return references
 
 
@@ -248,16 +249,16 @@ def _manual_item(item: object, path: Path | None, origin: str) -> CSL_Item:
     return CSL_Item(item)
 
 
-def _valid(item: dict, path: Path | None, origin: str) -> CSL_Item:
+def _valid(item: dict, path: Path | None, origin: str, root: Path) -> CSL_Item:
     """``csl.normalize`` with the logging a reader of the build output needs."""
-    where = f"{_rel(Path.cwd(), path)} {origin}" if path else origin
+    where = f"{_rel(root, path)} {origin}" if path else origin
     try:
         result = csl.normalize(item, where)
     except csl.InvalidItem as error:
         raise CitationError(f"manual reference {origin} {error}", path) from None
     if result.lost:
-        logger.warning("%s: reference %s lost %s: not valid CSL JSON (run with -v for "
-                       "details)", where, result.item["id"], ", ".join(result.lost),
+        logger.warning("%s: this reference lost %s, which were not valid CSL JSON (-v "
+                       "shows each field dropped)", where, ", ".join(result.lost),
                        extra={"file": path, "line": None})
     return CSL_Item(result.item)
 
@@ -363,7 +364,7 @@ def cite(config: Config, input_ids: list[str], aliases: dict[str, str],
     options = CiteSettings.from_metadata(config, settings)
     aliases = {**(settings.get("citekey-aliases") or {}), **aliases}
     manual = load_manual_references(bibliography_files(config, settings),
-                                    _as_list(settings.get("references")))
+                                    _as_list(settings.get("references")), config.root)
     prior = load_prior_build(config.output_dir)
     policy = cite_transport.HttpPolicy.from_env(config.env)
     # Standardizing a short DOI may need a lookup too, so the cache wraps all of it.
@@ -476,8 +477,9 @@ def resolve(
             lookup.item = earlier
         elif lookup.item is not None and lookup.stale_urls:
             logger.warning("@%s: the citation service failed; using the cached answer of an "
-                           "earlier lookup (%s)", first, ", ".join(lookup.stale_urls),
-                           extra=extra)
+                           "earlier lookup", first, extra=extra)
+            logger.debug("@%s: stale cached answers used: %s", first,
+                         ", ".join(lookup.stale_urls))
         if lookup.item is None:
             failures.append(Failure(first, lookup.problem, places))
         else:
@@ -538,7 +540,9 @@ def _fetch(citekey: CiteKey, standard_id: str, input_id: str) -> _Lookup:
     if problem:
         return _Lookup(None, f"is not valid: {problem}")
     try:
-        csl_item = citekey.csl_item
+        # Not ``citekey.csl_item``: a cached_property, which before Python 3.12 holds one
+        # lock for all instances of the class and so would run every lookup one by one.
+        csl_item = citekey.handler.get_csl_item(citekey)
     except Exception as error:  # manubot's resolvers raise whatever their parsers raise
         return _Lookup(None, f"lookup failed ({type(error).__name__}: {_first_line(error)})")
     if not isinstance(csl_item, dict):

@@ -142,9 +142,9 @@ class _Transport(HTTPAdapter):
 
     def send(self, request: requests.PreparedRequest, stream: bool = False,  # type: ignore[override]
              timeout: object = None, **kwargs: object) -> requests.Response:
+        host = urlsplit(request.url).netloc  # the service's own host, even under test
         if self.policy.test_server:
             request.url = _rewrite(request.url or "", self.policy.test_server)
-        host = urlsplit(request.url).netloc
         timeout = timeout if timeout is not None else self.policy.timeout
         with self.limiter.slot(host):
             # urllib3 retries what fails before the body; requests reads the body after
@@ -214,6 +214,14 @@ def open_cache(cache_path: Path) -> requests_cache.SQLiteCache:
         return requests_cache.SQLiteCache(str(cache_path))
 
 
+def _mark_stale(backend: requests_cache.BaseCache) -> None:
+    """BaseCache.reset_expiration(0), without its write-while-reading (it hangs on SQLite)."""
+    responses = list(backend.responses.values())
+    for response in responses:
+        response.reset_expiration(requests_cache.EXPIRE_IMMEDIATELY)
+        backend.responses[response.cache_key] = response
+
+
 @contextmanager
 def installed(cache_path: Path | None, *, offline: bool, clear: bool,
               policy: HttpPolicy) -> Iterator[None]:
@@ -227,7 +235,7 @@ def installed(cache_path: Path | None, *, offline: bool, clear: bool,
     if clear and not offline:
         # Manubot deletes the cache; we mark it stale, so everything is fetched again
         # but a service that fails can still be answered by the old copy.
-        backend.reset_expiration(requests_cache.EXPIRE_IMMEDIATELY)
+        _mark_stale(backend)
     limiter = _HostLimiter(policy.per_host)
 
     class Session(requests_cache.CachedSession):

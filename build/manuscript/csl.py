@@ -76,22 +76,25 @@ def normalize(item: object, describe: str = "") -> Normalized:
         raise InvalidItem(f"is a {type(item).__name__}, not a CSL item (an object)")
     original = item
     item = copy.deepcopy(item)
-    _fix_shapes(item)
+    emptied = _fix_shapes(item)
     if item.get("id") in _EMPTY or not isinstance(item.get("id"), str | int | float):
         raise InvalidItem("has no usable id")
     item["type"] = CSL_Item.type_mapping.get(item.get("type"), item.get("type", "entry"))
-    dropped = _prune(item)
+    dropped = emptied + _prune(item)
     for path in dropped:
         logger.debug("%s: dropped CSL field %s (not valid CSL JSON)", describe or item["id"], path)
     return Normalized(item, dropped, _lost_fields(original, item))
 
 
-def _fix_shapes(item: dict) -> None:
+def _fix_shapes(item: dict) -> list[str]:
+    """Fix in place what has one meaning; return the empty fields dropped."""
     properties = _item_properties()
+    emptied = []
     for key in list(item):
         value = item[key]
         if value in _EMPTY:
             del item[key]
+            emptied.append(key)
             continue
         schema = properties.get(key, {})
         types = schema.get("type")
@@ -103,6 +106,7 @@ def _fix_shapes(item: dict) -> None:
             match = _DATE.fullmatch(value.strip())
             if match:
                 item[key] = {"date-parts": [[int(p) for p in match.groups() if p]]}
+    return emptied
 
 
 def _prune(item: dict) -> list[str]:
@@ -125,7 +129,28 @@ def _prune(item: dict) -> list[str]:
         item.setdefault("type", "entry")  # required: CSL_Item.set_default_type's choice
     if list(validator().iter_errors([item])):
         raise InvalidItem("cannot be made valid CSL JSON")
-    return dropped + _drop_emptied(item)
+    return dropped + _numeric_date_parts(item) + _drop_emptied(item)
+
+
+def _numeric_date_parts(item: dict) -> list[str]:
+    """The schema allows any string in date-parts; pandoc reads only numbers ("2019" too)."""
+    dropped = []
+    for key, value in item.items():
+        parts = value.get("date-parts") if isinstance(value, dict) else None
+        if not isinstance(parts, list):
+            continue
+        kept = []
+        for index, row in enumerate(parts):
+            if all(isinstance(p, int | float) or (isinstance(p, str) and p.strip().isdigit())
+                   for p in row):
+                kept.append([int(p) for p in row])
+            else:
+                dropped.append(f"{key}/date-parts/{index}")
+        if kept:
+            value["date-parts"] = kept
+        else:
+            del value["date-parts"]
+    return dropped
 
 
 def _drop_emptied(item: dict) -> list[str]:
@@ -136,7 +161,7 @@ def _drop_emptied(item: dict) -> list[str]:
         if isinstance(value, list) and any(v in _EMPTY for v in value):
             dropped += [f"{key}/{i}" for i, v in enumerate(value) if v in _EMPTY]
             item[key] = value = [v for v in value if v not in _EMPTY]
-        if value in _EMPTY or (isinstance(value, dict) and key != "custom"
+        if value in _EMPTY or (isinstance(value, dict)
                                and _item_properties().get(key, {}).get("$ref", "").endswith(
                                    "date-variable")
                                and not value.keys() & {"date-parts", "literal", "raw"}):
