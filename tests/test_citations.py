@@ -173,7 +173,7 @@ def test_yaml_manual_references_are_fixed_too(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("items", "fragment"), [
-    ([{"id": "raw:a", "title": "A"}, "just a string"], "item 1 is a str"),
+    ([{"id": "raw:a", "title": "A"}, "just a string"], "item 1 is a string"),
     ([{"title": "no id at all"}], "item 0"),
 ])
 def test_unusable_manual_reference_names_file_and_item(tmp_path: Path, items: list,

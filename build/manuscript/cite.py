@@ -197,8 +197,8 @@ def load_bibliography_file(path: Path) -> list:
     if items is None:
         return []
     if not isinstance(items, list):
-        raise CitationError("a bibliography must be a list of CSL items, not a "
-                            f"{type(items).__name__}", path, 1)
+        raise CitationError("a bibliography must be a list of CSL items, not "
+                            f"{json_kind(items)}", path, 1)
     return items
 
 
@@ -234,13 +234,20 @@ def load_manual_references(paths: list[Path], extra: list,
     return references
 
 
+def json_kind(value: object) -> str:
+    """What a JSON/YAML value is, in the words of JSON: "a string", "an object"…"""
+    kinds = [(bool, "a boolean"), (int | float, "a number"), (str, "a string"),
+             (list, "an array"), (dict, "an object")]
+    return next((name for kind, name in kinds if isinstance(value, kind)), "null")
+
+
 def _has_id(item: object) -> bool:
     return isinstance(item, dict) and isinstance(item.get("id"), str | int)
 
 
 def _manual_item(item: object, path: Path | None, origin: str) -> CSL_Item:
     if not isinstance(item, dict):
-        raise CitationError(f"manual reference {origin} is a {type(item).__name__}, not a CSL "
+        raise CitationError(f"manual reference {origin} is {json_kind(item)}, not a CSL "
                             "item (an object with an id)", path)
     if isinstance(item.get("note"), list) and len(item["note"]) == 1:
         item = {**item, "note": item["note"][0]}  # note_append_text needs a string

@@ -73,7 +73,7 @@ def normalize(item: object, describe: str = "") -> Normalized:
     Raises InvalidItem when the item is not an object or has no ``id``.
     """
     if not isinstance(item, dict):
-        raise InvalidItem(f"is a {type(item).__name__}, not a CSL item (an object)")
+        raise InvalidItem("is not a CSL item (an object)")
     original = item
     item = copy.deepcopy(item)
     emptied = _fix_shapes(item)
