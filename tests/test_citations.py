@@ -17,7 +17,7 @@ import pytest
 import requests_cache
 
 from citation_server import CitationServer, Reply, json_reply
-from helpers import clean_env, parse_html, run_manuscript, select, text_of
+from helpers import SEED_ENV, clean_env, parse_html, run_manuscript, select, text_of
 from manuscript import cite, csl, pandoc
 
 # ---------------------------------------------------------------- a small manuscript
@@ -315,7 +315,8 @@ def test_key_found_nowhere_fails_naming_each_key_and_place(tmp_path: Path) -> No
                       Reply(status=503, body=b"", content_type="text/plain"))
         server.script("efetch.fcgi", Reply(body=b"<html>maintenance</html>",
                                            content_type="text/html"))
-        done = run_manuscript(root, "build", "--no-pdf", env=online_env(server), check=False)
+        done = run_manuscript(root, "build", "--no-pdf", env=online_env(server, **SEED_ENV),
+                              check=False)
         # 503 is retried (1 + 2 retries) before giving up; manubot then tries other routes.
         assert server.count("/doi.org/10.5555/down") == 3
     assert done.returncode == 1 and "Traceback" not in done.stderr
@@ -328,6 +329,13 @@ def test_key_found_nowhere_fails_naming_each_key_and_place(tmp_path: Path) -> No
     assert any("@pmid:22222" in line and "content/01.text.md:5" in line for line in error_lines)
     assert not (root / "output").exists()
     assert set(cached_statuses(root)) <= {200}  # neither the 503 nor the HTML page was kept
+    # In GitHub Actions: one annotation per place, each about its own key.
+    annotations = [line for line in done.stdout.splitlines() if line.startswith("::error")]
+    assert [a.split(" lookup failed")[0] for a in annotations] == [
+        "::error file=content/01.text.md,line=5::@doi:10.5555/down",
+        "::error file=content/01.text.md,line=7::@doi:10.5555/down",
+        "::error file=content/01.text.md,line=5::@pmid:22222"], done.stdout
+    assert "<html>maintenance</html>" not in done.stderr  # manubot's dump of the answer
 
 
 def test_clear_cache_refetches_and_falls_back_with_a_warning(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ import logging
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,8 +152,10 @@ class UnresolvedCitations(CitationError):
                          + "\n".join(lines), *first)
 
     @property
-    def places(self) -> list[tuple[Path | None, int | None]]:
-        return [place for f in self.failures for place in f.places] or super().places
+    def annotations(self) -> list[tuple[Path, int | None, str]]:
+        """One per place a failed key is cited, saying what failed for that key."""
+        return [(path, line, f"@{f.key} {f.problem}")
+                for f in self.failures for path, line in f.places] or super().annotations
 
 
 def _places(config: Config, input_id: str) -> tuple[tuple[Path, int], ...]:
@@ -375,10 +378,25 @@ def cite(config: Config, input_ids: list[str], aliases: dict[str, str],
     prior = load_prior_build(config.output_dir)
     policy = cite_transport.HttpPolicy.from_env(config.env)
     # Standardizing a short DOI may need a lookup too, so the cache wraps all of it.
-    with cite_transport.installed(options.requests_cache, offline=config.offline,
-                                  clear=options.clear_cache, policy=policy):
+    with _manubot_quiet(config.verbose), cite_transport.installed(
+            options.requests_cache, offline=config.offline, clear=options.clear_cache,
+            policy=policy):
         return resolve(config, input_ids, aliases, manual, prior,
                        infer_prefixes=options.infer_prefixes, refresh=options.clear_cache)
+
+
+@contextmanager
+def _manubot_quiet(verbose: bool) -> Iterator[None]:
+    """Manubot logs each failed lookup with the whole answer (an HTML page) on the root
+    logger; we report every failure ourselves, with its places, so hide that unless -v."""
+    root = logging.getLogger()
+    level = root.level
+    if not verbose:
+        root.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def bibliography_files(config: Config, settings: dict) -> list[Path]:
@@ -573,7 +591,7 @@ def _fetch(citekey: CiteKey, standard_id: str, input_id: str) -> _Lookup:
 
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
-    return text.splitlines()[0] if text else "no details"
+    return text.splitlines()[0] if text else "the answer could not be understood"
 
 
 def explain_bibliography_error(message: str, refs_path: Path, items: list[dict]) -> str | None:

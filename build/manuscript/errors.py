@@ -20,9 +20,9 @@ class ManuscriptError(Exception):
         super().__init__(self.__str__())
 
     @property
-    def places(self) -> list[tuple[Path | None, int | None]]:
-        """Every place the problem shows (one annotation each); most errors have one."""
-        return [(self.path, self.line)] if self.path is not None else []
+    def annotations(self) -> list[tuple[Path, int | None, str]]:
+        """(file, line, message) for each place the problem shows; most errors have one."""
+        return [(self.path, self.line, str(self))] if self.path is not None else []
 
     @property
     def location(self) -> str:

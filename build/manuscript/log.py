@@ -32,11 +32,10 @@ class AnnotationHandler(logging.Handler):
         self.stream = stream or sys.stdout
 
     def emit(self, record: logging.LogRecord) -> None:
-        places = getattr(record, "places", None) or [
-            (getattr(record, "file", None), getattr(record, "line", None))]
+        annotations = getattr(record, "annotations", None) or [
+            (getattr(record, "file", None), getattr(record, "line", None), record.getMessage())]
         kind = "error" if record.levelno >= logging.ERROR else "warning"
-        message = record.getMessage().replace("%", "%25").replace("\n", "%0A")
-        for path, line in places:
+        for path, line, text in annotations:
             if path is None:
                 continue
             try:
@@ -44,6 +43,7 @@ class AnnotationHandler(logging.Handler):
             except ValueError:
                 rel = str(path)
             where = f"file={rel},line={line}" if line else f"file={rel}"
+            message = text.replace("%", "%25").replace("\n", "%0A")
             self.stream.write(f"::{kind} {where}::{message}\n")
 
 
@@ -53,9 +53,9 @@ def annotate(path: Path | None, line: int | None) -> dict:
 
 
 def annotate_error(error: object) -> dict:
-    """``extra=`` for an error: one annotation for each of its places (``error.places``)."""
-    path, line = getattr(error, "path", None), getattr(error, "line", None)
-    return {"file": path, "line": line, "places": getattr(error, "places", None)}
+    """``extra=`` for an error: one annotation per place it names (``error.annotations``)."""
+    return {"file": getattr(error, "path", None), "line": getattr(error, "line", None),
+            "annotations": getattr(error, "annotations", None)}
 
 
 def setup(verbose: bool, github_actions: bool, root: Path) -> CountingHandler:
