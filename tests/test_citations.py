@@ -327,7 +327,8 @@ def test_key_found_nowhere_fails_naming_each_key_and_place(tmp_path: Path) -> No
     down = next(line for line in error_lines if "@doi:10.5555/down" in line)
     assert "content/01.text.md:5" in down and "content/01.text.md:7" in down
     assert any("@pmid:22222" in line and "content/01.text.md:5" in line for line in error_lines)
-    assert not (root / "output").exists()
+    assert not (root / "output" / "references.json").exists()
+    assert not (root / "output" / "manuscript.html").exists()
     assert set(cached_statuses(root)) <= {200}  # neither the 503 nor the HTML page was kept
     # In GitHub Actions: one annotation per place, each about its own key.
     annotations = [line for line in done.stdout.splitlines() if line.startswith("::error")]
@@ -436,8 +437,10 @@ def test_corrupt_cache_is_moved_aside(tmp_path: Path) -> None:
         True) == 1
     with sqlite3.connect(cache / "requests-cache.sqlite") as db:
         db.execute("select count(*) from responses")
-    again = run_manuscript(root, "build", "--no-pdf")
+    (root / "content" / "01.text.md").write_text("## Text\n\nStill no citations.\n")
+    again = run_manuscript(root, "build", "--no-pdf")  # the cite stage runs again
     assert "unreadable" not in again.stderr
+    assert len(list(cache.glob("*.corrupt-*"))) == 1
 
 
 if __name__ == "__main__":

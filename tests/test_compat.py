@@ -122,7 +122,9 @@ def test_rootstock_attributes_survive(manuscript: Path) -> None:
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not present")
-def test_remote_images_keep_url_and_get_pdf_placeholder(tmp_path: Path) -> None:
+def test_uncached_remote_images_offline_keep_url_and_say_where(tmp_path: Path) -> None:
+    """Offline with an empty ci/cache: the page links to the image, the build says where
+    it is used (once: the PDF's placeholder is not reported again)."""
     source = CORPUS / "rootstock-tour"
     root = copy_manuscript(source, tmp_path / "tour")
     shutil.copy(source / "upstream" / "references.json",
@@ -131,7 +133,10 @@ def test_remote_images_keep_url_and_get_pdf_placeholder(tmp_path: Path) -> None:
     url = ("https://github.com/manubot/resources/raw/"
            "15493970f8882fce22bef829619d3fb37a613ba5/test/square.png")
     assert select(_html(root), f"img[src='{url}']")
-    assert f"remote image not included in the PDF (offline build): {url}" in completed.stderr
+    assert completed.stderr.count(url) == 1
+    assert (f"content/02.delete-me.md:173: remote image is not in ci/cache and the build is "
+            f"offline; the page links to it and the PDF shows a placeholder: {url}"
+            in completed.stderr)
 
 
 def test_hypothesis_is_opt_in(manuscript: Path) -> None:

@@ -304,3 +304,22 @@ def test_manubot_layout_on_gh_pages_is_kept(tmp_path: Path) -> None:
     listing = remote_show(remote, "gh-pages:v/index.html")
     assert listing.index('href="./A/"') < listing.index('href="./OLD/"')
     assert "date unknown" in listing
+
+
+def test_an_interrupted_build_is_not_deployed(tmp_path: Path) -> None:
+    remote = make_remote(tmp_path)
+    root = make_clone(tmp_path, "a", remote)
+    site, out = make_site(root, "A")
+    (out / ".build-journal.json").write_text('{"entries": []}', encoding="utf-8")
+    with pytest.raises(DeployError, match="interrupted build"):
+        deploy(root, site, out)
+    assert remote_refs(remote) == ""
+
+
+def test_the_build_state_is_not_published(tmp_path: Path) -> None:
+    remote = make_remote(tmp_path)
+    root = make_clone(tmp_path, "a", remote)
+    site, out = make_site(root, "A")
+    (out / ".build-state.json").write_text("{}", encoding="utf-8")
+    deploy(root, site, out)
+    assert sorted(remote_files(remote, "output")) == ["manuscript.html", "manuscript.pdf"]

@@ -140,3 +140,15 @@ def test_serve_entry_point_sets_ready_and_stops(tmp_path: Path) -> None:
         stop.set()
         thread.join(BUILD_TIMEOUT)
     assert not thread.is_alive()
+
+
+def test_pandoc_defaults_are_watched(server: Server) -> None:
+    """rootstock's build/pandoc/defaults/*.yaml feed the html stage: an edit rebuilds."""
+    defaults = server.config.root / "build" / "pandoc" / "defaults"
+    assert defaults in server.watched()
+    before = server.build_number
+    defaults.mkdir(parents=True, exist_ok=True)
+    (defaults / "html.yaml").write_text("variables:\n  lang-note: watched\n", encoding="utf-8")
+    assert server.wait_for_build(before, BUILD_TIMEOUT) > before
+    (defaults / "html.yaml").unlink()
+    assert server.wait_for_build(before + 1, BUILD_TIMEOUT) > before + 1

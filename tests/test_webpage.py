@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from manuscript.errors import WebpageError
-from manuscript.webpage import build_webpage, resolve_version
+from manuscript.config import CIIdentity, ci_identity
+from manuscript.errors import ConfigError, WebpageError
+from manuscript.webpage import build_webpage
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 BIG = os.urandom(200_000)  # an image that does not change between builds
@@ -159,18 +160,28 @@ def test_missing_pdf_is_allowed(tmp_path: Path) -> None:
     assert "no pdf" in (tmp_path / "webpage" / "index.html").read_text()
 
 
-def test_resolve_version_from_ci_env(tmp_path: Path) -> None:
-    sha = "a" * 40
-    assert resolve_version(tmp_path, {"GITHUB_ACTIONS": "true", "GITHUB_SHA": sha}) == sha
-    pr = "b" * 40
-    env = {"GITHUB_ACTIONS": "true", "GITHUB_SHA": sha, "GITHUB_PULL_REQUEST_SHA": pr}
-    assert resolve_version(tmp_path, env) == pr
-    assert resolve_version(tmp_path, {"TRAVIS": "true", "TRAVIS_COMMIT": sha}) == sha
-    assert resolve_version(tmp_path, {"APPVEYOR": "True", "APPVEYOR_REPO_COMMIT": sha}) == sha
-    assert resolve_version(tmp_path, {"GITHUB_SHA": sha}) == "local"  # not on Actions
+def test_ci_identity_from_the_environment(tmp_path: Path) -> None:
+    sha, pr = "a" * 40, "b" * 40
+    github = {"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "owner/paper",
+              "GITHUB_SHA": sha, "GITHUB_RUN_ID": "7"}
+    push = ci_identity(tmp_path, github)
+    assert (push.version, push.commit, push.repo_slug) == (sha, sha, "owner/paper")
+    assert push.run_url == "https://github.com/owner/paper/actions/runs/7"
+    assert push.params is not None and push.params["job_url"] == push.run_url
+    # On a pull request GITHUB_SHA is a merge commit; the version is the PR's head.
+    pull = ci_identity(tmp_path, {**github, "GITHUB_PULL_REQUEST_SHA": pr})
+    assert (pull.version, pull.commit) == (pr, sha)
+    enterprise = ci_identity(tmp_path, {**github, "GITHUB_SERVER_URL": "https://git.example"})
+    assert enterprise.run_url == "https://git.example/owner/paper/actions/runs/7"
+    travis = {"TRAVIS": "true", "TRAVIS_REPO_SLUG": "o/p", "TRAVIS_COMMIT": sha,
+              "TRAVIS_BUILD_WEB_URL": "https://travis.example/b", "TRAVIS_JOB_WEB_URL": "j"}
+    assert ci_identity(tmp_path, travis).version == sha
+    assert ci_identity(tmp_path, {"GITHUB_SHA": sha}) == CIIdentity()  # not on Actions
+    with pytest.raises(ConfigError, match="GITHUB_REPOSITORY"):
+        ci_identity(tmp_path, {"GITHUB_ACTIONS": "true", "GITHUB_SHA": sha})
 
 
-def test_resolve_version_from_git(tmp_path: Path) -> None:
+def test_version_from_git(tmp_path: Path) -> None:
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org"}
     env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
@@ -185,8 +196,8 @@ def test_resolve_version_from_git(tmp_path: Path) -> None:
         text=True,
         check=True,
     ).stdout.strip()
-    assert resolve_version(tmp_path, {}) == head
-    assert resolve_version(tmp_path / "not-a-repo", {}) == "local"
+    assert ci_identity(tmp_path, {}).version == head
+    assert ci_identity(tmp_path / "not-a-repo", {}).version == "local"
 
 
 def test_root_assets_follow_the_latest_version(tmp_path: Path) -> None:

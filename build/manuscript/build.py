@@ -1,144 +1,212 @@
-"""``build()``: the ordered stages, reading at a glance.
+"""``build()``: the ordered stages, reading at a glance (as mkdocs' build does).
 
-process → cite → render (HTML) → pdf → commit outputs → webpage.
+    check locations → finish an interrupted write → open the website (reads versions.json)
+    → process → cite → html → pdf → (--strict verdict) → plan the website → write all
 
-Everything is gathered in memory (or a temporary folder) first; outputs are written
-only when every stage has succeeded, each by a temporary file and a rename, so a
-failed build leaves the last good ``output/`` untouched. A stage whose inputs have
-not changed since the last build reuses its output instead of running again.
+Each stage is a :class:`~manuscript.stages.Stage`: a key over everything it reads, a
+function that runs it, and the conversion of its result to output files and back. The
+stage cache skips a stage whose key is unchanged, verifying its recorded outputs and
+logging its recorded warnings again. Nothing is written until every stage has passed;
+then ``output/`` and ``webpage/`` change together, in one journaled transaction
+(:mod:`manuscript.journal`), so a failed or killed build leaves the last good ones.
 """
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
 import json
 import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from manubot import __version__ as manubot_version
 
-from . import __version__, cite, pandoc, pdf, process, render
-from .config import Config
-from .errors import StrictError
-from .fsutil import digest, files_digest, write_bytes_atomic
-from .state import State
-from .webpage import build_webpage, resolve_version
+from . import __version__, cite, images, pandoc, pdf, process, render, rootstock
+from .config import Config, Layout, check_source_date_epoch
+from .errors import ContentError, OutputError, StrictError
+from .fsutil import digest, files_digest
+from .journal import JOURNAL, Transaction, exclusive, recover
+from .stages import STATE_FILE, Stage, StageCache
+from .webpage import Site, finish, validate_version
 
 logger = logging.getLogger(__name__)
-
-CI_VARIABLES = ("GITHUB_ACTIONS", "GITHUB_REPOSITORY", "GITHUB_SHA", "GITHUB_RUN_ID",
-                "GITHUB_PULL_REQUEST_SHA", "TRAVIS", "APPVEYOR", "SOURCE_DATE_EPOCH")
 
 
 @dataclass
 class BuildReport:
     timings: list[tuple[str, float, bool]] = field(default_factory=list)  # stage, s, skipped
-    written: list[str] = field(default_factory=list)
+    written: int = 0  # files changed in output/ and webpage/
 
 
-def build(config: Config, warning_count: Callable[[], int] = lambda: 0) -> BuildReport:
-    report = BuildReport()
-    state = State.load(config.output_dir)
-    outputs: dict[str, bytes] = {}
-    version = resolve_version(config.root, config.env)
+def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
+          writing: Callable[[], AbstractContextManager[object]] = nullcontext) -> BuildReport:
+    """Build ``output/`` and ``webpage/``. ``writing`` wraps the moments files change
+    (serve holds its lock there, so readers never see a half-written folder)."""
+    layout = check_inputs(config)
+    with exclusive(config.output_dir):  # one build at a time
+        tops = (config.output_dir, config.webpage_dir)
+        with writing():
+            recover(config.root, tops, config.output_dir / JOURNAL)
+        site = Site.open(config.webpage_dir)  # a broken version list fails before any stage
+        cache = StageCache.load(config.output_dir)
 
-    with _stage(report, "process") as skip:
-        key = _process_key(config)
-        if state.fresh("process", key, ("manuscript.md", "variables.json")):
-            skip()
-            markdown = state.read("manuscript.md").decode("utf-8")
-            variables = json.loads(state.read("variables.json"))
-        else:
-            processed = process.process(config)
-            markdown, variables = processed.markdown, processed.variables
-            outputs["manuscript.md"] = markdown.encode("utf-8")
-            outputs["variables.json"] = _json(variables)
-        state.record("process", key)
+        with cache.capturing():
+            processed = cache.run(process_stage(config, layout))
+            parsed = ParsedMarkdown(processed.markdown, cache)
+            bibliography = cache.run(cite_stage(config, processed, parsed))
+            html = cache.run(html_stage(config, layout, processed, bibliography, parsed))
+            pdf_bytes = cache.run(pdf_stage(config, layout, html)) if config.pdf else None
+            parsed.replay_if_unparsed()
 
-    parsed = _LazyAst(markdown)
-    with _stage(report, "cite") as skip:
-        settings = variables["pandoc"]
-        bibliography_files = cite.bibliography_files(config, settings)
-        key = digest([markdown, files_digest(bibliography_files), str(config.offline)])
-        if state.fresh("cite", key, ("references.json", "citations.tsv")):
-            skip()
-            bibliography = cite.Bibliography(
-                csl_items=json.loads(state.read("references.json")),
-                rows=state.read_tsv("citations.tsv"),
-            )
-            bibliography.short_ids = {r["input_id"]: r["short_id"] for r in bibliography.rows}
-        else:
-            bibliography = cite.cite(config, *parsed.citekeys(), settings)
-            outputs["references.json"] = bibliography.references_json.encode("utf-8")
-            outputs["citations.tsv"] = bibliography.citations_tsv.encode("utf-8")
-        state.record("cite", key)
+        if config.strict and warning_count():
+            raise StrictError(f"--strict: {warning_count()} warning(s); outputs left unchanged")
 
+        transaction = Transaction(config.root, tops, config.output_dir / JOURNAL)
+        remote_images = images.remote_files(config, html)
+        _write_outputs(transaction, config, layout, cache, remote_images)
+        report = BuildReport([(t.name, t.seconds, t.skipped) for t in cache.timings])
+        with _timed(report, "webpage"):
+            site.publish(transaction, config.version,
+                         _published(layout, html, pdf_bytes, cache, remote_images),
+                         now=_now(config))
+        with _timed(report, "write"), writing():
+            report.written = transaction.commit()
+            finish(config.webpage_dir)
+        # manubot-bibliography-cache: a cache beside the sources, like ci/cache/
+        cite.write_bibliography_cache(config, processed.variables["pandoc"], bibliography)
+        return report
+
+
+def check_inputs(config: Config) -> Layout:
+    """What would fail late, checked before any work: broken output places, no sections."""
+    for folder in (config.output_dir, config.webpage_dir, config.webpage_dir / "v",
+                   config.cache_dir.parent, config.cache_dir):
+        if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
+            raise OutputError("is not a folder, so the build cannot write there; "
+                              "move it away", folder)
+    validate_version(config.version)
+    layout = config.layout()
+    if not layout.sections:
+        raise ContentError("no numbered sections (content/NN.name.md, e.g. 01.abstract.md): "
+                           "nothing to build", config.content_dir)
+    return layout
+
+
+# ------------------------------------------------------------------------------ stages
+
+
+def process_stage(config: Config, layout: Layout) -> Stage[process.Processed]:
+    """Everything manubot's process reads, plus the day (the front matter prints it)."""
+    key = digest([files_digest(layout.content_files + layout.variables_files, config.root),
+                  json.dumps(dict(config.ci.params or {}), sort_keys=True),
+                  config.env.get("SOURCE_DATE_EPOCH", ""), time.strftime("%Y-%m-%d"),
+                  _code_digest(), manubot_version, *config.template_variables_paths,
+                  rootstock.head_commit(config.root) or ""])  # seeds a random author order
+
+    def dump(processed: process.Processed) -> dict[str, bytes]:
+        return {"manuscript.md": processed.markdown.encode("utf-8"),
+                "variables.json": _json(processed.variables)}
+
+    def load(outputs: dict[str, bytes]) -> process.Processed:
+        variables = json.loads(outputs["variables.json"])
+        if not isinstance(variables, dict) or not isinstance(variables["pandoc"], dict):
+            raise TypeError("variables.json is not the shape process writes")
+        return process.Processed(outputs["manuscript.md"].decode("utf-8"), variables, ())
+
+    return Stage("process", key, lambda: process.process(config), dump, load)
+
+
+def cite_stage(config: Config, processed: process.Processed,
+               parsed: ParsedMarkdown) -> Stage[cite.Bibliography]:
+    settings = processed.variables["pandoc"]
+    bibliographies = cite.bibliography_files(config, settings)
+    key = digest([processed.markdown, files_digest(bibliographies, config.root),
+                  str(config.offline), _code_digest()])
+
+    def dump(bibliography: cite.Bibliography) -> dict[str, bytes]:
+        return {"references.json": bibliography.references_json.encode("utf-8"),
+                "citations.tsv": bibliography.citations_tsv.encode("utf-8")}
+
+    def load(outputs: dict[str, bytes]) -> cite.Bibliography:
+        items = json.loads(outputs["references.json"])
+        text = outputs["citations.tsv"].decode("utf-8")
+        rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise TypeError("references.json is not a list of CSL items")
+        short_ids = {row["input_id"]: row["short_id"] for row in rows}
+        return cite.Bibliography(csl_items=items, rows=rows, short_ids=short_ids)
+
+    return Stage("cite", key, lambda: cite.cite(config, *parsed.citekeys(), settings),
+                 dump, load)
+
+
+def html_stage(config: Config, layout: Layout, processed: process.Processed,
+               bibliography: cite.Bibliography, parsed: ParsedMarkdown) -> Stage[str]:
     theme = render.find_theme(config)
-    with _stage(report, "html") as skip:
-        key = digest([markdown, json.dumps(variables, sort_keys=True),
-                      bibliography.references_json, files_digest(theme.files()),
-                      pandoc.pandoc_version(), version, _code_digest()])
-        if state.fresh("html", key, ("manuscript.html",)):
-            skip()
-            html = state.read("manuscript.html").decode("utf-8")
-        else:
-            ast = parsed.with_short_ids(bibliography.short_ids)
-            html = render.render_html(config, ast, bibliography.csl_items, theme, variables,
-                                      version)
-            outputs["manuscript.html"] = html.encode("utf-8")
-        state.record("html", key)
+    key = digest([processed.markdown, json.dumps(processed.variables, sort_keys=True),
+                  bibliography.references_json,
+                  files_digest({*theme.files(), *layout.render_inputs()}, config.root),
+                  pandoc.pandoc_version(), config.version, _code_digest(),
+                  images.stage_key(config)])
 
-    if config.pdf:
-        with _stage(report, "pdf") as skip:
-            key = digest([html, files_digest(_image_files(config)), str(config.offline),
-                          _code_digest()])
-            if state.fresh("pdf", key, ("manuscript.pdf",)):
-                skip()
-            else:
-                outputs["manuscript.pdf"] = pdf.render_pdf(html, config.content_dir,
-                                                           offline=config.offline)
-            state.record("pdf", key)
+    def run() -> str:
+        ast = parsed.with_short_ids(bibliography.short_ids)
+        return render.render_html(config, ast, bibliography.csl_items, theme,
+                                  processed.variables, config.version)
 
-    if config.strict and warning_count():
-        raise StrictError(f"--strict: {warning_count()} warning(s); outputs left unchanged")
-
-    with _stage(report, "write"):
-        for name, data in outputs.items():
-            write_bytes_atomic(config.output_dir / name, data)
-            report.written.append(name)
-        cite.write_bibliography_cache(config, settings, bibliography)
-        _link_images(config)
-        state.save()
-
-    with _stage(report, "webpage"):
-        images = config.content_dir / "images"
-        build_webpage(config.output_dir, config.webpage_dir, version,
-                      assets=[images] if images.is_dir() else [])
-    return report
+    return Stage("html", key, run, lambda html: {"manuscript.html": html.encode("utf-8")},
+                 lambda outputs: outputs["manuscript.html"].decode("utf-8"))
 
 
-class _LazyAst:
-    """Parse the Markdown at most once, and only if a stage needs the AST."""
+def pdf_stage(config: Config, layout: Layout, html: str) -> Stage[bytes]:
+    # The page's own files (images…) are inputs; its text is already in the HTML.
+    files = [p for p in layout.content_files if p.suffix != ".md"]
+    key = digest([html, files_digest(files, config.root), str(config.offline), _code_digest()])
 
-    def __init__(self, markdown: str) -> None:
+    def load(outputs: dict[str, bytes]) -> bytes:
+        if not outputs["manuscript.pdf"].startswith(b"%PDF-"):
+            raise ValueError("manuscript.pdf is not a PDF")
+        return outputs["manuscript.pdf"]
+
+    def run() -> bytes:
+        with images.pdf_base(config) as base:  # images/ and remote-images/, as the page has
+            return pdf.render_pdf(html, base, offline=config.offline)
+
+    return Stage("pdf", key, run, lambda data: {"manuscript.pdf": data}, load)
+
+
+class ParsedMarkdown:
+    """Parse the Markdown at most once, and only if a stage needs the AST.
+
+    Parsing may warn (pandoc, duplicate citation aliases). Those warnings belong to the
+    Markdown, not to whichever stage parsed it first, so they are recorded under their own
+    name ("parse") and logged again when no stage needs to parse.
+    """
+
+    def __init__(self, markdown: str, cache: StageCache) -> None:
         self.markdown = markdown
+        self.cache = cache
+        self.key = digest([markdown, pandoc.pandoc_version(), _code_digest()])
         self._ast: dict | None = None
-        self._citekeys: tuple[list[str], dict[str, str]] | None = None
+        self._citekeys: tuple[list[str], dict[str, str]] = ([], {})
 
     def _parse(self) -> dict:
         if self._ast is None:
-            self._ast = pandoc.markdown_to_ast(self.markdown)
-            self._citekeys = cite.collect_citekeys(self._ast)  # also drops alias paragraphs
+            with self.cache.recording("parse", self.key):
+                ast = pandoc.markdown_to_ast(self.markdown)
+                self._citekeys = cite.collect_citekeys(ast)  # also drops alias paragraphs
+            self._ast = ast
         return self._ast
 
     def citekeys(self) -> tuple[list[str], dict[str, str]]:
         self._parse()
-        assert self._citekeys is not None
         return self._citekeys
 
     def with_short_ids(self, short_ids: dict[str, str]) -> dict:
@@ -146,50 +214,73 @@ class _LazyAst:
         cite.rewrite_ids(ast, short_ids)
         return ast
 
+    def replay_if_unparsed(self) -> None:
+        if self._ast is None:
+            self.cache.replay("parse", self.key)
+
+
+# ------------------------------------------------------------------------------ writing
+
+
+def _published(layout: Layout, html: str, pdf_bytes: bytes | None, cache: StageCache,
+               remote_images: dict[str, Path]) -> dict[str, bytes | Path]:
+    """What the website publishes: this build's page, its PDF (or the last verified one
+    when the PDF is skipped), and the images beside them."""
+    sources: dict[str, bytes | Path] = {"index.html": html.encode("utf-8")}
+    if pdf_bytes is None:
+        pdf_bytes = (cache.verified_outputs("pdf") or {}).get("manuscript.pdf")
+    if pdf_bytes is not None:
+        sources["manuscript.pdf"] = pdf_bytes
+    else:
+        logger.info("no PDF built yet; the website will have none")
+    if layout.images_dir is not None:
+        sources["images"] = layout.images_dir
+    for name, path in remote_images.items():
+        sources[f"{images.REMOTE_DIR}/{name}"] = path
+    return sources
+
+
+def _write_outputs(transaction: Transaction, config: Config, layout: Layout,
+                   cache: StageCache, remote_images: dict[str, Path]) -> None:
+    for name, data in cache.outputs.items():
+        transaction.write(config.output_dir / name, data)
+    # output/remote-images: exactly the cached remote images the page refers to.
+    remote_dir = config.output_dir / images.REMOTE_DIR
+    for name, path in remote_images.items():
+        if not (remote_dir / name).is_file():  # named by content: an existing one is the same
+            transaction.write(remote_dir / name, path.read_bytes())
+    if remote_dir.is_dir():
+        for stale in remote_dir.iterdir():
+            if stale.name not in remote_images:
+                transaction.delete(stale)
+    # output/images → ../content/images, so the HTML shows its images locally.
+    link = config.output_dir / "images"
+    if layout.images_dir is not None and not link.exists() and not link.is_symlink():
+        transaction.symlink(link, os.path.relpath(layout.images_dir, config.output_dir))
+    transaction.write(config.output_dir / STATE_FILE, cache.state_bytes())
+
+
+def _now(config: Config) -> datetime | None:
+    """SOURCE_DATE_EPOCH pins the date a version is listed with, too (reproducible site)."""
+    epoch = check_source_date_epoch(config.env)
+    return datetime.fromtimestamp(epoch, UTC) if epoch is not None else None
+
 
 @contextmanager
-def _stage(report: BuildReport, name: str) -> Iterator[Callable[[], None]]:
-    """Time a stage and report it in one line."""
-    skipped = False
-
-    def skip() -> None:
-        nonlocal skipped
-        skipped = True
-
+def _timed(report: BuildReport, name: str) -> Iterator[None]:
     start = time.perf_counter()
-    yield skip
+    yield
     seconds = time.perf_counter() - start
-    report.timings.append((name, seconds, skipped))
-    logger.info("%-8s %6.2f s%s", name, seconds, "  (unchanged, skipped)" if skipped else "")
-
-
-def _process_key(config: Config) -> str:
-    """Everything manubot's process reads, plus the day (the front matter prints it)."""
-    content = [p for p in config.content_dir.rglob("*") if p.is_file()]
-    variables = [config.root / p.rpartition("=")[2] for p in config.template_variables_paths]
-    env = [f"{k}={config.env.get(k, '')}" for k in CI_VARIABLES]
-    today = time.strftime("%Y-%m-%d")
-    return digest([files_digest(content + variables), *env, today, _code_digest(),
-                   manubot_version, *config.template_variables_paths])
+    report.timings.append((name, seconds, False))
+    logger.info("%-8s %6.2f s", name, seconds)
 
 
 @functools.cache
 def _code_digest() -> str:
-    """Our own code is an input of every stage: a new version rebuilds everything."""
+    """Our own code and data are inputs of every stage: a new version rebuilds everything."""
     package = Path(__file__).parent
-    return digest([__version__, files_digest(package.glob("*.py"))])
-
-
-def _image_files(config: Config) -> list[Path]:
-    images = config.content_dir / "images"
-    return [p for p in images.rglob("*") if p.is_file()] if images.is_dir() else []
-
-
-def _link_images(config: Config) -> None:
-    """``output/images`` → ``../content/images``, so the HTML shows its images locally."""
-    link = config.output_dir / "images"
-    if (config.content_dir / "images").is_dir() and not link.exists() and not link.is_symlink():
-        os.symlink(os.path.relpath(config.content_dir / "images", config.output_dir), link)
+    files = [p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    return digest([__version__, files_digest(files, package)])
 
 
 def _json(data: object) -> bytes:

@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.directory)
     counter = log.setup(args.verbose, _in_github_actions(), root.resolve())
     try:
+        if args.command == "init":  # makes the manuscript that a Config describes
+            return _init(root, args)
         config = make_config(
             root,
             template_variables_paths=getattr(args, "template_variables_path", None) or (),
@@ -61,27 +63,22 @@ def _check(config: Config, args: argparse.Namespace, counter: log.CountingHandle
 
 
 def _webpage(config: Config, args: argparse.Namespace, counter: log.CountingHandler) -> None:
-    from .webpage import build_webpage, resolve_version
+    from .webpage import build_webpage
 
-    version = args.version or resolve_version(config.root, config.env)
-    images = config.content_dir / "images"
+    version = args.version or config.version
+    from .images import page_assets
+
     target = build_webpage(config.output_dir, config.webpage_dir, version,
-                           assets=[images] if images.is_dir() else [],
-                           prune_keep=args.prune_keep)
+                           assets=page_assets(config), prune_keep=args.prune_keep)
     logger.info("website: version %s in %s", version, target)
 
 
 def _deploy(config: Config, args: argparse.Namespace, counter: log.CountingHandler) -> None:
     from .deploy import deploy
 
-    env = config.env
-    run_url = None
-    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
-        server = env.get("GITHUB_SERVER_URL", "https://github.com")
-        run_url = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
     deploy(config.root, config.webpage_dir, config.output_dir, remote=args.remote,
-           source_commit=env.get("GITHUB_SHA"), ci_run_url=run_url,
-           token=env.get("GITHUB_TOKEN") or None)
+           source_commit=config.ci.commit, ci_run_url=config.ci.run_url,
+           token=config.env.get("GITHUB_TOKEN") or None)
     logger.info("deployed to %s (gh-pages and output branches)", args.remote)
 
 
@@ -96,6 +93,15 @@ def _screenshot(config: Config, args: argparse.Namespace, counter: log.CountingH
 
     for path in take_screenshots(config):
         logger.info("wrote %s", path)
+
+
+def _init(root: Path, args: argparse.Namespace) -> int:
+    from .init import DEFAULT_PACKAGE_SPEC, adopt, format_result, new_manuscript
+
+    make = adopt if args.adopt else new_manuscript
+    result = make(root / args.target, args.package_spec or DEFAULT_PACKAGE_SPEC)
+    print(format_result(result))
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -139,6 +145,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--no-pdf", action="store_true", default=True, help=argparse.SUPPRESS)
     serve.set_defaults(run=_serve)
+
+    init = sub.add_parser("init", help="start a new manuscript, or --adopt a rootstock one")
+    init.add_argument("target", nargs="?", default=".", metavar="DIR",
+                      help="where (default: the current folder); created if missing")
+    init.add_argument("--adopt", action="store_true",
+                      help="add this pipeline to an existing Manubot (rootstock) repository; "
+                           "content/ and build/ stay untouched")
+    init.add_argument("--package-spec", metavar="SPEC",
+                      help="the pip requirement for this package written to requirements.txt "
+                           "(default: this version's release on GitHub)")
+    init.set_defaults(run=_init)
 
     shots = sub.add_parser("screenshot", help="output/screenshots/*.png (needs chromium)")
     shots.set_defaults(run=_screenshot)

@@ -2,11 +2,20 @@
 
 Options come from three places, later ones winning: defaults, the manuscript's
 ``manuscript.toml`` (so authors need no flags), and the command line.
+
+The Config is also the one place that decides what a build reads: the template-variable
+files (each ``[NS=]PATH`` spec parsed here, once), the CI identity (repository, commit, run
+URL, version) and — through :meth:`Config.layout` — the manuscript's files: sections,
+manual references, theme overrides, pandoc defaults and assets. Stage keys, ``serve``'s
+watch list and the website all read them from here.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import subprocess
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +23,9 @@ from pathlib import Path
 from types import MappingProxyType
 
 from .errors import ConfigError
+from .rootstock import build_switches
+
+logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "manuscript.toml"
 
@@ -24,6 +36,67 @@ _FILE_OPTIONS: dict[str, type] = {
     "offline": bool,
     "pdf": bool,
 }
+_SHA_RE = re.compile(r"[0-9a-fA-F]{7,64}")
+
+
+_NAMESPACE = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)=(.+)")
+
+
+@dataclass(frozen=True)
+class VariablesFile:
+    """One ``--template-variables-path`` spec, ``[namespace=]location``, as manubot splits it."""
+
+    namespace: str  # "" = merged at the top level
+    location: str  # as the user wrote it, for messages
+    path: Path  # resolved against the manuscript root
+
+    @property
+    def is_url(self) -> bool:
+        return self.location.startswith(("http://", "https://"))
+
+    @classmethod
+    def parse(cls, root: Path, spec: str) -> VariablesFile:
+        # As manubot splits it: only a valid Jinja2 name counts as a namespace, so a URL
+        # with "=" in its query string stays whole.
+        match = _NAMESPACE.fullmatch(spec)
+        namespace, location = match.groups() if match else ("", spec)
+        return cls(namespace, location, (root / location).resolve())
+
+
+@dataclass(frozen=True)
+class CIIdentity:
+    """Who is building what: from manubot's CI detection, else git, else nothing.
+
+    ``params`` is exactly what manubot's ``get_continuous_integration_parameters`` returns
+    (process writes it into the variables as ``ci_source``); the other fields are the
+    parts the build, the website and deploy use.
+    """
+
+    params: Mapping[str, str] | None = None
+    repo_slug: str | None = None
+    commit: str | None = None  # the commit CI checked out (a merge commit on a PR)
+    triggering_commit: str | None = None  # the commit pushed (the PR head on a PR)
+    run_url: str | None = None
+    version: str = "local"  # the website version: the triggering commit, else git HEAD
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The manuscript's input files at one moment (``Config.layout()`` scans again)."""
+
+    content_files: tuple[Path, ...]  # everything under content/ (sections, metadata, images…)
+    sections: tuple[Path, ...]  # content/NN.name.md, in build order
+    manual_references: tuple[Path, ...]  # content/manual-references*.*
+    images_dir: Path | None  # content/images, published beside the page
+    images: tuple[Path, ...]
+    theme_files: tuple[Path, ...]  # build/theme/**: template.html, css/*.css, js/*.js
+    pandoc_defaults: tuple[Path, ...]  # build/pandoc/defaults/*.yaml (rootstock's)
+    assets: tuple[Path, ...]  # build/assets/** (style.csl)
+    variables_files: tuple[Path, ...]  # --template-variables-path files
+
+    def render_inputs(self) -> tuple[Path, ...]:
+        """What the html stage reads besides the processed manuscript and references."""
+        return (*self.theme_files, *self.pandoc_defaults, *self.assets)
 
 
 @dataclass(frozen=True)
@@ -35,6 +108,8 @@ class Config:
     pdf: bool = True
     verbose: bool = False
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(dict(os.environ)))
+    template_variables: tuple[VariablesFile, ...] = ()
+    ci: CIIdentity = field(default_factory=CIIdentity)
 
     @property
     def content_dir(self) -> Path:
@@ -53,8 +128,49 @@ class Config:
         return self.root / "ci" / "cache"
 
     @property
+    def theme_dir(self) -> Path:
+        return self.root / "build" / "theme"
+
+    @property
+    def pandoc_defaults_dir(self) -> Path:
+        return self.root / "build" / "pandoc" / "defaults"
+
+    @property
+    def assets_dir(self) -> Path:
+        return self.root / "build" / "assets"
+
+    @property
+    def version(self) -> str:
+        return self.ci.version
+
+    @property
     def github_actions(self) -> bool:
         return self.env.get("GITHUB_ACTIONS") == "true"
+
+    def source_locations(self) -> tuple[Path, ...]:
+        """Every file or folder a build reads (folders recursively): serve watches these."""
+        return (self.content_dir, self.root / CONFIG_FILE, self.theme_dir,
+                self.pandoc_defaults_dir, self.assets_dir,
+                *(spec.path for spec in self.template_variables))
+
+    def layout(self) -> Layout:
+        content = _files(self.content_dir)
+        images = self.content_dir / "images"
+        return Layout(
+            content_files=content,
+            sections=tuple(sorted(self.content_dir.glob("[0-9]*.md"))),
+            manual_references=tuple(sorted(self.content_dir.rglob("manual-references*.*"))),
+            images_dir=images if images.is_dir() else None,
+            images=_files(images),
+            theme_files=_files(self.theme_dir),
+            pandoc_defaults=tuple(sorted(self.pandoc_defaults_dir.glob("*.yaml"))),
+            assets=_files(self.assets_dir),
+            variables_files=tuple(spec.path for spec in self.template_variables),
+        )
+
+
+def _files(folder: Path) -> tuple[Path, ...]:
+    return tuple(sorted(p for p in folder.rglob("*") if p.is_file())) if folder.is_dir() else ()
 
 
 def read_config_file(root: Path) -> dict[str, object]:
@@ -93,6 +209,8 @@ def make_config(
         raise ConfigError("no content/ folder: run in a manuscript's root or pass -C DIR", root)
     file_options = read_config_file(root)
     env = dict(os.environ if env is None else env)
+    check_source_date_epoch(env)
+    switches = build_switches(env)  # rootstock's BUILD_PDF=false…, below the command line
 
     def pick(explicit: bool | None, key: str, default: bool) -> bool:
         if explicit is not None:
@@ -101,12 +219,87 @@ def make_config(
 
     paths = [str(p) for p in file_options.get("template-variables-path", [])]  # type: ignore[union-attr]
     paths += list(template_variables_paths)
+    specs = tuple(dict.fromkeys(paths))
     return Config(
         root=root,
-        template_variables_paths=tuple(dict.fromkeys(paths)),
+        template_variables_paths=specs,
         strict=pick(strict, "strict", False),
         offline=pick(offline, "offline", env.get("MANUSCRIPT_OFFLINE") == "1"),
-        pdf=pick(pdf, "pdf", True),
+        pdf=pick(pdf if pdf is not None else switches.get("pdf"), "pdf", True),
         verbose=verbose,
         env=MappingProxyType(env),
+        template_variables=tuple(VariablesFile.parse(root, spec) for spec in specs),
+        ci=ci_identity(root, env),
     )
+
+
+def check_source_date_epoch(env: Mapping[str, str]) -> int | None:
+    """``SOURCE_DATE_EPOCH`` (reproducible builds) must be whole seconds since 1970."""
+    value = env.get("SOURCE_DATE_EPOCH")
+    if not value:
+        return None
+    if not value.strip().isdigit():
+        raise ConfigError(f"SOURCE_DATE_EPOCH must be a number of seconds since 1970-01-01 "
+                          f"(a Unix timestamp), not {value!r}")
+    return int(value)
+
+
+# ---------------------------------------------------------------------- CI identity
+
+
+def ci_identity(root: Path, env: Mapping[str, str]) -> CIIdentity:
+    """Work out, once, which repository and commit this build is for."""
+    params = manubot_ci_parameters(env)
+    if params is None:
+        return CIIdentity(version=_git_head(root) or "local")
+    triggering = params.get("triggering_commit", "").strip()
+    version = triggering if _SHA_RE.fullmatch(triggering) else _git_head(root) or "local"
+    return CIIdentity(
+        params=MappingProxyType(dict(params)),
+        repo_slug=params["repo_slug"],
+        commit=params.get("commit"),
+        triggering_commit=triggering or None,
+        run_url=_run_url(params, env),
+        version=version,
+    )
+
+
+def manubot_ci_parameters(env: Mapping[str, str]) -> dict[str, str] | None:
+    """manubot's CI detection (it reads ``os.environ``), applied to ``env``."""
+    from manubot.process.ci import get_continuous_integration_parameters
+
+    try:
+        if dict(os.environ) == dict(env):  # the usual case: the CLI's own environment
+            return get_continuous_integration_parameters()
+        # A Config made with another environment (tests, serve): swap it in briefly.
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(env)
+        try:
+            return get_continuous_integration_parameters()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+    except KeyError as missing:
+        raise ConfigError(f"CI environment variable {missing} is not set") from None
+    except ValueError as error:  # a repository slug that is not owner/name
+        raise ConfigError(f"CI environment: {error}") from None
+
+
+def _run_url(params: Mapping[str, str], env: Mapping[str, str]) -> str | None:
+    if params.get("provider") == "github" and env.get("GITHUB_RUN_ID"):
+        # GitHub Enterprise runs live on another server; manubot assumes github.com.
+        server = env.get("GITHUB_SERVER_URL", "https://github.com")
+        return f"{server}/{params['repo_slug']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    return params.get("job_url")
+
+
+def _git_head(root: Path) -> str | None:
+    try:
+        result = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
+                                capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError) as error:
+        logger.debug("git rev-parse failed: %s", error)
+        return None
+    sha = result.stdout.strip()
+    return sha if result.returncode == 0 and _SHA_RE.fullmatch(sha) else None

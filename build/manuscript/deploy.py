@@ -31,6 +31,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from manuscript.errors import DeployError, WebpageError
+from manuscript.journal import JOURNAL
 from manuscript.webpage import (
     STORE,
     VERSIONS_JSON,
@@ -132,7 +133,38 @@ def deploy(
 ) -> None:
     """Publish ``webpage_dir`` to ``gh-pages`` and ``output_dir`` to ``output`` on ``remote``."""
     root, webpage_dir, output_dir = Path(root), Path(webpage_dir), Path(output_dir)
-    # A failed build must deploy nothing: check before touching the network.
+    local = _check_built(webpage_dir, output_dir)  # before touching the network
+    version = local["latest"]
+    url = _remote_url(root, remote)
+    message = _commit_message(source_commit or f"version {version}", ci_run_url)
+    with tempfile.TemporaryDirectory(prefix="manuscript-deploy-") as tmp:
+        git = _open_repository(Path(tmp), url, token)
+        for attempt in range(retries + 1):
+            heads = _fetch(git, url)
+            pages = _pages_commit(git, Path(tmp), heads.get(PAGES_BRANCH), webpage_dir, local,
+                                  message)
+            output = _tree_commit(git, Path(tmp), heads.get(OUTPUT_BRANCH),
+                                  _files(output_dir, hidden=False), message)
+            logger.info("deploy: %s %s, %s %s (version %s)", PAGES_BRANCH, pages[:12],
+                        OUTPUT_BRANCH, output[:12], version)
+            if not push:
+                logger.info("deploy: --no-push, nothing published to %s", git.scrub(url))
+                return
+            if _push(git, url, pages, output):
+                logger.info("deploy: published version %s to %s", version, git.scrub(url))
+                return
+            if attempt < retries:
+                _back_off(attempt, retries)
+        raise DeployError(
+            f"git push kept being rejected after {retries} retries (other deploys pushing?)"
+        )
+
+
+def _check_built(webpage_dir: Path, output_dir: Path) -> dict:
+    """The local version list, once we know a complete build is there to deploy."""
+    if (output_dir / JOURNAL).exists():
+        raise DeployError("an interrupted build left its changes half applied; "
+                          "run `manuscript build` to complete them first", output_dir / JOURNAL)
     if not (webpage_dir / "index.html").is_file():
         raise DeployError("no index.html: build the website before deploying", webpage_dir)
     if not (output_dir / "manuscript.html").is_file():
@@ -144,59 +176,43 @@ def deploy(
     version = local["latest"]
     if not version or not (webpage_dir / "v" / version).is_dir():
         raise DeployError("no version list: build the website with `manuscript build`", webpage_dir)
+    return local
 
-    url = _remote_url(root, remote)
-    secrets = _secrets(token)
-    what = source_commit or f"version {version}"
+
+def _commit_message(what: str, ci_run_url: str | None) -> str:
     # [skip ci]: a push made with a deploy key would otherwise start the workflow again.
-    message = f"Deploy {what}" + (f" from {ci_run_url}" if ci_run_url else "") + "\n\n[skip ci]\n"
+    return f"Deploy {what}" + (f" from {ci_run_url}" if ci_run_url else "") + "\n\n[skip ci]\n"
 
-    with tempfile.TemporaryDirectory(prefix="manuscript-deploy-") as tmp:
-        git_dir = Path(tmp) / "repo.git"
-        git = _Git(git_dir, _git_env(git_dir, url, token), secrets)
-        git.run("init", "--quiet", "--bare", str(git_dir))
-        _set_identity(git)
-        for attempt in range(retries + 1):
-            heads = _fetch(git, url)
-            pages = _pages_commit(
-                git, Path(tmp), heads.get(PAGES_BRANCH), webpage_dir, local, message
-            )
-            output = _tree_commit(
-                git, Path(tmp), heads.get(OUTPUT_BRANCH), _files(output_dir), message
-            )
-            logger.info(
-                "deploy: %s %s, %s %s (version %s)",
-                PAGES_BRANCH,
-                pages[:12],
-                OUTPUT_BRANCH,
-                output[:12],
-                version,
-            )
-            if not push:
-                logger.info("deploy: --no-push, nothing published to %s", git.scrub(url))
-                return
-            result = git.run(
-                "push", "--atomic", "--porcelain", url,
-                f"{pages}:refs/heads/{PAGES_BRANCH}",
-                f"{output}:refs/heads/{OUTPUT_BRANCH}",
-                check=False,
-            )  # fmt: skip
-            if result.returncode == 0:
-                logger.info("deploy: published version %s to %s", version, git.scrub(url))
-                return
-            text = git.output(result)
-            if not any(marker in text for marker in _RETRYABLE):
-                raise DeployError(f"git push failed: {text}")
-            if attempt < retries:
-                delay = min(8.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.5)
-                logger.warning(
-                    "deploy: remote changed while deploying; retrying in %.1fs (%d/%d)",
-                    delay, attempt + 1, retries,
-                )  # fmt: skip
-                time.sleep(delay)
-        raise DeployError(
-            f"git push kept being rejected after {retries} retries (other deploys pushing?)"
-        )
+
+def _open_repository(tmp: Path, url: str, token: str | None) -> _Git:
+    git_dir = tmp / "repo.git"
+    git = _Git(git_dir, _git_env(git_dir, url, token), _secrets(token))
+    git.run("init", "--quiet", "--bare", str(git_dir))
+    _set_identity(git)
+    return git
+
+
+def _push(git: _Git, url: str, pages: str, output: str) -> bool:
+    """Push both branches atomically: True if done, False if someone else pushed first."""
+    result = git.run(
+        "push", "--atomic", "--porcelain", url,
+        f"{pages}:refs/heads/{PAGES_BRANCH}",
+        f"{output}:refs/heads/{OUTPUT_BRANCH}",
+        check=False,
+    )  # fmt: skip
+    if result.returncode == 0:
+        return True
+    text = git.output(result)
+    if not any(marker in text for marker in _RETRYABLE):
+        raise DeployError(f"git push failed: {text}")
+    return False
+
+
+def _back_off(attempt: int, retries: int) -> None:
+    delay = min(8.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.5)
+    logger.warning("deploy: remote changed while deploying; retrying in %.1fs (%d/%d)",
+                   delay, attempt + 1, retries)
+    time.sleep(delay)
 
 
 def _remote_url(root: Path, remote: str) -> str:
@@ -274,8 +290,11 @@ def _fetch(git: _Git, url: str) -> dict[str, str]:
     return heads
 
 
-def _files(directory: Path, skip: tuple[str, ...] = ()) -> dict[str, Path]:
-    """Relative POSIX path → file, for every file under ``directory`` (symlinks kept as links)."""
+def _files(directory: Path, skip: tuple[str, ...] = (), hidden: bool = True) -> dict[str, Path]:
+    """Relative POSIX path → file, for every file under ``directory`` (symlinks kept as links).
+
+    ``hidden=False`` leaves out dot files: output/'s build state is no reader's business.
+    """
     found: dict[str, Path] = {}
     for dirpath, dirnames, filenames in os.walk(directory):
         rel_dir = Path(dirpath).relative_to(directory)
@@ -284,9 +303,12 @@ def _files(directory: Path, skip: tuple[str, ...] = ()) -> dict[str, Path]:
             d
             for d in dirnames
             if (rel_dir / d).as_posix() not in skip and not d.startswith((".build-", ".old-"))
+            and (hidden or not d.startswith("."))
         ]
         for name in filenames:
             if name.startswith((".old-", ".tmp-")) or (rel_dir / name).as_posix() in skip:
+                continue
+            if not hidden and name.startswith("."):
                 continue
             found[(rel_dir / name).as_posix()] = Path(dirpath) / name
     return found
@@ -361,27 +383,12 @@ def _pages_commit(
     """The remote gh-pages tree with the local build overlaid; nothing published is lost."""
     version: str = local["latest"]
     entries = _remote_entries(git, parent)
-    remote_versions: list[dict] = []
-    if f"v/{VERSIONS_JSON}" in entries:
-        blob = git.run("cat-file", "blob", entries[f"v/{VERSIONS_JSON}"][1]).stdout
-        try:
-            with tempfile.NamedTemporaryFile("wb", dir=tmp, delete=False) as handle:
-                handle.write(blob)
-            remote_versions = read_versions(Path(handle.name))["versions"]
-        except WebpageError as error:
-            logger.warning("deploy: ignoring unreadable remote versions.json: %s", error)
+    remote_versions = _remote_versions(git, tmp, entries)
     remote_names = {item["version"] for item in remote_versions} | {
         path.split("/")[1] for path in entries if path.startswith("v/") and path.count("/") >= 2
     }
-
     local_files = _files(webpage_dir, skip=(f"v/{STORE}",))
-    # What the local build replaces wholesale: the root files, the pointers, this version;
-    # other local versions only where the remote lacks them or the local build pruned them.
-    replaced = {rel.split("/")[0] for rel in local_files if not rel.startswith("v/")}
-    replaced |= {"v/latest", "v/freeze", "v/index.html", f"v/{VERSIONS_JSON}", f"v/{version}"}
-    for item in local["versions"]:
-        if item["version"] not in remote_names or item["removed"]:
-            replaced.add(f"v/{item['version']}")
+    replaced = _replaced(local_files, local, remote_names)
 
     def is_replaced(path: str) -> bool:
         return any(path == prefix or path.startswith(prefix + "/") for prefix in replaced)
@@ -389,16 +396,7 @@ def _pages_commit(
     entries = {path: entry for path, entry in entries.items() if not is_replaced(path)}
     entries.update(_hash_files(git, {r: p for r, p in local_files.items() if is_replaced(r)}))
 
-    # Versions published without a versions.json (e.g. by `manubot webpage`): list them
-    # too, with an unknown date, so the index does not hide them.
-    listed = {item["version"] for item in remote_versions}
-    for name in sorted(remote_names - listed):
-        try:
-            validate_version(name)
-        except WebpageError:
-            continue
-        remote_versions.append({"version": name, "date": "", "removed": False})
-    merged = merge_versions(remote_versions, local["versions"])
+    merged = merge_versions(_with_unlisted(remote_versions, remote_names), local["versions"])
     for item in merged:
         if item["version"] == version:
             item["removed"] = False  # just published, whatever an older list says
@@ -406,3 +404,43 @@ def _pages_commit(
     entries["v/index.html"] = _blob(git, versions_index(version, merged))
     entries.setdefault(".nojekyll", _blob(git, ""))
     return _commit(git, tmp, parent, entries, message)
+
+
+def _remote_versions(git: _Git, tmp: Path, entries: dict[str, tuple[str, str]]) -> list[dict]:
+    """The version list already on gh-pages (none if missing or unreadable)."""
+    if f"v/{VERSIONS_JSON}" not in entries:
+        return []
+    blob = git.run("cat-file", "blob", entries[f"v/{VERSIONS_JSON}"][1]).stdout
+    try:
+        with tempfile.NamedTemporaryFile("wb", dir=tmp, delete=False) as handle:
+            handle.write(blob)
+        return read_versions(Path(handle.name))["versions"]
+    except WebpageError as error:
+        logger.warning("deploy: ignoring unreadable remote versions.json: %s", error)
+        return []
+
+
+def _replaced(local_files: dict[str, Path], local: dict, remote_names: set[str]) -> set[str]:
+    """What the local build replaces wholesale: the root files, the pointers, this version;
+    other local versions only where the remote lacks them or the local build pruned them."""
+    replaced = {rel.split("/")[0] for rel in local_files if not rel.startswith("v/")}
+    replaced |= {"v/latest", "v/freeze", "v/index.html", f"v/{VERSIONS_JSON}",
+                 f"v/{local['latest']}"}
+    for item in local["versions"]:
+        if item["version"] not in remote_names or item["removed"]:
+            replaced.add(f"v/{item['version']}")
+    return replaced
+
+
+def _with_unlisted(remote_versions: list[dict], remote_names: set[str]) -> list[dict]:
+    """Versions published without a versions.json (e.g. by `manubot webpage`) are listed
+    too, with an unknown date, so the index does not hide them."""
+    listed = {item["version"] for item in remote_versions}
+    versions = list(remote_versions)
+    for name in sorted(remote_names - listed):
+        try:
+            validate_version(name)
+        except WebpageError:
+            continue
+        versions.append({"version": name, "date": "", "removed": False})
+    return versions

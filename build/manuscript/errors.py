@@ -55,6 +55,10 @@ class WebpageError(ManuscriptError):
     """The website folder cannot be written."""
 
 
+class OutputError(ManuscriptError):
+    """output/, webpage/ or ci/cache cannot be written (a file in the way, a full disk…)."""
+
+
 class DeployError(ManuscriptError):
     """Publishing to the remote failed."""
 
@@ -70,3 +74,7 @@ def _display(path: Path) -> str:
     except ValueError:  # another drive (Windows)
         return str(path)
     return str(path) if relative.startswith("..") else relative
+
+
+class InitError(ManuscriptError):
+    """``manuscript init`` cannot write a manuscript (or adopt one) in this folder."""

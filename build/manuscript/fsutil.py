@@ -46,11 +46,16 @@ def digest(parts: Iterable[bytes | str]) -> str:
     return sha.hexdigest()
 
 
-def files_digest(paths: Iterable[Path]) -> str:
-    """Hash file names and contents; a missing file hashes as its name alone."""
+def files_digest(paths: Iterable[Path], root: Path | None = None) -> str:
+    """Hash file names and contents; a missing file hashes as its name alone.
+
+    Names inside ``root`` hash relative to it, so a manuscript moved or copied elsewhere
+    keeps its stage keys.
+    """
     parts: list[bytes | str] = []
     for path in sorted(paths):
-        parts.append(str(path))
+        parts.append(path.relative_to(root).as_posix() if root and path.is_relative_to(root)
+                     else str(path))
         if path.is_file():
             parts.append(path.read_bytes())
     return digest(parts)

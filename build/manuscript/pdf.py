@@ -66,7 +66,10 @@ def _weasyprint_errors_as_warnings() -> Iterator[None]:
 class _Forward(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         level = logging.WARNING if record.levelno >= logging.ERROR else logging.DEBUG
-        logger.log(level, "PDF: %s", record.getMessage().strip())
+        message = record.getMessage().strip()
+        if message.startswith("Failed to load image at 'file:"):
+            level = logging.DEBUG  # the HTML stage reported it with its file:line (images.py)
+        logger.log(level, "PDF: %s", message)
 
 
 def math_to_svg(html: str) -> str:
@@ -124,7 +127,10 @@ def _fetcher(offline: bool):
         if urlsplit(url).path.endswith(".css"):  # e.g. an icon font's stylesheet
             logger.warning("remote stylesheet not used in the PDF (%s): %s", reason, url)
             return URLFetcherResponse(url, b"", {"Content-Type": "text/css"})
-        logger.warning("remote image not included in the PDF (%s): %s", reason, url)
+        # Offline, the HTML stage (images.py) has reported each remote image with its
+        # file:line already; online, a failure here is news.
+        logger.log(logging.DEBUG if offline else logging.WARNING,
+                   "remote image not included in the PDF (%s): %s", reason, url)
         return URLFetcherResponse(url, _PLACEHOLDER.encode("utf-8"),
                                   {"Content-Type": "image/svg+xml"})
 

@@ -24,13 +24,13 @@ from urllib.parse import urljoin
 import jinja2
 import yaml
 from manubot import __version__ as manubot_version
-from manubot.process.ci import get_continuous_integration_parameters
 from manubot.process.manuscript import get_manuscript_stats
 from manubot.process.metadata import get_header_includes
 from manubot.process.util import add_author_affiliations, template_with_jinja2
 from manubot.util import get_configured_yaml
 
-from .config import Config
+from . import rootstock
+from .config import Config, VariablesFile
 from .errors import ConfigError, ContentError
 from .sources import Section, read_sections, read_text_file
 
@@ -85,9 +85,7 @@ def load_variables(config: Config, now: datetime) -> dict:
     manubot["generated_date_long"] = _long_date(now)
 
     authors = metadata.pop("authors", None) or metadata.pop("author_info", None) or []
-    if metadata.pop("manubot-randomize-author-order", False):
-        logger.warning("metadata.yaml: manubot-randomize-author-order is not supported; "
-                       "authors keep their order")
+    authors = rootstock.author_order(config, metadata, manubot, authors)
     variables["pandoc"]["author-meta"] = [author["name"] for author in authors]
     manubot["authors"] = authors
     add_author_affiliations(manubot)
@@ -108,8 +106,10 @@ def load_variables(config: Config, now: datetime) -> dict:
         else:
             logger.warning("metadata.yaml: %r should be a mapping; ignored", key)
     variables.update(metadata)
-    for path in config.template_variables_paths:
-        variables.update(_read_template_variables(config.root, path))
+    for spec in config.template_variables:
+        if spec.is_url:  # fetched once into ci/cache, read from there offline
+            spec = rootstock.cached_template_variables(config, spec)
+        variables.update(_read_template_variables(config.root, spec))
 
     variables["pandoc"]["header-includes"] = get_header_includes(variables)
     _add_manubot_cite_settings(config, variables["pandoc"])
@@ -148,21 +148,8 @@ def thumbnail_url(root: Path, thumbnail: str | None, ci_params: dict | None) -> 
 
 
 def _ci_parameters(config: Config) -> dict | None:
-    """manubot's CI detection, which reads ``os.environ``, applied to ``config.env``."""
-    try:
-        if dict(os.environ) == dict(config.env):  # the usual case: the CLI's own environment
-            return get_continuous_integration_parameters()
-        # A Config made with another environment (tests, serve): swap it in briefly.
-        saved = dict(os.environ)
-        os.environ.clear()
-        os.environ.update(config.env)
-        try:
-            return get_continuous_integration_parameters()
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-    except KeyError as missing:
-        raise ConfigError(f"CI environment variable {missing} is not set") from None
+    """manubot's CI detection, worked out once by the config."""
+    return dict(config.ci.params) if config.ci.params is not None else None
 
 
 def _add_manubot_cite_settings(config: Config, pandoc: dict) -> None:
@@ -174,7 +161,7 @@ def _add_manubot_cite_settings(config: Config, pandoc: dict) -> None:
     bibliographies = pandoc.get("bibliography", [])
     if isinstance(bibliographies, str):
         bibliographies = [bibliographies]
-    manual = sorted(config.content_dir.rglob("manual-references*.*"))
+    manual = config.layout().manual_references
     bibliographies.extend(_relative(config.root, p) for p in manual)
     pandoc["bibliography"] = bibliographies
     pandoc["manubot-output-bibliography"] = "output/references.json"
@@ -244,10 +231,9 @@ def _load_yaml(path: Path) -> object:
         raise ConfigError(f"YAML error: {error}", path) from None
 
 
-def _read_template_variables(root: Path, spec: str) -> dict:
+def _read_template_variables(root: Path, spec: VariablesFile) -> dict:
     """``--template-variables-path``: ``[namespace=]path`` (JSON, YAML or TOML)."""
-    namespace, _, location = spec.rpartition("=") if "=" in spec else ("", "", spec)
-    path = (root / location).resolve()
+    namespace, location, path = spec.namespace, spec.location, spec.path
     if not path.is_file():
         raise ConfigError(f"template variables file not found: {location}", root)
     if path.suffix == ".json":

@@ -5,7 +5,9 @@ through Python), citeproc formats citations, and our template and theme make a
 single self-contained page. A manuscript's own ``build/`` overrides the bundled
 files: ``build/assets/style.csl`` (as in rootstock) and ``build/theme/`` (same
 layout as our ``data/theme/``: ``template.html``, ``css/*.css``, ``js/*.js``), and the
-usable settings of rootstock's ``build/pandoc/defaults/{common,html}.yaml``.
+usable settings of rootstock's ``build/pandoc/defaults/{common,html}.yaml`` (a CSL
+style there may be a URL). What rootstock files this replaces is reported by
+``rootstock.py``; images are made local and checked by ``images.py``.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import json
 import logging
 import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import yaml
 
-from . import pandoc
+from . import images, pandoc, rootstock
 from .cite import explain_bibliography_error
 from .config import Config
 from .errors import ConfigError, RenderError
@@ -63,46 +66,91 @@ def find_theme(config: Config) -> Theme:
         return tuple(chosen[name] for name in sorted(chosen))
 
     template = local / "template.html"
-    defaults, defaults_files = read_pandoc_defaults(config.root)
-    csl = config.root / defaults.get("metadata", {}).pop("csl", "build/assets/style.csl")
+    rootstock.report_customisations(config.root)
+    defaults = read_pandoc_defaults(config.root, config.env)
     return Theme(
         template=template if template.is_file() else bundled / "template.html",
         css=layered("css/*.css"),
         js=layered("js/*.js"),
-        csl=csl if csl.is_file() else data_dir() / "csl" / "manuscript.csl",
+        csl=_csl(config, defaults),
         filters=tuple(data_dir() / "filters" / name for name in FILTERS),
-        defaults=defaults,
-        defaults_files=defaults_files,
+        defaults=defaults.settings,
+        defaults_files=defaults.files,
     )
 
 
 # Settings of rootstock's build/pandoc/defaults/*.yaml that still mean something when
 # pandoc runs once with our template and filters. The rest (filters, input/output files,
-# include-after-body of rootstock's theme, math method) is what this pipeline replaces.
+# include-after-body of rootstock's theme, math method) is what this pipeline replaces:
+# rootstock.report_replaced_key warns about it when a manuscript changed it.
 _DEFAULTS_KEYS = ("metadata", "variables", "toc-depth", "number-sections", "wrap",
                   "html-q-tags", "shift-heading-level-by", "number-offset")
 
 
-def read_pandoc_defaults(root: Path) -> tuple[dict, tuple[Path, ...]]:
-    """The usable part of a rootstock manuscript's ``common.yaml`` + ``html.yaml``."""
-    folder = root / "build" / "pandoc" / "defaults"
+@dataclass(frozen=True)
+class PandocDefaults:
+    settings: dict  # the usable part, merged, without metadata.csl
+    files: tuple[Path, ...]
+    csl: str | None = None  # metadata.csl as written: a path from the root, or a URL
+    csl_place: tuple[Path, int | None] | None = None  # the file (and line) that set it
+
+
+def read_pandoc_defaults(root: Path, env: Mapping[str, str] | None = None) -> PandocDefaults:
+    """The usable part of a rootstock manuscript's ``common.yaml`` + ``html.yaml``.
+
+    The folder is ``$PANDOC_DATA_DIR/defaults`` as in rootstock's build.sh (default
+    ``build/pandoc``). ``pdf-weasyprint.yaml`` is read only to report changed settings:
+    the PDF is made from the HTML, so only the HTML's settings apply.
+    """
+    data_dir = (env or {}).get("PANDOC_DATA_DIR") or "build/pandoc"
+    folder = root / data_dir / "defaults"
     merged: dict = {}
-    files = tuple(p for p in (folder / "common.yaml", folder / "html.yaml") if p.is_file())
+    csl, csl_place = None, None
+    files = tuple(folder / name for name in rootstock.DEFAULTS_FILES
+                  if (folder / name).is_file())
     for path in files:
+        text = path.read_text(encoding="utf-8")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml.safe_load(text) or {}
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             raise ConfigError(f"invalid YAML: {error}", path,
                               mark.line + 1 if mark else None) from None
+        if not isinstance(data, dict):
+            raise ConfigError("pandoc defaults must be a mapping of options", path, 1)
+        lines = rootstock.key_lines(text)
         for key, value in data.items():
-            if key not in _DEFAULTS_KEYS:
-                logger.debug("%s: %r is replaced by this pipeline; ignored", path.name, key)
+            if key not in _DEFAULTS_KEYS or path.name == "pdf-weasyprint.yaml":
+                rootstock.report_replaced_key(root, path, key, value, lines.get((key,)))
             elif isinstance(value, dict):
+                if key == "metadata" and "csl" in value:
+                    value = dict(value)
+                    csl = str(value.pop("csl"))
+                    csl_place = (path, lines.get(("metadata", "csl")))
                 merged.setdefault(key, {}).update(value)
             else:
                 merged[key] = value
-    return merged, files
+    return PandocDefaults(merged, files, csl, csl_place)
+
+
+_STOCK_CSL = "build/assets/style.csl"
+
+
+def _csl(config: Config, defaults: PandocDefaults) -> Path:
+    """The citation style: metadata.csl of the defaults (path or URL), else rootstock's
+    ``build/assets/style.csl``, else the bundled style."""
+    if defaults.csl is None or defaults.csl_place is None:
+        stock = config.root / _STOCK_CSL
+        return stock if stock.is_file() else data_dir() / "csl" / "manuscript.csl"
+    source, line = defaults.csl_place
+    if rootstock.is_url(defaults.csl):
+        return rootstock.csl_from_url(config, defaults.csl, source, line)
+    path = config.root / defaults.csl
+    if path.is_file():
+        return path
+    if defaults.csl == _STOCK_CSL:  # rootstock's own setting, its file since deleted
+        return data_dir() / "csl" / "manuscript.csl"
+    raise ConfigError(f"CSL style not found: {defaults.csl}", source, line)
 
 
 def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
@@ -110,6 +158,7 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
     """Run pandoc once: JSON AST in, standalone HTML out."""
     ast = dict(ast, meta={k: v for k, v in ast["meta"].items()
                           if k not in ("bibliography", "references")})
+    images.prepare(config, ast)  # remote images → local copies; missing ones reported
     with tempfile.TemporaryDirectory(prefix="manuscript-html-") as tmp:
         tmpdir = Path(tmp)
         refs = tmpdir / "references.json"

@@ -2,8 +2,9 @@
 
 A small, separate piece in the spirit of mkdocs' livereload, standard library only:
 
-* one watcher thread polls the sources (``content/``, ``manuscript.toml``, ``build/theme``,
-  ``build/assets``, template-variable files) by (path, mtime_ns, size) snapshots — polling
+* one watcher thread polls the sources the Config lists (``content/``, ``manuscript.toml``,
+  ``build/theme``, ``build/pandoc/defaults``, ``build/assets``, template-variable files)
+  by (path, mtime_ns, size) snapshots — polling
   needs no platform-specific notification API and is cheap for a few dozen files;
 * a ``ThreadingHTTPServer`` serves ``output/`` and answers the live-reload long poll;
 * a read/write lock keeps requests from reading ``output/`` while a build writes it.
@@ -22,7 +23,7 @@ import mimetypes
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,7 +31,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import log
-from .config import CONFIG_FILE, Config
+from .config import Config
 from .errors import ManuscriptError
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,65 @@ class ReadWriteLock:
 Snapshot = frozenset[tuple[str, int, int]]
 
 
+def snapshot(locations: Iterable[Path]) -> Snapshot:
+    """(path, mtime_ns, size) of every file under ``locations`` (files or folders)."""
+    entries: set[tuple[str, int, int]] = set()
+    for top in locations:
+        paths = [top]
+        if top.is_dir():
+            paths = [Path(d) / f for d, _, files in os.walk(top) for f in files]
+        for path in paths:
+            # Editor swap and backup files come and go while typing; ignore them.
+            if path.name.startswith((".", "#")) or path.name.endswith("~"):
+                continue
+            try:
+                st = path.stat()
+            except OSError:  # missing (optional folders) or deleted mid-walk
+                continue
+            entries.add((str(path), st.st_mtime_ns, st.st_size))
+    return frozenset(entries)
+
+
+class BuildCounter:
+    """Successful builds and attempts; long polls and tests wait on it."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._number = 0  # successful builds; pages embed it, long polls compare it
+        self._attempts = 0
+        self.stopping = False
+
+    @property
+    def number(self) -> int:
+        with self._changed:
+            return self._number
+
+    @property
+    def attempts(self) -> int:
+        with self._changed:
+            return self._attempts
+
+    def record(self, ok: bool) -> None:
+        with self._changed:
+            self._number += ok
+            self._attempts += 1
+            self._changed.notify_all()
+
+    def stop(self) -> None:
+        with self._changed:
+            self.stopping = True
+            self._changed.notify_all()  # long polls return now instead of after 30 s
+
+    def wait_for_build(self, after: int, timeout: float) -> int:
+        with self._changed:
+            self._changed.wait_for(lambda: self._number > after or self.stopping, timeout)
+            return self._number
+
+    def wait_for_attempt(self, after: int, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._attempts > after, timeout)
+
+
 class Server:
     """The live-reload server. ``start()`` builds once and starts the threads;
     ``shutdown()`` stops them. The socket is bound in the constructor, so ``port`` is
@@ -111,14 +171,10 @@ class Server:
         # Live rebuilds skip the PDF: it is the slow stage and the browser shows the HTML.
         self.config = dataclasses.replace(config, pdf=False)
         self.lock = ReadWriteLock()
+        self.builds = BuildCounter()
         self.last_error: BaseException | None = None
-        self._changed = threading.Condition()  # guards the counters below; wakes long polls
-        self._build_number = 0  # successful builds; pages embed it, long polls compare it
-        self._build_attempts = 0
         self._stopping = threading.Event()
-        self._watcher: threading.Thread | None = None
-        self._http_thread: threading.Thread | None = None
-        self._served_root = self.config.output_dir
+        self._threads: list[threading.Thread] = []
         try:
             self.httpd = _HTTPServer((host, port), _Handler, self)
         except OSError as error:
@@ -126,74 +182,54 @@ class Server:
         self.host = host
         self.port: int = self.httpd.server_address[1]
 
-    # --- state shared with the request handlers ------------------------------------
-
     @property
     def build_number(self) -> int:
-        with self._changed:
-            return self._build_number
+        return self.builds.number
 
     @property
     def build_attempts(self) -> int:
-        with self._changed:
-            return self._build_attempts
+        return self.builds.attempts
 
     def wait_for_build(self, after: int, timeout: float) -> int:
         """Block until the build number exceeds ``after`` (or timeout, or shutdown)."""
-        with self._changed:
-            self._changed.wait_for(
-                lambda: self._build_number > after or self._stopping.is_set(), timeout)
-            return self._build_number
+        return self.builds.wait_for_build(after, timeout)
 
     def wait_for_attempt(self, after: int, timeout: float) -> bool:
         """Block until more than ``after`` builds were tried, failed or not (for tests)."""
-        with self._changed:
-            return self._changed.wait_for(lambda: self._build_attempts > after, timeout)
+        return self.builds.wait_for_attempt(after, timeout)
 
     # --- lifecycle --------------------------------------------------------------------
 
     def start(self) -> None:
         # Snapshot before the first build: an edit made while it runs triggers a rebuild.
-        snapshot = self.snapshot()
+        first = self.snapshot()
         self.rebuild()
-        self._http_thread = threading.Thread(target=self.httpd.serve_forever,
-                                             name="manuscript-http", daemon=True)
-        self._http_thread.start()
-        self._watcher = threading.Thread(target=self._watch, args=(snapshot,),
-                                         name="manuscript-watch", daemon=True)
-        self._watcher.start()
+        self._start_thread("manuscript-http", self.httpd.serve_forever)
+        self._start_thread("manuscript-watch", lambda: self._watch(first))
+
+    def _start_thread(self, name: str, target: Callable[[], object]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def shutdown(self) -> None:
         self._stopping.set()
-        with self._changed:
-            self._changed.notify_all()  # long polls return now instead of after 30 s
-        if self._http_thread is not None:
+        self.builds.stop()
+        if self._threads:
             self.httpd.shutdown()  # only valid while serve_forever runs in another thread
-            self._http_thread.join()
         self.httpd.server_close()
-        if self._watcher is not None:
-            self._watcher.join()  # may wait for a build in progress to finish
+        for thread in self._threads:
+            thread.join()  # the watcher may wait for a build in progress to finish
 
     # --- building ---------------------------------------------------------------------
 
     def rebuild(self) -> bool:
-        """One build under the exclusive lock. Errors are logged, never raised: the
-        last good outputs stay in place (the build writes only when all stages pass)."""
-        from .build import build
-
-        # Count this build's warnings only (for --strict), not the whole session's.
-        counter = log.CountingHandler()
-        package_logger = logging.getLogger("manuscript")
-        package_logger.addHandler(counter)
+        """One build. Errors are logged, never raised: the last good outputs stay in
+        place (the build writes only when all stages pass)."""
         ok = False
         try:
-            # build() offers no hook around its write phase, so hold the lock for all of
-            # it; without the PDF that is about a second, and readers just wait.
-            with self.lock.exclusive():
-                build(self.config, warning_count=lambda: counter.count)
-                ok = True
-                with self._changed:
-                    self._build_number += 1
+            self._build()
+            ok = True
         except ManuscriptError as error:
             self.last_error = error
             logger.error("%s", error, exc_info=self.config.verbose,
@@ -201,51 +237,39 @@ class Server:
         except Exception as error:  # a bug must not kill the watcher; the next edit retries
             self.last_error = error
             logger.error("build failed: %s", error, exc_info=True)
-        finally:
-            package_logger.removeHandler(counter)
-            with self._changed:
-                self._build_attempts += 1
-                self._changed.notify_all()
+        self.builds.record(ok)
         if ok:
             self.last_error = None
             logger.info("build %d ready at http://%s:%d/", self.build_number,
                         self.host, self.port)
         return ok
 
-    def watched(self) -> list[Path]:
-        root = self.config.root
-        variables = [root / p.rpartition("=")[2] for p in self.config.template_variables_paths]
-        return [self.config.content_dir, root / CONFIG_FILE, root / "build" / "theme",
-                root / "build" / "assets", *variables]
+    def _build(self) -> None:
+        from .build import build
+
+        # Count this build's warnings only (for --strict), not the whole session's.
+        counter = log.CountingHandler()
+        package_logger = logging.getLogger("manuscript")
+        package_logger.addHandler(counter)
+        try:
+            # Requests wait only while build() writes, not while its stages run.
+            build(self.config, warning_count=lambda: counter.count,
+                  writing=self.lock.exclusive)
+        finally:
+            package_logger.removeHandler(counter)
+
+    def watched(self) -> tuple[Path, ...]:
+        return self.config.source_locations()
 
     def snapshot(self) -> Snapshot:
-        entries: set[tuple[str, int, int]] = set()
-        for top in self.watched():
-            paths = [top]
-            if top.is_dir():
-                paths = [Path(d) / f for d, _, files in os.walk(top) for f in files]
-            for path in paths:
-                # Editor swap and backup files come and go while typing; ignore them.
-                if path.name.startswith((".", "#")) or path.name.endswith("~"):
-                    continue
-                try:
-                    st = path.stat()
-                except OSError:  # missing (optional folders) or deleted mid-walk
-                    continue
-                entries.add((str(path), st.st_mtime_ns, st.st_size))
-        return frozenset(entries)
+        return snapshot(self.watched())
 
     def _watch(self, previous: Snapshot) -> None:
         while not self._stopping.wait(POLL_SECONDS):
             current = self.snapshot()
             if current == previous:
                 continue
-            # Debounce: rebuild once the sources stop changing, not on each write.
-            while not self._stopping.wait(DEBOUNCE_SECONDS):
-                settled = self.snapshot()
-                if settled == current:
-                    break
-                current = settled
+            current = self._settle(current)
             if self._stopping.is_set():
                 return
             logger.info("change detected, rebuilding")
@@ -253,6 +277,15 @@ class Server:
             # runs is not lost; a failed build is retried on the next change.
             previous = current
             self.rebuild()
+
+    def _settle(self, current: Snapshot) -> Snapshot:
+        """Debounce: wait until the sources stop changing, not rebuild on each write."""
+        while not self._stopping.wait(DEBOUNCE_SECONDS):
+            settled = self.snapshot()
+            if settled == current:
+                break
+            current = settled
+        return current
 
     # --- serving ----------------------------------------------------------------------
 
@@ -262,8 +295,8 @@ class Server:
         parts = [p for p in unquote(url_path, errors="strict").split("/") if p]
         if any(p in (".", "..") or p.startswith(".") or "\\" in p or "\0" in p
                for p in parts):
-            return None  # also hides .build-state.json and the build's temporary files
-        root = self._served_root
+            return None  # also hides .build-state.json and the build's scratch files
+        root = self.config.output_dir
         path = root.joinpath(*parts)
         if path.is_dir():
             path = path / (INDEX if path == root else "index.html")

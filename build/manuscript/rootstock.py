@@ -1,0 +1,366 @@
+"""A rootstock repository's own files, options and switches: honoured, or reported once.
+
+An existing Manubot manuscript brings rootstock's ``build/`` folder, CI workflow and
+environment switches along. What still means something here is honoured (a CSL style
+by path or URL, ``BUILD_PDF``, ``manubot-randomize-author-order``, template variables
+by URL); what this pipeline replaces (the theme, plugins, pandoc filters, math
+method…) is reported with one warning at normal level — but only when the manuscript
+*changed* it from rootstock's stock version, so a fresh rootstock fork builds quietly.
+
+"Stock" is recognised by digests of rootstock's own files (never copies of them):
+text is normalised (line endings, trailing whitespace) before hashing, so a checkout
+with CRLF line endings is still stock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import subprocess
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import yaml
+
+from . import remote
+from .errors import ConfigError
+
+if TYPE_CHECKING:  # config.py imports build_switches from here
+    from .config import Config, VariablesFile
+
+logger = logging.getLogger(__name__)
+
+# Rootstock releases whose stock files we recognise (commit: where the digests come from).
+RELEASES = ("f44f9bbe35441a8acd51a5898e6e739acaf54c1c",)
+
+# sha256 of the normalised text (see normalised_digest) of each stock file, any release.
+STOCK_FILES: dict[str, frozenset[str]] = {path: frozenset(digests) for path, digests in {
+    "build/build.sh": ["3f932695a3d968100308df11e27e9859e1fbc787586a55c0ec6b844af8561201"],
+    "build/themes/default.html": [
+        "3cd702cb48371f942a343fdec3926cc390d9941f1bf1b6cca995ef7e279f1cd0"],
+    "build/plugins/accordion.html": [
+        "5a12fbd5c7fb739bba4a1f68ec90fcc6005ee398246f37f8777a30764987dae7"],
+    "build/plugins/analytics.html": [
+        "dcc0d3db4394a38dd1726b887cfd223b96bb1d5aa9e90f5c844dee7eb24c00e3"],
+    "build/plugins/anchors.html": [
+        "2e8d00160c607060b4d54e0b33152f4d198cf6fac5d2882d7406ccb961545360"],
+    "build/plugins/attributes.html": [
+        "d852cfa4cd90201c5fce627038bf7c514ffb1443330958a01148cc63e9546952"],
+    "build/plugins/core.html": [
+        "976e8aae23453be0b9e7f484c5e0d17316c1cf8710921311e1122a318ed9b9c1"],
+    "build/plugins/d3.html": [
+        "3bd06eece0e289fd69fac0fe652c960d5f8450e14aee82acd6276824089bc579"],
+    "build/plugins/hypothesis.html": [
+        "5fb94eb39882a236bb57f2a1ce2d60536baa4dd0544d960dd702ec4d3571c38a"],
+    "build/plugins/inline-svg.html": [
+        "d60f052eb0ddaa04fc4f1e7fe0a0667e7171873e303b8410c2f29f80ef0f6fbe"],
+    "build/plugins/jump-to-first.html": [
+        "ac3029c67918dcf69caaaa20ba6c4fc01d2e0542ee8431330444e3d75c631ca9"],
+    "build/plugins/lightbox.html": [
+        "937d562d0f2c12c61d90bd851a32612084020f8cb47a414902db77e8a65c576c"],
+    "build/plugins/link-highlight.html": [
+        "9f47ca7051a3f0a4d7f8cb0d74a06a3939673d21ee26372f38b09ab87dd8ae59"],
+    "build/plugins/mathjax.html": [
+        "103b09ddec3655579ddb31d9726fd350e704188ab796c22230b27c79eded2a38"],
+    "build/plugins/scite.html": [
+        "28b5399d6d71c471dbdfc8e33acdfc7fae639cb791a01c61e6b5e689fa8e853f"],
+    "build/plugins/table-of-contents.html": [
+        "7b851ea7b4320aceaa9f804a00a236474ee800ff85e6e76e5c355819bdf1e4d8"],
+    "build/plugins/tooltips.html": [
+        "7a7618796cd3291d0f812091d4d0270cde788d9f535eef8d27c870e5c19739d5"],
+}.items()}
+
+# Per defaults file, per top-level key: value_digest() of the stock value.
+STOCK_DEFAULTS: dict[str, dict[str, frozenset[str]]] = {
+    name: {key: frozenset([digest]) for key, digest in keys.items()} for name, keys in {
+        "common.yaml": {
+            "from": "1ee02809a8317fa8", "input-file": "58f9216f775047b1",
+            "filters": "c904b3ffb97f0b09", "wrap": "82307ef7cf9dbff3",
+            "metadata": "5c24a9fd2497e17a",
+        },
+        "html.yaml": {
+            "to": "ff292aac33c9eed9", "output-file": "4cacbfa3611ce3c6",
+            "include-after-body": "6a7aabd9035823c3", "variables": "ab82804ee6a64ce6",
+            "html-math-method": "2fef6cd743afea27",
+        },
+        "pdf-weasyprint.yaml": {
+            "output-file": "75fce8b427db547b", "pdf-engine": "800c4af6f5229cd0",
+            "pdf-engine-opts": "ba6220869b6d2d1f", "html-math-method": "ca8301d72c33a2c4",
+        },
+    }.items()}
+
+# The defaults files this pipeline reads (rootstock's HTML and WeasyPrint PDF runs).
+DEFAULTS_FILES = ("common.yaml", "html.yaml", "pdf-weasyprint.yaml")
+
+# What replaces a pandoc defaults key that this pipeline does not pass to pandoc.
+_REPLACED_BY = {
+    "filters": "cross-references are numbered by our Lua filter and citations resolved by "
+               "our cite stage; other pandoc filters are not run",
+    "html-math-method": "math is MathML in the HTML and SVG in the PDF",
+    "include-after-body": "the page's theme and scripts come from build/theme/ "
+                          "(template.html, css/*.css, js/*.js)",
+    "include-before-body": "the page's theme comes from build/theme/template.html",
+    "include-in-header": "the page's theme comes from build/theme/ (css/*.css)",
+    "template": "put a template in build/theme/template.html",
+    "css": "put style sheets in build/theme/css/*.css",
+    "pdf-engine": "the PDF is made by WeasyPrint, in-process, from the HTML",
+    "pdf-engine-opts": "the PDF is made by WeasyPrint, in-process, from the HTML",
+    "from": "content/ is read as Manubot Markdown",
+    "input-file": "content/ is read as Manubot Markdown",
+    "to": "output/manuscript.html and output/manuscript.pdf are written",
+    "output-file": "output/manuscript.html and output/manuscript.pdf are written",
+}
+
+_THEME_HOWTO = ("this pipeline uses its own theme instead (README: Coming from rootstock). "
+                "To carry changes over, put CSS in build/theme/css/*.css, scripts in "
+                "build/theme/js/*.js, or a whole page template in build/theme/template.html")
+
+# Plugins whose usual customisation has a setting of its own here.
+_PLUGIN_HINTS = {
+    "build/plugins/analytics.html": "an analytics snippet goes in metadata.yaml as "
+                                    "`manuscript-analytics: |` followed by the snippet",
+    "build/plugins/hypothesis.html": "`manuscript-hypothesis: true` in metadata.yaml turns "
+                                     "Hypothesis annotations on",
+}
+
+
+# ------------------------------------------------------------------ stock files
+
+
+def normalised_digest(data: bytes) -> str:
+    """sha256 of text with LF line endings, no trailing spaces and no blank ends."""
+    text = data.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    lines = [line.rstrip() for line in text.split("\n")]
+    return hashlib.sha256(("\n".join(lines).strip("\n") + "\n").encode("utf-8")).hexdigest()
+
+
+def value_digest(value: object) -> str:
+    """A pandoc defaults value, compared by meaning (YAML layout and comments aside)."""
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def changed_theme_files(root: Path) -> list[str]:
+    """rootstock's theme and plugin files in ``root`` that are not a stock version."""
+    candidates = [root / "build" / "themes" / "default.html",
+                  *sorted((root / "build" / "plugins").glob("*.html"))]
+    changed = []
+    for path in candidates:
+        if not path.is_file():
+            continue
+        rel = path.relative_to(root).as_posix()
+        if normalised_digest(path.read_bytes()) not in STOCK_FILES.get(rel, frozenset()):
+            changed.append(rel)
+    return changed
+
+
+def report_customisations(root: Path) -> None:
+    """One warning for a changed rootstock theme/plugins, one for a changed build.sh
+    (until the repository has a manuscript.toml)."""
+    changed = changed_theme_files(root)
+    if changed:
+        hints = "".join(f"; {_PLUGIN_HINTS[rel]}" for rel in changed if rel in _PLUGIN_HINTS)
+        logger.warning("%s differ%s from rootstock's stock files and are not used: %s%s",
+                       ", ".join(changed), "s" if len(changed) == 1 else "", _THEME_HOWTO,
+                       hints, extra={"file": root / changed[0], "line": None})
+    from .config import CONFIG_FILE  # here: config.py imports this module
+
+    # Once manuscript.toml exists the repository is set up for this pipeline (`manuscript
+    # init --adopt` carried build.sh's options there and listed what it could not).
+    script = root / "build" / "build.sh"
+    if (script.is_file() and not (root / CONFIG_FILE).is_file()
+            and normalised_digest(script.read_bytes()) not in STOCK_FILES["build/build.sh"]):
+        logger.warning("build/build.sh differs from rootstock's and is not run: `manuscript "
+                       "build` replaces it; `manuscript init --adopt` carries its manubot "
+                       "process options and BUILD_PDF default into manuscript.toml",
+                       extra={"file": script, "line": None})
+
+
+def report_replaced_key(root: Path, path: Path, key: str, value: object,
+                        line: int | None) -> None:
+    """A pandoc defaults key this pipeline does not use: warn if changed from stock."""
+    stock = STOCK_DEFAULTS.get(path.name, {}).get(key)
+    if stock is not None and value_digest(value) in stock:
+        logger.debug("%s: %r is rootstock's stock value, replaced by this pipeline",
+                     path.name, key)
+        return
+    instead = _REPLACED_BY.get(key, "this pipeline does not pass it to pandoc")
+    rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+    where = f"{rel}:{line}: " if line else f"{rel}: "
+    logger.warning("%s%r differs from rootstock's stock defaults and is not used: %s",
+                   where, key, instead, extra={"file": path, "line": line})
+
+
+def key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Line of each top-level key, and of each key one level down (``("metadata", "csl")``)."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return {}
+    lines: dict[tuple[str, ...], int] = {}
+    if not isinstance(node, yaml.MappingNode):
+        return lines
+    for key, value in node.value:
+        lines[(str(key.value),)] = key.start_mark.line + 1
+        if isinstance(value, yaml.MappingNode):
+            for sub, _ in value.value:
+                lines[(str(key.value), str(sub.value))] = sub.start_mark.line + 1
+    return lines
+
+
+# ------------------------------------------------------------------ CSL by URL
+
+CSL_MAX_BYTES = 2 * 2**20
+CSL_TIMEOUT = 20.0
+
+
+def is_url(value: str) -> bool:
+    return urlsplit(value).scheme in ("http", "https")
+
+
+def csl_from_url(config: Config, url: str, source: Path, line: int | None) -> Path:
+    """A CSL style named by URL (as rootstock's USAGE.md shows): cache, else fetch.
+
+    The cache is keyed by the URL, so a pinned URL is fetched once; offline, the cache
+    alone answers, and a style in neither is an error naming the defaults file.
+    """
+    cached = remote.cache_by_url(config.cache_dir, url, ".csl")
+    if cached.is_file():
+        return cached
+    if config.offline:
+        raise ConfigError(f"CSL style {url} is not in ci/cache and the build is offline; "
+                          "build once online, or save the style as a file and name its path",
+                          source, line)
+    try:
+        fetched = remote.download(url, max_bytes=CSL_MAX_BYTES, timeout=CSL_TIMEOUT)
+    except remote.FetchError as error:
+        raise ConfigError(f"cannot fetch CSL style {url}: {error.message}", source,
+                          line) from None
+    _check_csl(fetched.data, url, source, line)
+    logger.info("fetched CSL style %s", url)
+    return remote.store(cached, fetched.data)
+
+
+def _check_csl(data: bytes, url: str, source: Path, line: int | None) -> None:
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as error:
+        raise ConfigError(f"{url} is not a CSL style (not XML: {error})", source,
+                          line) from None
+    if root.tag.rpartition("}")[2] != "style":
+        raise ConfigError(f"{url} is not a CSL style (its root element is "
+                          f"<{root.tag.rpartition('}')[2]}>, not <style>)", source, line)
+
+
+# ------------------------------------------------------------------ environment switches
+
+# rootstock's build.sh reads these; BUILD_PDF is off only when "false", the others are
+# on only when "true", exactly as build.sh tests them.
+_NOT_BUILT = {
+    "BUILD_DOCX": "DOCX output is not built by this pipeline yet",
+    "BUILD_LATEX": "LaTeX output is not built by this pipeline yet",
+    "SPELLCHECK": "spell checking is not done by this pipeline yet "
+                  "(build/assets/custom-dictionary.txt is not read)",
+}
+
+
+def build_switches(env: Mapping[str, str]) -> dict[str, bool]:
+    """Config options set by rootstock's environment switches, warning about the rest.
+
+    ``BUILD_PDF=false`` is ``--no-pdf``. ``BUILD_HTML`` is not a rootstock switch and
+    cannot be honoured: the PDF and the website are made from the HTML, so it is
+    always built, and ``BUILD_HTML=false`` says so.
+    """
+    options: dict[str, bool] = {}
+    if env.get("BUILD_PDF", "true") == "false":
+        options["pdf"] = False
+    if env.get("BUILD_HTML", "true") == "false":
+        logger.warning("BUILD_HTML=false is ignored: the PDF and the website are made from "
+                       "the HTML, so it is always built (BUILD_PDF=false skips the PDF)")
+    for name, message in _NOT_BUILT.items():
+        if env.get(name) == "true":
+            logger.warning("%s=true: %s", name, message)
+    return options
+
+
+# ------------------------------------------------------------------ metadata
+
+
+def author_order(config: Config, metadata: dict, manubot: dict, authors: list) -> list:
+    """``manubot-randomize-author-order``: authors shuffled as manubot shuffles them.
+
+    manubot seeds ``random.Random`` with ``manubot-randomize-author-order-seed`` or
+    the HEAD commit and takes ``sample(authors, k=len(authors))``; the same call here
+    gives the same order for the same commit. It records both settings in
+    ``variables.json`` as manubot does.
+    """
+    randomize = bool(metadata.pop("manubot-randomize-author-order", False))
+    manubot["randomize_author_order"] = randomize
+    if not randomize:
+        return authors
+    seed = metadata.pop("manubot-randomize-author-order-seed", None) or head_commit(config.root)
+    if seed is None:
+        logger.warning("metadata.yaml: manubot-randomize-author-order needs a git commit "
+                       "(or manubot-randomize-author-order-seed) to seed the order; "
+                       "authors keep their order")
+        return authors
+    manubot["randomize_author_order_seed"] = seed
+    return random.Random(seed).sample(authors, k=len(authors))
+
+
+def head_commit(root: Path) -> str | None:
+    """``git rev-parse HEAD`` in the manuscript, as manubot's get_head_commit runs it."""
+    try:
+        completed = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
+                                   capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError) as error:
+        logger.debug("git rev-parse HEAD failed: %s", error)
+        return None
+    return completed.stdout.strip() if completed.returncode == 0 else None
+
+
+# manubot's namespace syntax: a Jinja2 identifier, "=", then the path or URL.
+_VARIABLE_SUFFIXES = (".json", ".yaml", ".yml", ".toml")
+VARIABLES_MAX_BYTES = 10 * 2**20
+VARIABLES_TIMEOUT = 30.0
+
+
+def cached_template_variables(config: Config, spec: VariablesFile) -> VariablesFile:
+    """A ``[NS=]URL`` spec → the same spec naming its copy in ``ci/cache/``.
+
+    manubot reads template variables from http(s) URLs too; here they are fetched once
+    into ``ci/cache/`` (as citations are) and read from there offline. The cached
+    file keeps the format suffix of the URL (or of its last redirect), JSON otherwise,
+    as manubot infers it.
+    """
+    location = spec.location
+    for suffix in _VARIABLE_SUFFIXES:
+        cached = remote.cache_by_url(config.cache_dir, location, suffix)
+        if cached.is_file():
+            return replace(spec, path=cached)
+    if config.offline:
+        raise ConfigError(f"template variables {location} are not in ci/cache and the build "
+                          "is offline; build once online, or download the file and name "
+                          "its path")
+    try:
+        fetched = remote.download(location, max_bytes=VARIABLES_MAX_BYTES,
+                                  timeout=VARIABLES_TIMEOUT)
+    except remote.FetchError as error:
+        raise ConfigError(f"cannot fetch template variables {location}: "
+                          f"{error.message}") from None
+    suffix = _suffix(location) or _suffix(fetched.url) or ".json"
+    logger.info("fetched template variables %s", location)
+    cached = remote.store(remote.cache_by_url(config.cache_dir, location, suffix), fetched.data)
+    return replace(spec, path=cached)
+
+
+def _suffix(url: str) -> str | None:
+    suffixes = Path(urlsplit(url).path).suffixes + Path(urlsplit(url).fragment).suffixes
+    found = [s for s in suffixes if s in _VARIABLE_SUFFIXES]
+    return found[-1] if found else None
