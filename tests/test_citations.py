@@ -202,6 +202,16 @@ def test_pandoc_bibliography_error_names_the_item_not_a_temp_file(tmp_path: Path
     assert "raw:bad" in explained
 
 
+def test_an_empty_name_dropped_is_no_loss() -> None:
+    record = {"id": "raw:x", "type": "book", "title": "T",
+              "author": [{"family": "Kept"}, {}, {"family": "Gone", "affiliation": []}]}
+    result = csl.normalize(record)
+    assert result.item["author"] == [{"family": "Kept"}, {"family": "Gone"}]
+    assert result.lost == []
+    assert csl.normalize({**record, "author": [{"family": "Kept"}, {"name": "X"}]}).lost == [
+        "author"]
+
+
 def test_every_item_normalized_is_schema_valid() -> None:
     for record in CROSSREF:
         result = csl.normalize(record)

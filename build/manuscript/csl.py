@@ -117,17 +117,15 @@ def _prune(item: dict) -> list[str]:
     """
     dropped: list[str] = []
     for _ in range(6):
-        errors = list(validator().iter_errors([item]))
+        errors = _errors(item)
         if not errors:
             break
-        paths: list[tuple] = []
-        for error in errors:
-            paths.extend(_paths_to_remove(error, ()))
-        for path in sorted(set(paths), key=lambda p: [str(x).zfill(8) for x in p], reverse=True):
-            if path and path[0] == 0 and _delete(item, path[1:]):
-                dropped.append("/".join(map(str, path[1:])))
+        for path in sorted(set(errors), key=lambda p: [str(x).zfill(8) for x in p],
+                           reverse=True):
+            if _delete(item, path):
+                dropped.append("/".join(map(str, path)))
         item.setdefault("type", "entry")  # required: CSL_Item.set_default_type's choice
-    if list(validator().iter_errors([item])):
+    if _errors(item):
         raise InvalidItem("cannot be made valid CSL JSON")
     return dropped + _numeric_date_parts(item) + _drop_emptied(item)
 
@@ -168,6 +166,56 @@ def _drop_emptied(item: dict) -> list[str]:
             del item[key]
             dropped.append(key)
     return dropped
+
+
+def _errors(item: dict) -> list[tuple]:
+    """Paths (inside the item) to remove so that it validates.
+
+    A name list can hold thousands of names (a physics collaboration), and jsonschema
+    checks each against an ``anyOf`` slowly; a name that plainly fits the schema's own
+    name-variable definition is left out of the check, and the paths mapped back.
+    """
+    probe = dict(item)
+    positions: dict[str, list[int]] = {}
+    for key, value in item.items():
+        if _is_name_list(key) and isinstance(value, list):
+            positions[key] = [i for i, name in enumerate(value) if not _plain_name(name)]
+            probe[key] = [value[i] for i in positions[key]]
+    paths = []
+    for error in validator().iter_errors([probe]):
+        for path in _paths_to_remove(error, ()):
+            if not path or path[0] != 0 or len(path) < 2:
+                continue
+            path = path[1:]
+            if path[0] in positions and len(path) > 1:
+                path = (path[0], positions[path[0]][path[1]], *path[2:])
+            paths.append(path)
+    return paths
+
+
+def _is_name_list(key: str) -> bool:
+    return _item_properties().get(key, {}).get("items", {}).get("$ref", "").endswith(
+        "name-variable")
+
+
+@functools.cache
+def _name_fields() -> dict[str, tuple[type, ...]]:
+    """The name-variable properties and the Python types their JSON types allow."""
+    (name,) = validator().schema["definitions"]["name-variable"]["anyOf"]
+    python = {"string": (str,), "number": (int, float), "boolean": (bool,)}
+    fields = {}
+    for key, rule in name["properties"].items():
+        kinds = [rule["type"]] if isinstance(rule["type"], str) else rule["type"]
+        fields[key] = tuple(t for kind in kinds for t in python[kind])
+    return fields
+
+
+def _plain_name(name: object) -> bool:
+    fields = _name_fields()
+    return isinstance(name, dict) and all(
+        key in fields and isinstance(value, fields[key])
+        and (bool in fields[key] or not isinstance(value, bool))
+        for key, value in name.items())
 
 
 def _paths_to_remove(error: jsonschema.ValidationError, base: tuple) -> list[tuple]:
@@ -211,8 +259,8 @@ def _degraded(before: object, after: object) -> bool:
     """Gone, fewer names than before, or a date with nothing left to print."""
     if after in _EMPTY:
         return True
-    if isinstance(after, list) and isinstance(before, list):
-        return len(after) < len(before)
+    if isinstance(after, list) and isinstance(before, list):  # an empty name was nothing
+        return len(after) < len([name for name in before if name not in _EMPTY])
     if isinstance(after, dict):
         return not after.keys() & {"date-parts", "literal", "raw"}
     return False
