@@ -165,11 +165,15 @@ def test_yaml_manual_references_are_fixed_too(tmp_path: Path) -> None:
     (root / "content" / "manual-references.yaml").write_text(
         "- id: raw:book\n  type: book\n  title: [A Title Given As A List]\n"
         "  author: [{family: Writer, given: Wendy}]\n  issued: '2001-05'\n"
+        "  accessed: 2020-02-03\n"
         "  publisher: [Good Press]\n  keywords: [a, b]\n", encoding="utf-8")
     run_manuscript(root, "build", "--no-pdf")
     (entry,) = reference_list(root)
     assert "A Title Given As A List" in entry and "Writer" in entry
     assert "2001" in entry and "Good Press" in entry
+    (book,) = json.loads((root / "output" / "references.json").read_text())
+    assert book["accessed"] == {"date-parts": [[2020, 2, 3]]}  # a YAML date, kept
+    assert book["issued"] == {"date-parts": [[2001, 5]]}
 
 
 @pytest.mark.parametrize(("items", "fragment"), [

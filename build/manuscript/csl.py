@@ -10,7 +10,8 @@ what it drops on the root logger. We do the same against the schema shipped in
 * a one-element list where a string or number belongs → that element (Crossref's
   ``"container-title": ["Nature"]``, a title given as a list of one);
 * empty values (``[]``, ``{}``, ``null``, ``""``) → dropped;
-* a date written as ``YYYY[-MM[-DD]]`` → ``{"date-parts": [[Y, M, D]]}``.
+* a date written as ``YYYY[-MM[-DD]]`` (or read as a date from YAML) →
+  ``{"date-parts": [[Y, M, D]]}``.
 
 Whatever is still invalid is removed, with one debug line per field, and one warning
 per item that loses something a reference list shows.
@@ -19,6 +20,7 @@ per item that loses something a reference list shows.
 from __future__ import annotations
 
 import copy
+import datetime
 import functools
 import json
 import logging
@@ -102,9 +104,10 @@ def _fix_shapes(item: dict) -> list[str]:
         if types and types <= {"string", "number"} and isinstance(value, list) and len(value) == 1:
             if isinstance(value[0], str | int | float) and not isinstance(value[0], bool):
                 item[key] = value[0]
-        elif schema.get("$ref") == "#/definitions/date-variable" and isinstance(value, str):
-            match = _DATE.fullmatch(value.strip())
-            if match:
+        elif schema.get("$ref") == "#/definitions/date-variable":
+            if isinstance(value, datetime.date):  # YAML reads an unquoted 2001-05-01 so
+                item[key] = {"date-parts": [[value.year, value.month, value.day]]}
+            elif isinstance(value, str) and (match := _DATE.fullmatch(value.strip())):
                 item[key] = {"date-parts": [[int(p) for p in match.groups() if p]]}
     return emptied
 
