@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from . import math as math_bench
 from . import toolchains
 from .workloads import Workload, discover
 
@@ -49,9 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     if len(workloads) == 1:
         notes.append(f"{args.corpus} is absent: only the bundled manuscript is benchmarked")
+    math_sources = [w.source for w in workloads if w.name != "fm-survey"]
+    math_sources.append(REPO / "tests" / "fixtures" / "showcase")
     if args.only:
         workloads = [w for w in workloads if w.name == args.only]
-        if not workloads:
+        if not workloads and args.only != "math":
             parser.error(f"no workload named {args.only!r}")
 
     schema = args.corpus.parent / "csl-schema" / "csl-data.json"
@@ -67,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
                          f"{len(offline_failures)} id(s) and failed fast: "
                          + ", ".join(sorted(offline_failures)))
         print(table(workload.name, samples), flush=True)
+
+    if args.only in (None, "math"):
+        print(math_bench.table(math_sources, args.runs), flush=True)
 
     meta = {
         "date": datetime.date.today().isoformat(),

@@ -1,28 +1,24 @@
 """Stage 4, pdf: WeasyPrint, in-process, from the HTML already made.
 
-WeasyPrint draws no MathML, so math is typeset to SVG with ziamath (pure Python)
-first. Remote images get a short timeout and a visible placeholder, so an offline
+Math is already inline SVG in the HTML (math.py, MathJax), which WeasyPrint draws
+as it is. Remote images get a short timeout and a visible placeholder, so an offline
 build never hangs on them.
 """
 
 from __future__ import annotations
 
-import base64
-import html as htmllib
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import RenderError
+from .math import title_formulas
 
 logger = logging.getLogger(__name__)
 
 REMOTE_TIMEOUT = 5  # seconds per remote image
-_MATH = re.compile(r"<math\b(?P<attrs>[^>]*)>(?P<body>.*?)</math>", re.S)
-_TEX = re.compile(r'<annotation encoding="application/x-tex">(?P<tex>.*?)</annotation>', re.S)
 _PLACEHOLDER = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="60">'
     '<rect width="100%" height="100%" fill="#eee" stroke="#999"/>'
@@ -35,9 +31,9 @@ def render_pdf(html: str, base_dir: Path, offline: bool = False) -> bytes:
     """HTML text → PDF bytes; relative links resolve against ``base_dir``."""
     from weasyprint import HTML
 
-    html = math_to_svg(html)
     document = HTML(string=html, base_url=f"{base_dir.resolve().as_uri()}/",
                     url_fetcher=_fetcher(offline))
+    title_formulas(document.etree_element)  # alt text of each formula: its TeX
     try:
         # Tagged PDF: headings, lists and figures get structure, and every image (math
         # included, as its TeX) its alt text, for screen readers and text extraction.
@@ -70,41 +66,6 @@ class _Forward(logging.Handler):
         if message.startswith("Failed to load image at 'file:"):
             level = logging.DEBUG  # the HTML stage reported it with its file:line (images.py)
         logger.log(level, "PDF: %s", message)
-
-
-def math_to_svg(html: str) -> str:
-    """Replace each MathML element by an SVG image of its TeX source."""
-    return _MATH.sub(_math_image, html)
-
-
-def _math_image(match: re.Match[str]) -> str:
-    import ziamath
-
-    tex_match = _TEX.search(match.group("body"))
-    display = 'display="block"' in match.group("attrs")
-    if not tex_match:
-        return match.group(0)
-    tex = htmllib.unescape(tex_match.group("tex"))
-    try:
-        svg = ziamath.Latex(tex, size=15, inline=not display).svg()
-    except Exception as error:
-        logger.warning("math could not be typeset for the PDF (%s): %s", error, tex)
-        return f'<code class="math-source">{htmllib.escape(tex)}</code>'
-    descent = _descent(svg)
-    data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
-    style = "" if display else f' style="vertical-align:-{descent:.2f}px"'
-    cls = "math-svg display" if display else "math-svg inline"
-    alt = htmllib.escape(tex)
-    return f'<img class="{cls}" alt="{alt}"{style} src="data:image/svg+xml;base64,{data}"/>'
-
-
-def _descent(svg: str) -> float:
-    """How far the formula reaches below its baseline (y = 0 in ziamath's viewBox)."""
-    match = re.search(r'viewBox="([-\d.]+) ([-\d.]+) ([-\d.]+) ([-\d.]+)"', svg)
-    if not match:
-        return 0.0
-    min_y, height = float(match.group(2)), float(match.group(4))
-    return max(0.0, height + min_y)
 
 
 def _fetcher(offline: bool):

@@ -27,11 +27,12 @@ from . import images, pandoc, rootstock
 from .cite import explain_bibliography_error
 from .config import Config
 from .errors import ConfigError, RenderError
+from .math import prepare as prepare_math
 from .sources import find_occurrences
 
 logger = logging.getLogger(__name__)
 
-FILTERS = ("crossref.lua",)
+FILTERS = ("crossref.lua", "math.lua")  # math.lua places math.py's SVG
 # Manubot's header template links its favicon on manubot.org; the page serves its own.
 _REMOTE_ICON = re.compile(r'[ \t]*<link rel="(?:icon|mask-icon)"[^>]*manubot\.org[^>]*/>\n?')
 _XREF_WARNING = re.compile(r"crossref: unknown reference @(\S+)")
@@ -174,7 +175,8 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
         args = [
             "--from=json", "--to=html5", "--standalone",
             f"--template={theme.template}",
-            "--mathml", "--section-divs", "--toc", "--toc-depth=3",
+            "--mathml",  # only for math that math.lua did not replace (none, normally)
+            "--section-divs", "--toc", "--toc-depth=3",
             *[f"--lua-filter={f}" for f in theme.filters],
             "--citeproc", f"--bibliography={refs}", f"--csl={theme.csl}",
             "--metadata=link-citations:true",
@@ -182,6 +184,7 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
             f"--variable=manuscript-version:{version}",
             "--variable=pdf-url:manuscript.pdf",
             *[f"--variable={key}:{value}" for key, value in page_variables(variables, version)],
+            *prepare_math(config, ast, tmpdir),
         ]
         if theme.defaults:
             defaults = tmpdir / "defaults.yaml"

@@ -1,0 +1,229 @@
+"""Math: every TeX formula → SVG with MathJax 3, once, for the HTML and the PDF alike.
+
+The render stage collects the formulas of the pandoc AST and typesets each distinct one
+here (once: results are kept by digest in ``ci/cache/math.json``, so a rebuild after a
+text edit typesets nothing again); ``data/filters/math.lua``, after crossref.lua, puts
+them in place of pandoc's Math elements. The page then carries, per formula, an inline
+SVG (glyphs as paths: no math font needed, ``currentColor`` follows dark mode) with
+MathJax's assistive MathML beside it for screen readers. WeasyPrint draws the same
+inline SVG into the PDF, with the TeX as its alt text (``title_formulas``), so both
+outputs come from one engine and the PDF's text layer holds no TeX.
+
+Why MathJax in an embedded V8 (decision, measured 2026-11-29 on the shared 2-core build
+machine; ``python -m bench --only math`` prints the current figures):
+
+- ziamath (the previous PDF engine, pure Python): 19 ms per formula, and it set
+  ``\\big\\langle`` as "\\ langle", ``:=`` as ": =", ``\\left( … \\right)`` around tall
+  content taller than the page, silently; an undefined macro is printed, not reported.
+  Chromium's MathML with a bundled math font would still draw ``\\boxed`` (menclose)
+  without its box, and be a second engine beside the PDF's.
+- MathJax 3.2.2 (TeX input with its packages, SVG output), bundled into one 1.8 MB file
+  (0.6 MB gzipped) by ``tools/mathjax/build.sh``, run by ``mini-racer`` (V8, PyPI):
+  0.2-0.4 s to start (only when a formula is not cached), then 4-11 ms per formula (300
+  distinct formulas: 1.7-3.4 s while other work shared the machine); every case above
+  comes out as TeX sets it, and bad TeX raises an error that we report with file:line.
+  MathJax 3 does not break long lines: the PDF scales a too-wide formula down to fit.
+"""
+
+from __future__ import annotations
+
+import functools
+import html as htmllib
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from .config import Config
+from .errors import RenderError
+from .fsutil import digest, write_text_atomic
+from .log import annotate
+from .sources import find_occurrences
+
+logger = logging.getLogger(__name__)
+
+CACHE_FILE = "math.json"  # in ci/cache/, beside the citation cache
+TIMEOUT_MS = 10_000  # per formula; MathJax itself stops runaway macro expansion sooner
+
+
+@dataclass(frozen=True)
+class Formula:
+    tex: str
+    display: bool
+
+    @property
+    def key(self) -> str:
+        """The key math.lua looks the formula up by: mathtype initial + TeX."""
+        return ("D" if self.display else "I") + self.tex
+
+
+@dataclass(frozen=True)
+class Typeset:
+    html: str  # an <mjx-container>, or a <code class="math-error"> with the TeX
+    error: str | None = None
+
+
+def bundle() -> Path:
+    return Path(str(resources.files("manuscript") / "data" / "math" / "mathjax-svg.js"))
+
+
+def collect(ast: dict) -> list[Formula]:
+    """The distinct formulas of a pandoc JSON AST, in document order."""
+    seen: dict[Formula, None] = {}
+    for node in _math_nodes(ast):
+        mathtype, tex = node["c"]
+        seen.setdefault(Formula(tex, mathtype["t"] == "DisplayMath"), None)
+    return list(seen)
+
+
+def _math_nodes(value: object) -> Iterator[dict]:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("t") == "Math":
+                yield item
+            else:
+                stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+
+
+class Engine:
+    """MathJax in one V8 context, started on first use (a manuscript without math, or
+    whose formulas are all cached, never pays for it).
+
+    Use it as a context manager: the V8 context must be closed before the interpreter
+    exits, or mini-racer 0.14 can hang the process at exit (seen 2 runs in 6 here).
+    """
+
+    def __init__(self) -> None:
+        self._context = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._context is not None:
+            self._context.close()
+            self._context = None
+
+    def _start(self):
+        from py_mini_racer import MiniRacer
+
+        context = MiniRacer()
+        context.eval(bundle().read_text(encoding="utf-8"))
+        return context
+
+    def typeset(self, formula: Formula) -> Typeset:
+        from py_mini_racer import JSTimeoutException
+
+        if self._context is None:
+            self._context = self._start()
+        try:
+            answer = json.loads(self._context.call("typeset", formula.tex, formula.display,
+                                                   timeout=TIMEOUT_MS))
+        except JSTimeoutException:
+            answer = {"error": f"gave up after {TIMEOUT_MS / 1000:g} s"}
+        if "html" in answer:
+            return Typeset(answer["html"])
+        return Typeset(error_html(formula, answer["error"]), answer["error"])
+
+
+def error_html(formula: Formula, message: str) -> str:
+    """A formula MathJax refused: its TeX, visibly marked, in both outputs."""
+    tex, why = htmllib.escape(formula.tex), htmllib.escape(message, quote=True)
+    kind = "display" if formula.display else "inline"
+    return f'<code class="math-error {kind}" title="TeX error: {why}">{tex}</code>'
+
+
+def typeset_all(formulas: Iterable[Formula], cache: Path | None = None) -> dict[Formula, Typeset]:
+    """Typeset each formula, or take it from ``cache`` (a JSON file keyed by a digest of
+    the engine and the formula), which is rewritten to hold this build's formulas only:
+    a rebuild after a text edit typesets nothing again."""
+    stored = _read_cache(cache) if cache else {}
+    kept: dict[str, dict] = {}
+    results = {}
+    with Engine() as engine:
+        for formula in formulas:
+            key = digest([bundle_digest(), formula.key])
+            entry = stored.get(key)
+            if not isinstance(entry, dict) or not isinstance(entry.get("html"), str):
+                typeset = engine.typeset(formula)
+                entry = {"html": typeset.html, "error": typeset.error}
+            kept[key] = entry
+            results[formula] = Typeset(entry["html"], entry.get("error"))
+    if cache and kept != stored:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(cache, json.dumps(kept, ensure_ascii=False))
+    return results
+
+
+def _read_cache(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:  # unreadable: typeset afresh, rewrite it
+        logger.debug("math cache %s not used: %s", path, error)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+@functools.cache
+def bundle_digest() -> str:
+    """Part of the HTML stage's key: a new MathJax bundle re-typesets everything."""
+    return digest([bundle().read_bytes()])
+
+
+def prepare(config: Config, ast: dict, folder: Path) -> list[str]:
+    """Typeset the AST's formulas; pandoc arguments that put them in place.
+
+    Formulas MathJax cannot typeset are warned about with their ``file:line`` and shown
+    as their TeX source.
+    """
+    formulas = collect(ast)
+    if not formulas:
+        return []
+    try:
+        results = typeset_all(formulas, config.cache_dir / CACHE_FILE)
+    except OSError as error:  # the bundle is missing: a broken installation
+        raise RenderError(f"math engine unavailable: {error}") from error
+    for formula, result in results.items():
+        if result.error:
+            _warn(formula, result.error, config.content_dir)
+    table = folder / "math.json"
+    table.write_text(json.dumps({f.key: r.html for f, r in results.items()}, ensure_ascii=False),
+                     encoding="utf-8")
+    return [f"--metadata=manuscript-math:{table}"]
+
+
+def _warn(formula: Formula, message: str, content_dir: Path) -> None:
+    needle = max(formula.tex.strip().splitlines() or [""], key=len).strip()
+    places = find_occurrences(content_dir, needle) if needle else []
+    for path, line in places or [(None, None)]:
+        where = f"{path.relative_to(content_dir.parent)}:{line}: " if path else ""
+        logger.warning("%smath could not be typeset (%s): %s", where, message, formula.tex,
+                       extra=annotate(path, line))
+
+
+_SVG = "{http://www.w3.org/2000/svg}"
+
+
+def title_formulas(root) -> None:
+    """Give each formula's SVG its TeX as ``<title>``, in WeasyPrint's parsed page.
+
+    WeasyPrint makes an inline SVG's title the alt text of its tagged PDF element; the
+    page itself keeps the TeX in ``data-tex`` only (a title would be read into headings'
+    text and shown as a tooltip).
+    """
+    for container in root.iter("mjx-container"):
+        tex = container.get("data-tex")
+        svg = next((child for child in container if child.tag == f"{_SVG}svg"), None)
+        if tex is None or svg is None or svg.find(f"{_SVG}title") is not None:
+            continue
+        title = svg.makeelement(f"{_SVG}title", {})
+        title.text = tex
+        svg.insert(0, title)
