@@ -62,7 +62,8 @@ CASES = [
     # --no-pdf: WeasyPrint unpacks the bundled fonts into temporary files, which the
     # limit would stop before the build reaches its own writes.
     Case("disk-full", dict(EDIT), "File too large", "output/manuscript.html",
-         args=("build", "--no-pdf"), env={"PYTHONPATH": FSIZE_LIMIT_PATH, "MANUSCRIPT_TEST_FSIZE_LIMIT": "45000"}),
+         args=("build", "--no-pdf"),
+         env={"PYTHONPATH": FSIZE_LIMIT_PATH, "MANUSCRIPT_TEST_FSIZE_LIMIT": "45000"}),
     Case("source-date-epoch-not-a-number", dict(EDIT), "SOURCE_DATE_EPOCH",
          env={"SOURCE_DATE_EPOCH": "yesterday"}),
     Case("versions-json-corrupt", {"webpage/v/versions.json": '{"latest": "x", "versi', **EDIT},
