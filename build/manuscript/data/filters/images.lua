@@ -81,6 +81,12 @@ local function placeholder(image)
   }))
 end
 
+-- The web page (and the PDF drawn from it) only: Word, JATS, LaTeX and Typst embed or
+-- reference their images by other paths, and report a missing one themselves.
+if not FORMAT:match('html') then
+  return {}
+end
+
 return {
   {Image = placeholder},
 }
