@@ -94,3 +94,9 @@ def pdf_text(path: Path) -> str:
     from pypdf import PdfReader
 
     return "\n".join(page.extract_text() or "" for page in PdfReader(path).pages)
+
+
+def pdf_words(path: Path) -> str:
+    """The PDF's text with every run of white space as one space: justified print breaks
+    lines anywhere, and a phrase must still be found across a line break."""
+    return " ".join(pdf_text(path).split())

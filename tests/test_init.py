@@ -23,7 +23,7 @@ from helpers import (
     ROOT,
     clean_env,
     parse_html,
-    pdf_text,
+    pdf_words,
     run_manuscript,
     select,
     text_of,
@@ -87,7 +87,7 @@ def test_new_manuscript_builds_figure_table_equation_citation(new_build: Path) -
     assert len(entries) == 1 and "Open collaborative writing with Manubot" in entries[0]
     assert select(page, "img[src='images/logistic.svg']")
     assert (new_build / "output" / "images" / "logistic.svg").exists()
-    text = pdf_text(new_build / "output" / "manuscript.pdf")
+    text = pdf_words(new_build / "output" / "manuscript.pdf")
     assert "Manuscript Title" in text and "Open collaborative writing with Manubot" in text
     assert (new_build / "webpage" / "index.html").is_file()
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, clean_env, pdf_text
+from helpers import ROOT, clean_env, pdf_words
 
 
 def _git(*args: str) -> str:
@@ -109,5 +109,5 @@ def test_installed_command_starts_and_builds_a_manuscript(installed: Installed,
     installed.run("build", "--offline", "--strict", cwd=paper)
     html = (paper / "output" / "manuscript.html").read_text(encoding="utf-8")
     assert "Manuscript Title" in html and 'id="fig:logistic"' in html
-    assert "Open collaborative writing with Manubot" in pdf_text(
+    assert "Open collaborative writing with Manubot" in pdf_words(
         paper / "output" / "manuscript.pdf")

@@ -85,6 +85,8 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
         with _timed(report, "write"), writing():
             report.written = transaction.commit()
             finish(config.webpage_dir)
+        # manubot-bibliography-cache: a cache beside the sources, like ci/cache/
+        cite.write_bibliography_cache(config, processed.variables["pandoc"], bibliography)
         return report
 
 

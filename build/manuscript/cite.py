@@ -4,14 +4,21 @@ Resolution order, so that a build needs the network only for a key found nowhere
 locally:
 
 1. manual references: the ``bibliography`` files manubot's process lists
-   (``content/manual-references*.json|yaml|bib``) and ``references`` metadata;
+   (``content/manual-references*.json|yaml|bib``), ``manubot-bibliography-cache`` when
+   it exists, and ``references`` metadata;
 2. an earlier build's ``output/references.json`` and ``output/citations.tsv`` (which
    also records how short DOIs and tags expanded, so no lookup is needed for them);
-3. manubot's resolvers through a requests-cache cache in ``ci/cache/`` — in offline
-   mode the cache alone answers.
+3. manubot's resolvers, concurrently, through the requests cache of
+   ``cite_transport`` (``ci/cache/`` unless ``manubot-requests-cache-path`` says
+   otherwise) — in offline mode the cache alone answers.
 
-Manubot's own loader validates manual references against a CSL schema it downloads
-at run time; ours loads them without that (they are the author's own data).
+With ``manubot-clear-requests-cache: true`` step 2 is skipped for identifiers and the
+cache is treated as stale: every key is looked up again, and the earlier copy (stale
+cache entry, or the earlier ``output/references.json``) is used only when the service
+fails, with a warning naming the key.
+
+Every item, wherever it comes from, is made valid CSL JSON by ``csl.normalize`` (as
+manubot's ``CSL_Item.clean(prune=True)``), so pandoc always gets a bibliography it reads.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,14 +37,16 @@ from pathlib import Path
 from manubot.cite.citekey import CiteKey, shorten_citekey
 from manubot.cite.csl_item import CSL_Item
 
+from . import cite_transport, csl, yamlfile
 from .config import Config
 from .errors import CitationError
-from .metadata import load_csl_file
 from .sources import find_occurrences, read_text_file
 
 logger = logging.getLogger(__name__)
 
 TSV_FIELDS = ("input_id", "dealiased_id", "standard_id", "short_id")
+DEFAULT_REQUESTS_CACHE = "ci/cache/requests-cache"
+_MAX_WORKERS = 8  # lookups in flight overall; cite_transport bounds them per host
 _XNOS = re.compile(r"^(fig|tbl|eq):")  # cross-references, handled by the crossref filter
 
 
@@ -118,13 +128,66 @@ def rewrite_ids(ast: dict, short_ids: dict[str, str]) -> None:
         citation["citationId"] = short_ids.get(citation["citationId"], citation["citationId"])
 
 
+# ---------------------------------------------------------------- failures
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A key that could not be resolved, and every place the content cites it."""
+
+    key: str
+    problem: str
+    places: tuple[tuple[Path, int], ...]
+
+
+class UnresolvedCitations(CitationError):
+    """Keys found nowhere: one line per key, one annotation per place."""
+
+    def __init__(self, failures: list[Failure], root: Path) -> None:
+        self.failures = failures
+        lines = [f"  @{f.key} {f.problem} (cited at {_where(root, f.places)})" for f in failures]
+        first = next((place for f in failures for place in f.places), (None, None))
+        super().__init__(f"{len(failures)} citation(s) could not be resolved:\n"
+                         + "\n".join(lines), *first)
+
+    @property
+    def annotations(self) -> list[tuple[Path, int | None, str]]:
+        """One per place a failed key is cited, saying what failed for that key."""
+        return [(path, line, f"@{f.key} {f.problem}")
+                for f in self.failures for path, line in f.places] or super().annotations
+
+
+def _places(config: Config, input_id: str) -> tuple[tuple[Path, int], ...]:
+    places = find_occurrences(config.content_dir, f"@{input_id}")
+    places += find_occurrences(config.content_dir, f"@{{{input_id}}}")
+    return tuple(dict.fromkeys(places))
+
+
+def _where(root: Path, places: tuple[tuple[Path, int], ...]) -> str:
+    return ", ".join(f"{_rel(root, p)}:{n}" for p, n in places) or "an unknown place"
+
+
+def _rel(root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
 # ---------------------------------------------------------------- local sources
 
 
-def load_bibliography_file(path: Path) -> list[dict]:
-    """A CSL JSON/YAML or BibTeX/BibLaTeX file as CSL items; syntax errors name file:line."""
-    if path.suffix in (".json", ".yaml", ".yml"):
-        return load_csl_file(path)  # a list of objects, bounded; problems name file:line
+def load_bibliography_file(path: Path) -> list:
+    """A CSL JSON/YAML or BibTeX/BibLaTeX file as a list; syntax errors name file:line."""
+    if path.suffix == ".json":
+        try:
+            items = json.loads(read_text_file(path))
+        except json.JSONDecodeError as error:
+            raise CitationError(f"invalid JSON: {error.msg}", path, error.lineno) from None
+        except RecursionError:
+            raise CitationError("invalid JSON: nested too deeply", path) from None
+    elif path.suffix in (".yaml", ".yml"):
+        items = yamlfile.load(path, CitationError).data  # bounded; duplicate keys refused
     else:
         from . import pandoc
 
@@ -133,32 +196,77 @@ def load_bibliography_file(path: Path) -> list[dict]:
     if items is None:
         return []
     if not isinstance(items, list):
-        raise CitationError("a bibliography must be a list of CSL items", path, 1)
+        raise CitationError("a bibliography must be a list of CSL items, not "
+                            f"{json_kind(items)}", path, 1)
     return items
 
 
-def load_manual_references(paths: list[Path], extra: list[dict]) -> dict[str, CSL_Item]:
-    """standard_id → CSL item, later files winning, as manubot's load_manual_references."""
-    references: dict[str, CSL_Item] = {}
-    loaded: list[CSL_Item] = []
+def load_manual_references(paths: list[Path], extra: list,
+                           root: Path | None = None) -> dict[str, CSL_Item]:
+    """standard_id → valid CSL item, later files winning, as manubot's load_manual_references.
+
+    An item that cannot be used (not an object, no id) stops the build naming its file
+    and index: it is the author's own data, and silently citing nothing would hide it.
+    """
+    loaded: list[tuple[CSL_Item, Path | None, str]] = []
     for path in dict.fromkeys(paths):
-        for item in load_bibliography_file(path):
-            csl_item = CSL_Item(item)
+        for index, item in enumerate(load_bibliography_file(path)):
+            origin = f"item {index}" + (f" (id {item['id']!r})" if _has_id(item) else "")
+            csl_item = _manual_item(item, path, origin)
             csl_item.note_append_text("Loaded from an external bibliography file by Manubot.")
             csl_item.note_append_dict({"source_bibliography": path.name})
-            loaded.append(csl_item)
-    loaded.extend(CSL_Item(item) for item in extra)
-    for csl_item in loaded:
+            loaded.append((csl_item, path, origin))
+    for index, item in enumerate(extra):
+        origin = f"metadata references item {index}"
+        loaded.append((_manual_item(item, None, origin), None, origin))
+
+    references: dict[str, CSL_Item] = {}
+    for csl_item, path, origin in loaded:
         try:
             csl_item.standardize_id()
-        except ValueError as error:
-            logger.warning("skipping a manual reference without a usable id: %s", error)
-            continue
+        except Exception as error:  # manubot raises bare ValueErrors and worse for odd ids
+            raise CitationError(f"manual reference {origin} has no usable id: {error}",
+                                path) from None
         standard_id = csl_item["id"]
         csl_item.set_id(shorten_citekey(standard_id))
-        csl_item.clean(prune=False)
-        references[standard_id] = csl_item
+        references[standard_id] = _valid(csl_item, path, origin, root or Path.cwd())
     return references
+
+
+def json_kind(value: object) -> str:
+    """What a JSON/YAML value is, in the words of JSON: "a string", "an object"…"""
+    kinds = [(bool, "a boolean"), (int | float, "a number"), (str, "a string"),
+             (list, "an array"), (dict, "an object")]
+    return next((name for kind, name in kinds if isinstance(value, kind)), "null")
+
+
+def _has_id(item: object) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("id"), str | int)
+
+
+def _manual_item(item: object, path: Path | None, origin: str) -> CSL_Item:
+    if not isinstance(item, dict):
+        raise CitationError(f"manual reference {origin} is {json_kind(item)}, not a CSL "
+                            "item (an object with an id)", path)
+    if isinstance(item.get("note"), list) and len(item["note"]) == 1:
+        item = {**item, "note": item["note"][0]}  # note_append_text needs a string
+    if not isinstance(item.get("note", ""), str):
+        item = {k: v for k, v in item.items() if k != "note"}
+    return CSL_Item(item)
+
+
+def _valid(item: dict, path: Path | None, origin: str, root: Path) -> CSL_Item:
+    """``csl.normalize`` with the logging a reader of the build output needs."""
+    where = f"{_rel(root, path)} {origin}" if path else origin
+    try:
+        result = csl.normalize(item, where)
+    except csl.InvalidItem as error:
+        raise CitationError(f"manual reference {origin} {error}", path) from None
+    if result.lost:
+        logger.warning("%s: this reference lost %s, which were not valid CSL JSON (-v "
+                       "shows each field dropped)", where, ", ".join(result.lost),
+                       extra={"file": path, "line": None})
+    return CSL_Item(result.item)
 
 
 @dataclass(frozen=True)
@@ -168,30 +276,88 @@ class PriorBuild:
 
 
 def load_prior_build(output_dir: Path) -> PriorBuild:
-    """An earlier build's outputs (or a copy of a repository's ``output`` branch)."""
-    references: dict[str, dict] = {}
-    standard_ids: dict[str, str] = {}
+    """An earlier build's outputs (or a copy of a repository's ``output`` branch).
+
+    They are only a shortcut: anything unreadable or of the wrong shape is ignored
+    with a warning, and the keys are looked up again.
+    """
     refs_path, tsv_path = output_dir / "references.json", output_dir / "citations.tsv"
-    if refs_path.is_file():
+    return PriorBuild(_prior_references(refs_path), _prior_standard_ids(tsv_path))
+
+
+def _prior_references(path: Path) -> dict[str, dict]:
+    if not path.is_file():
+        return {}
+    try:
+        items = json.loads(read_text_file(path))
+    except (json.JSONDecodeError, CitationError) as error:
+        line = getattr(error, "lineno", None) or getattr(error, "line", None)
+        logger.warning("%s:%s: ignoring an unreadable earlier output (%s)", path, line or 1,
+                       getattr(error, "msg", error))
+        return {}
+    if not isinstance(items, list):
+        logger.warning("%s: ignoring an earlier output that is not a list of CSL items", path)
+        return {}
+    references: dict[str, dict] = {}
+    for index, item in enumerate(items):
         try:
-            items = json.loads(read_text_file(refs_path))
-        except json.JSONDecodeError as error:
-            logger.warning("%s:%s: ignoring an unreadable earlier output (%s)",
-                           refs_path, error.lineno, error.msg)
-            items = []
-        for item in items if isinstance(items, list) else []:
-            standard_id = CSL_Item(item).note_dict.get("standard_id")
-            if standard_id:
-                references[standard_id] = item
-    if tsv_path.is_file():
-        for row in csv.DictReader(io.StringIO(read_text_file(tsv_path)), delimiter="\t"):
-            if row.get("standard_id"):
-                standard_ids[row["input_id"]] = row["standard_id"]
-                standard_ids[row["dealiased_id"]] = row["standard_id"]
-    return PriorBuild(references, standard_ids)
+            valid = csl.normalize(item, f"{path.name} item {index}").item
+        except csl.InvalidItem as error:
+            logger.warning("%s: ignoring item %d of an earlier output: %s", path, index, error)
+            continue
+        standard_id = CSL_Item(valid).note_dict.get("standard_id")
+        if standard_id:
+            references[standard_id] = valid
+    return references
+
+
+def _prior_standard_ids(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    try:
+        reader = csv.DictReader(io.StringIO(read_text_file(path)), delimiter="\t")
+        rows = list(reader)
+    except (CitationError, csv.Error) as error:
+        logger.warning("%s: ignoring an unreadable earlier output (%s)", path, error)
+        return {}
+    if not set(TSV_FIELDS) <= set(reader.fieldnames or ()):
+        logger.warning("%s: ignoring an earlier output without the columns %s", path,
+                       ", ".join(TSV_FIELDS))
+        return {}
+    standard_ids: dict[str, str] = {}
+    for row in rows:
+        if row.get("standard_id"):
+            standard_ids[row["input_id"]] = row["standard_id"]
+            standard_ids[row["dealiased_id"]] = row["standard_id"]
+    return standard_ids
 
 
 # ---------------------------------------------------------------- resolving
+
+
+@dataclass(frozen=True)
+class CiteSettings:
+    """The manubot options of metadata.yaml's ``pandoc:`` block that steer this stage."""
+
+    requests_cache: Path | None  # manubot-requests-cache-path (None: no on-disk cache)
+    clear_cache: bool  # manubot-clear-requests-cache
+    bibliography_cache: Path | None  # manubot-bibliography-cache
+    infer_prefixes: bool  # manubot-infer-citekey-prefixes
+
+    @classmethod
+    def from_metadata(cls, config: Config, settings: dict) -> CiteSettings:
+        cache = settings.get("manubot-requests-cache-path", DEFAULT_REQUESTS_CACHE)
+        bib_cache = settings.get("manubot-bibliography-cache")
+        if bib_cache is not None and not isinstance(bib_cache, str):
+            logger.warning("metadata.yaml: manubot-bibliography-cache should be a path, "
+                           "not a %s; ignored", type(bib_cache).__name__)
+            bib_cache = None
+        return cls(
+            requests_cache=config.root / str(cache) if cache else None,
+            clear_cache=bool(settings.get("manubot-clear-requests-cache", False)),
+            bibliography_cache=config.root / bib_cache if bib_cache else None,
+            infer_prefixes=bool(settings.get("manubot-infer-citekey-prefixes", True)),
+        )
 
 
 def cite(config: Config, input_ids: list[str], aliases: dict[str, str],
@@ -199,26 +365,77 @@ def cite(config: Config, input_ids: list[str], aliases: dict[str, str],
     """The cite stage: the keys a manuscript uses → its bibliography.
 
     ``settings`` is the pandoc metadata manubot's process wrote (``bibliography``,
-    ``references``, ``citekey-aliases``, ``manubot-infer-citekey-prefixes``).
+    ``references``, ``citekey-aliases``, and the ``manubot-*`` options).
     """
+    options = CiteSettings.from_metadata(config, settings)
     aliases = {**(settings.get("citekey-aliases") or {}), **aliases}
     manual = load_manual_references(bibliography_files(config, settings),
-                                    _as_list(settings.get("references")))
+                                    _as_list(settings.get("references")), config.root)
     prior = load_prior_build(config.output_dir)
-    infer = settings.get("manubot-infer-citekey-prefixes", True)
+    policy = cite_transport.HttpPolicy.from_env(config.env)
     # Standardizing a short DOI may need a lookup too, so the cache wraps all of it.
-    with _requests_cache(config):
-        return resolve(config, input_ids, aliases, manual, prior, infer_prefixes=infer)
+    with _manubot_quiet(config.verbose), cite_transport.installed(
+            options.requests_cache, offline=config.offline, clear=options.clear_cache,
+            policy=policy):
+        return resolve(config, input_ids, aliases, manual, prior,
+                       infer_prefixes=options.infer_prefixes, refresh=options.clear_cache)
+
+
+@contextmanager
+def _manubot_quiet(verbose: bool) -> Iterator[None]:
+    """Manubot logs each failed lookup with the whole answer (an HTML page) on the root
+    logger; we report every failure ourselves, with its places, so hide that unless -v."""
+    root = logging.getLogger()
+    level = root.level
+    if not verbose:
+        root.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def bibliography_files(config: Config, settings: dict) -> list[Path]:
-    return [config.root / path for path in _as_list(settings.get("bibliography"))]
+    """The bibliography files, plus manubot-bibliography-cache when it exists (as manubot)."""
+    paths = [config.root / path for path in _as_list(settings.get("bibliography"))]
+    cache = settings.get("manubot-bibliography-cache")
+    if isinstance(cache, str) and cache and (config.root / cache).is_file():
+        paths.append(config.root / cache)
+    return list(dict.fromkeys(paths))
+
+
+def write_bibliography_cache(config: Config, settings: dict, bibliography: Bibliography) -> None:
+    """manubot-bibliography-cache: the resolved items, as CSL JSON or (.yaml/.yml) YAML."""
+    from .fsutil import write_text_atomic
+
+    cache = settings.get("manubot-bibliography-cache")
+    if not isinstance(cache, str) or not cache:
+        return
+    path = config.root / cache
+    if path.suffix in (".yaml", ".yml"):
+        from manubot.util import get_configured_yaml
+
+        text = get_configured_yaml().dump(bibliography.csl_items, default_flow_style=False,
+                                          width=float("inf"), allow_unicode=True,
+                                          sort_keys=False)
+    else:
+        text = bibliography.references_json
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, text)
 
 
 def _as_list(value: object) -> list:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
+
+
+@dataclass
+class _Lookup:
+    item: dict | None
+    problem: str = ""
+    stale_urls: list[str] = field(default_factory=list)
 
 
 def resolve(
@@ -228,16 +445,17 @@ def resolve(
     manual: dict[str, CSL_Item],
     prior: PriorBuild,
     infer_prefixes: bool = True,
+    refresh: bool = False,
 ) -> Bibliography:
-    """Resolve every key, or raise one CitationError naming each failure and its places.
+    """Resolve every key, or raise UnresolvedCitations naming each failure and its places.
 
     Lookups that reach manubot's resolvers go through ``requests``: call this inside
-    ``_requests_cache`` (as ``cite()`` does) so they use the cache.
+    ``cite_transport.installed`` (as ``cite()`` does) so they use the cache.
     """
     rows: list[dict[str, str]] = []
     groups: dict[str, list[str]] = {}
     short_dois = short_doi_index([*manual.values(), *prior.references.values()])
-    failures: list[str] = []
+    failures: list[Failure] = []
     for input_id in input_ids:
         if _XNOS.match(input_id):
             continue
@@ -249,33 +467,54 @@ def resolve(
         citekey = CiteKey(input_id, aliases=effective, infer_prefix=infer_prefixes)
         try:
             standard_id = citekey.standard_id
-        except Exception as error:
-            failures.append(_failure(config, input_id, f"cannot be standardized: {error}"))
+        except Exception as error:  # manubot's standardizers raise anything, network included
+            failures.append(Failure(input_id, f"cannot be standardized: {error}",
+                                    _places(config, input_id)))
             continue
         rows.append({"input_id": input_id, "dealiased_id": dealiased,
                      "standard_id": standard_id, "short_id": shorten_citekey(standard_id)})
         groups.setdefault(standard_id, []).append(input_id)
 
+    found: dict[str, dict] = {}
+    to_fetch: list[str] = []
+    for standard_id in sorted(groups):
+        item = manual.get(standard_id)
+        if item is None and not refresh:
+            item = prior.references.get(standard_id)
+        if item is None:
+            to_fetch.append(standard_id)
+        else:
+            found[standard_id] = item
+    lookups = _fetch_all([(sid, groups[sid][0]) for sid in to_fetch], infer_prefixes)
+    for standard_id in to_fetch:
+        first = groups[standard_id][0]
+        lookup = lookups[standard_id]
+        earlier = prior.references.get(standard_id)
+        places = _places(config, first)
+        extra = {"file": places[0][0], "line": places[0][1]} if places else {}
+        if lookup.item is None and earlier is not None:
+            logger.warning("@%s: %s; using the earlier build's output/references.json",
+                           first, lookup.problem, extra=extra)
+            lookup.item = earlier
+        elif lookup.item is not None and lookup.stale_urls:
+            logger.warning("@%s: the citation service failed; using the cached answer of an "
+                           "earlier lookup", first, extra=extra)
+            logger.debug("@%s: stale cached answers used: %s", first,
+                         ", ".join(lookup.stale_urls))
+        if lookup.item is None:
+            failures.append(Failure(first, lookup.problem, places))
+        else:
+            found[standard_id] = lookup.item
+    if failures:
+        raise UnresolvedCitations(failures, config.root)
+
     csl_items: list[dict] = []
     short_ids: dict[str, str] = {}
-    for standard_id in sorted(groups):
-        first = groups[standard_id][0]
-        item = manual.get(standard_id) or prior.references.get(standard_id)
-        if item is None:
-            citekey = CiteKey(first, aliases={first: standard_id}, infer_prefix=infer_prefixes)
-            item, problem = _fetch(citekey, standard_id)
-            if item is None:
-                failures.append(_failure(config, first, problem))
-                continue
+    for standard_id in sorted(found):
+        item = found[standard_id]
         csl_items.append(item)
         for input_id in groups[standard_id]:
             short_ids[input_id] = item["id"]
-    if failures:
-        first_place = _first_place(failures)
-        raise CitationError(
-            f"{len(failures)} citation(s) could not be resolved:\n" + "\n".join(failures),
-            *first_place,
-        )
     return Bibliography(csl_items=csl_items, rows=rows, short_ids=short_ids)
 
 
@@ -288,70 +527,83 @@ def short_doi_index(items: list[dict]) -> dict[str, str]:
     index: dict[str, str] = {}
     for item in items:
         doi, url = item.get("DOI"), item.get("URL") or ""
-        match = re.fullmatch(r"https?://doi\.org/([a-z0-9]+)", url, re.I)
-        if doi and match and not match.group(1).startswith("10"):
+        match = re.fullmatch(r"https?://doi\.org/([a-z0-9]+)", str(url), re.I)
+        if isinstance(doi, str) and match and not match.group(1).startswith("10"):
             index[f"doi:10/{match.group(1).lower()}"] = f"doi:{doi.lower()}"
     return index
 
 
-def _fetch(citekey: CiteKey, standard_id: str) -> tuple[CSL_Item | None, str]:
-    """Look a key up through manubot's resolvers; (None, reason) when that fails."""
+def _fetch_all(keys: list[tuple[str, str]], infer_prefixes: bool) -> dict[str, _Lookup]:
+    """Look keys up concurrently; the per-host bound lives in cite_transport."""
+    def one(key: tuple[str, str]) -> _Lookup:
+        standard_id, input_id = key
+        citekey = CiteKey(input_id, aliases={input_id: standard_id}, infer_prefix=infer_prefixes)
+        with cite_transport.tracking(standard_id) as stale:
+            lookup = _fetch(citekey, standard_id, input_id)
+        lookup.stale_urls = stale
+        return lookup
+
+    if len(keys) <= 1:
+        return {key[0]: one(key) for key in keys}
+    with ThreadPoolExecutor(max_workers=min(_MAX_WORKERS, len(keys)),
+                            thread_name_prefix="cite") as pool:
+        return dict(zip([key[0] for key in keys], pool.map(one, keys), strict=True))
+
+
+def _fetch(citekey: CiteKey, standard_id: str, input_id: str) -> _Lookup:
+    """Look a key up through manubot's resolvers; a _Lookup without item when that fails."""
     from manubot import __version__ as manubot_version
 
     if not citekey.is_handled_prefix:
-        return None, ("is not a known identifier (doi:, pmid:, arxiv:, url:, …), "
-                      "alias or manual reference")
+        return _Lookup(None, "is not a known identifier (doi:, pmid:, arxiv:, url:, …), "
+                             "alias or manual reference")
     problem = citekey.inspect()
     if problem:
-        return None, f"is not valid: {problem}"
+        return _Lookup(None, f"is not valid: {problem}")
     try:
-        csl_item = citekey.csl_item
-    except Exception as error:
-        return None, f"lookup failed ({type(error).__name__}: {error})"
+        # Not ``citekey.csl_item``: a cached_property, which before Python 3.12 holds one
+        # lock for all instances of the class and so would run every lookup one by one.
+        csl_item = citekey.handler.get_csl_item(citekey)
+    except Exception as error:  # manubot's resolvers raise whatever their parsers raise
+        return _Lookup(None, f"lookup failed ({type(error).__name__}: {_first_line(error)})")
+    if not isinstance(csl_item, dict):
+        return _Lookup(None, f"lookup returned a {type(csl_item).__name__}, not a CSL item")
+    csl_item = CSL_Item(csl_item)
     csl_item.note_append_text(
         f"This CSL Item was generated by Manubot v{manubot_version} from its persistent "
         "identifier (standard_id)."
     )
     csl_item.note_append_dict({"standard_id": standard_id})
     csl_item.set_id(citekey.short_id)
-    csl_item.clean(prune=False)
-    return csl_item, ""
-
-
-def _failure(config: Config, input_id: str, problem: str) -> str:
-    places = find_occurrences(config.content_dir, f"@{input_id}")
-    places += find_occurrences(config.content_dir, f"@{{{input_id}}}")
-    where = ", ".join(f"{_rel(config.root, p)}:{n}" for p, n in dict.fromkeys(places))
-    return f"  @{input_id} {problem} (cited at {where or 'an unknown place'})"
-
-
-def _first_place(failures: list[str]) -> tuple[Path | None, int | None]:
-    match = re.search(r"cited at ([^,)]+):(\d+)", failures[0])
-    return (Path(match.group(1)), int(match.group(2))) if match else (None, None)
-
-
-def _rel(root: Path, path: Path) -> str:
     try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
+        result = csl.normalize(csl_item, f"@{input_id}")
+    except csl.InvalidItem as error:
+        return _Lookup(None, f"lookup returned an unusable item: it {error}")
+    if result.lost:
+        logger.warning("@%s: the looked-up reference lost %s: not valid CSL JSON",
+                       input_id, ", ".join(result.lost))
+    return _Lookup(result.item)
 
 
-@contextmanager
-def _requests_cache(config: Config) -> Iterator[None]:
-    """Route manubot's ``requests`` calls through the on-disk cache while resolving.
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "the answer could not be understood"
 
-    Offline, the cache alone answers (an uncached request gets a 504 and fails fast).
+
+def explain_bibliography_error(message: str, refs_path: Path, items: list[dict]) -> str | None:
+    """pandoc's complaint about the temporary references file, told about our items.
+
+    ``Error in $[408]`` becomes the item's id and its source (a manual reference file or
+    a lookup), so the message never names a deleted temporary file. None: not about it.
     """
-    import requests_cache
-
-    config.cache_dir.mkdir(parents=True, exist_ok=True)
-    requests_cache.install_cache(
-        str(config.cache_dir / "requests-cache"),
-        include_get_headers=True,
-        only_if_cached=config.offline,
-    )
-    try:
-        yield
-    finally:
-        requests_cache.uninstall_cache()
+    if str(refs_path) not in message:
+        return None
+    detail = message.split(str(refs_path), 1)[1].lstrip(": ").strip()
+    match = re.search(r"\$\[(\d+)\]", detail)
+    if match and int(match.group(1)) < len(items):
+        item = items[int(match.group(1))]
+        note = CSL_Item(item).note_dict
+        source = note.get("source_bibliography") or "a lookup"
+        return (f"pandoc cannot read reference {item.get('id')!r} "
+                f"(standard id {note.get('standard_id', '?')}, from {source}): {detail}")
+    return f"pandoc cannot read the references (output/references.json): {detail}"

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         args.run(config, args, counter)
     except ManuscriptError as error:
         logger.error("%s", error, exc_info=args.verbose,
-                     extra=log.annotate(error.path, error.line))
+                     extra=log.annotate_error(error))
         return 1
     except KeyboardInterrupt:
         return 130

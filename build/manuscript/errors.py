@@ -20,6 +20,11 @@ class ManuscriptError(Exception):
         super().__init__(self.__str__())
 
     @property
+    def annotations(self) -> list[tuple[Path, int | None, str]]:
+        """(file, line, message) for each place the problem shows; most errors have one."""
+        return [(self.path, self.line, str(self))] if self.path is not None else []
+
+    @property
     def location(self) -> str:
         if self.path is None:
             return ""

@@ -32,23 +32,30 @@ class AnnotationHandler(logging.Handler):
         self.stream = stream or sys.stdout
 
     def emit(self, record: logging.LogRecord) -> None:
-        path = getattr(record, "file", None)
-        if path is None:
-            return
+        annotations = getattr(record, "annotations", None) or [
+            (getattr(record, "file", None), getattr(record, "line", None), record.getMessage())]
         kind = "error" if record.levelno >= logging.ERROR else "warning"
-        try:
-            rel = Path(path).resolve().relative_to(self.root).as_posix()
-        except ValueError:
-            rel = str(path)
-        line = getattr(record, "line", None)
-        where = f"file={rel},line={line}" if line else f"file={rel}"
-        message = record.getMessage().replace("%", "%25").replace("\n", "%0A")
-        self.stream.write(f"::{kind} {where}::{message}\n")
+        for path, line, text in annotations:
+            if path is None:
+                continue
+            try:
+                rel = Path(path).resolve().relative_to(self.root).as_posix()
+            except ValueError:
+                rel = str(path)
+            where = f"file={rel},line={line}" if line else f"file={rel}"
+            message = text.replace("%", "%25").replace("\n", "%0A")
+            self.stream.write(f"::{kind} {where}::{message}\n")
 
 
 def annotate(path: Path | None, line: int | None) -> dict:
     """``extra=`` for a log call that has a place in the sources."""
     return {"file": path, "line": line}
+
+
+def annotate_error(error: object) -> dict:
+    """``extra=`` for an error: one annotation per place it names (``error.annotations``)."""
+    return {"file": getattr(error, "path", None), "line": getattr(error, "line", None),
+            "annotations": getattr(error, "annotations", None)}
 
 
 def setup(verbose: bool, github_actions: bool, root: Path) -> CountingHandler:

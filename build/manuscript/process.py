@@ -186,8 +186,9 @@ def _add_manubot_cite_settings(config: Config, pandoc: dict) -> None:
     pandoc["bibliography"] = bibliographies
     pandoc["manubot-output-bibliography"] = "output/references.json"
     pandoc["manubot-output-citekeys"] = "output/citations.tsv"
-    pandoc["manubot-requests-cache-path"] = "ci/cache/requests-cache"
-    pandoc["manubot-clear-requests-cache"] = False
+    # An author's own value in metadata.yaml's pandoc: block wins, as with manubot.
+    pandoc.setdefault("manubot-requests-cache-path", "ci/cache/requests-cache")
+    pandoc.setdefault("manubot-clear-requests-cache", False)
 
 
 def _render(text: str, variables: dict, sections: list[Section]) -> str:

@@ -24,8 +24,9 @@ from pathlib import Path
 import yaml
 
 from . import csp, images, pandoc, rootstock
+from .cite import explain_bibliography_error
 from .config import Config
-from .errors import ConfigError
+from .errors import ConfigError, RenderError
 from .formats import credit
 from .math import prepare as prepare_math
 from .sources import find_occurrences
@@ -194,7 +195,13 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
             defaults = tmpdir / "defaults.yaml"
             defaults.write_text(yaml.safe_dump(theme.defaults), encoding="utf-8")
             args.insert(0, f"--defaults={defaults}")
-        result = pandoc.run(args, json.dumps(ast).encode("utf-8"))
+        try:
+            result = pandoc.run(args, json.dumps(ast).encode("utf-8"))
+        except RenderError as error:  # never name the temporary references file
+            explained = explain_bibliography_error(error.message, refs, references)
+            if explained is None:
+                raise
+            raise RenderError(explained) from None
     for warning in result.warnings:
         _report(config, warning)
     return csp.add_policy(result.output.decode("utf-8"), [_wrap("script", theme.js)],

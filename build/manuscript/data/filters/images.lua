@@ -59,8 +59,14 @@ local function icon_label(image)
   return alt
 end
 
+-- images.py rewrote each fetched remote image to its copy in ci/cache, published with
+-- the page as remote-images/<sha256>.<ext>: present, though not under content/.
+local function is_cached_remote(src)
+  return src:match('^remote%-images/%x+%.%w+$') ~= nil
+end
+
 local function placeholder(image)
-  if not is_local(image.src) or found(image.src) then
+  if not is_local(image.src) or is_cached_remote(image.src) or found(image.src) then
     return nil
   end
   if image.classes:includes('inline_icon') then
@@ -73,6 +79,12 @@ local function placeholder(image)
     {'role', 'img'},
     {'aria-label', 'Image not available: ' .. file},
   }))
+end
+
+-- The web page (and the PDF drawn from it) only: Word, JATS, LaTeX and Typst embed or
+-- reference their images by other paths, and report a missing one themselves.
+if not FORMAT:match('html') then
+  return {}
 end
 
 return {

@@ -1,0 +1,268 @@
+"""How manubot's resolvers reach the citation services: cache, timeouts, retries.
+
+Manubot's resolvers call ``requests.get`` directly, so everything here is installed
+around them with ``requests_cache.install_cache`` and a session class of ours:
+
+* a requests-cache SQLite cache (``ci/cache/requests-cache.sqlite`` by default, or
+  ``manubot-requests-cache-path``) that keeps only 200 responses whose body parses —
+  an error page or a truncated answer is never replayed from the cache; an unreadable
+  cache file is moved aside (``.corrupt-<timestamp>``) rather than failing every build;
+* ``manubot-clear-requests-cache: true`` marks every cached response stale: each is
+  fetched again, and a stale copy answers only when the service fails (with a warning);
+* a transport adapter with a per-request timeout, bounded retries with exponential
+  backoff for connection errors, timeouts, 429 and 5xx (honouring ``Retry-After``, capped),
+  a retry for bodies cut short, and at most ``per_host`` requests in flight per host.
+
+Test-only: ``MANUSCRIPT_TEST_CITATION_SERVER=http://127.0.0.1:PORT`` sends every request
+to that local server instead, as ``http://127.0.0.1:PORT/<original host><path>``; while it
+is set, a request to any other host is refused. ``MANUSCRIPT_CITATION_TIMEOUT``,
+``…_RETRIES``, ``…_BACKOFF`` and ``…_RETRY_AFTER_MAX`` (seconds / counts) keep tests fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from ipaddress import ip_address
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+from xml.etree import ElementTree
+
+import requests
+import requests_cache
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from .errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+TEST_SERVER_ENV = "MANUSCRIPT_TEST_CITATION_SERVER"
+_RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+@dataclass(frozen=True)
+class HttpPolicy:
+    timeout: float = 20.0  # seconds per request (connect and each read)
+    retries: int = 3  # after the first attempt
+    backoff: float = 1.0  # seconds before the first retry, doubling after
+    retry_after_max: float = 60.0  # a longer Retry-After is cut to this
+    per_host: int = 4  # requests in flight to one host
+    test_server: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> HttpPolicy:
+        def number(name: str, default: float) -> float:
+            value = env.get(f"MANUSCRIPT_CITATION_{name}")
+            if value is None:
+                return default
+            try:
+                return float(value)
+            except ValueError:
+                raise ConfigError(f"MANUSCRIPT_CITATION_{name} must be a number, "
+                                  f"not {value!r}") from None
+
+        server = env.get(TEST_SERVER_ENV) or None
+        if server:
+            _check_loopback(server)
+        return cls(timeout=number("TIMEOUT", cls.timeout),
+                   retries=int(number("RETRIES", cls.retries)),
+                   backoff=number("BACKOFF", cls.backoff),
+                   retry_after_max=number("RETRY_AFTER_MAX", cls.retry_after_max),
+                   per_host=max(1, int(number("PER_HOST", cls.per_host))),
+                   test_server=server.rstrip("/") if server else None)
+
+
+def _check_loopback(url: str) -> None:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        loopback = host == "localhost" or ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if parts.scheme != "http" or not loopback:
+        raise ConfigError(f"{TEST_SERVER_ENV} must be an http:// URL on this machine "
+                          f"(127.0.0.1), not {url!r}")
+
+
+# ---------------------------------------------------------------- which key used a stale copy
+
+_current = threading.local()
+
+
+@contextmanager
+def tracking(key: str) -> Iterator[list[str]]:
+    """Collect, for one citation key, the URLs answered by a stale cached copy."""
+    _current.stale = stale = []
+    try:
+        yield stale
+    finally:
+        _current.stale = None
+
+
+# ---------------------------------------------------------------- per-host concurrency
+
+class _HostLimiter:
+    def __init__(self, bound: int) -> None:
+        self.bound = bound
+        self._lock = threading.Lock()
+        self._semaphores: dict[str, threading.BoundedSemaphore] = {}
+
+    @contextmanager
+    def slot(self, host: str) -> Iterator[None]:
+        with self._lock:
+            semaphore = self._semaphores.setdefault(host, threading.BoundedSemaphore(self.bound))
+        with semaphore:
+            yield
+
+
+# ---------------------------------------------------------------- the adapter
+
+
+class _Transport(HTTPAdapter):
+    """Timeout, retries and the per-host bound for every request the resolvers make."""
+
+    def __init__(self, policy: HttpPolicy, limiter: _HostLimiter) -> None:
+        retry = Retry(
+            total=policy.retries, connect=policy.retries, read=policy.retries,
+            status=policy.retries, other=0, redirect=5,
+            status_forcelist=_RETRY_STATUSES, backoff_factor=policy.backoff / 2,
+            backoff_max=policy.retry_after_max, respect_retry_after_header=True,
+            retry_after_max=int(policy.retry_after_max), raise_on_status=True,
+        )
+        super().__init__(max_retries=retry)
+        self.policy = policy
+        self.limiter = limiter
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False,  # type: ignore[override]
+             timeout: object = None, **kwargs: object) -> requests.Response:
+        host = urlsplit(request.url).netloc  # the service's own host, even under test
+        if self.policy.test_server:
+            request.url = _rewrite(request.url or "", self.policy.test_server)
+        timeout = timeout if timeout is not None else self.policy.timeout
+        with self.limiter.slot(host):
+            # urllib3 retries what fails before the body; requests reads the body after
+            # the adapter returns, outside those retries. Read it here so that a body
+            # cut short (IncompleteRead) is retried like a dropped connection.
+            for attempt in range(self.policy.retries + 1):
+                try:
+                    response = super().send(request, stream=stream, timeout=timeout, **kwargs)
+                    if not stream:
+                        response.content  # noqa: B018 -- read now, inside the retry loop
+                    return response
+                except (requests.exceptions.ChunkedEncodingError,
+                        requests.exceptions.ContentDecodingError) as error:
+                    if attempt == self.policy.retries:
+                        raise
+                    logger.debug("%s: body cut short (%s); retrying", request.url, error)
+                    time.sleep(min(self.policy.backoff * 2 ** attempt,
+                                   self.policy.retry_after_max))
+        raise AssertionError("unreachable")
+
+
+def _rewrite(url: str, server: str) -> str:
+    """Test-only: ``https://doi.org/10.1/x?y`` → ``http://127.0.0.1:P/doi.org/10.1/x?y``."""
+    parts = urlsplit(url)
+    base = urlsplit(server)
+    if parts.netloc == base.netloc:  # already rewritten (a redirect on the test server)
+        return url
+    if not parts.hostname:
+        raise requests.exceptions.InvalidURL(f"refusing {url!r} under {TEST_SERVER_ENV}")
+    path = f"{base.path.rstrip('/')}/{parts.hostname}{parts.path or '/'}"
+    rewritten = urlunsplit((base.scheme, base.netloc, path, parts.query, ""))
+    _check_loopback(rewritten)
+    return rewritten
+
+
+# ---------------------------------------------------------------- the cache
+
+
+def _cacheable(response: requests.Response) -> bool:
+    """Only a body that parses is worth keeping: never replay an error page or a stub."""
+    if response.status_code != 200:
+        return False
+    kind = response.headers.get("Content-Type", "")
+    try:
+        if "json" in kind:
+            json.loads(response.content)
+        elif "xml" in kind:
+            ElementTree.fromstring(response.content)
+    except (ValueError, ElementTree.ParseError):
+        return False
+    return True
+
+
+def open_cache(cache_path: Path) -> requests_cache.SQLiteCache:
+    """The SQLite cache at ``cache_path`` (+ ``.sqlite``); a corrupt file is moved aside."""
+    db_file = cache_path.with_name(cache_path.name + ".sqlite")
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        cache = requests_cache.SQLiteCache(str(cache_path))
+        len(cache.responses)  # reads the file: an unreadable one fails here, not mid-build
+        return cache
+    except sqlite3.DatabaseError as error:
+        aside = db_file.with_name(f"{db_file.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        db_file.replace(aside)
+        logger.warning("%s: the citation cache is unreadable (%s); moved it to %s and "
+                       "starting an empty one", db_file, error, aside.name)
+        return requests_cache.SQLiteCache(str(cache_path))
+
+
+def _mark_stale(backend: requests_cache.BaseCache) -> None:
+    """BaseCache.reset_expiration(0), without its write-while-reading (it hangs on SQLite)."""
+    responses = list(backend.responses.values())
+    for response in responses:
+        response.reset_expiration(requests_cache.EXPIRE_IMMEDIATELY)
+        backend.responses[response.cache_key] = response
+
+
+@contextmanager
+def installed(cache_path: Path | None, *, offline: bool, clear: bool,
+              policy: HttpPolicy) -> Iterator[None]:
+    """Route every ``requests`` call (manubot's resolvers) through our session while inside.
+
+    ``cache_path`` None: no on-disk cache (``manubot-requests-cache-path`` set empty).
+    Offline, the cache alone answers: an uncached request gets a 504 at once.
+    """
+    backend: requests_cache.BaseCache = (open_cache(cache_path) if cache_path
+                                         else requests_cache.BaseCache())
+    if clear and not offline:
+        # Manubot deletes the cache; we mark it stale, so everything is fetched again
+        # but a service that fails can still be answered by the old copy.
+        _mark_stale(backend)
+    limiter = _HostLimiter(policy.per_host)
+
+    class Session(requests_cache.CachedSession):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
+            transport = _Transport(policy, limiter)
+            self.mount("https://", transport)
+            self.mount("http://", transport)
+
+        def send(self, request: requests.PreparedRequest, **kwargs: object):  # type: ignore[override]
+            response = super().send(request, **kwargs)
+            if getattr(response, "from_cache", False) and getattr(response, "is_expired", False):
+                stale = getattr(_current, "stale", None)
+                if stale is not None:
+                    stale.append(str(response.url))
+            return response
+
+    requests_cache.install_cache(
+        backend=backend,
+        session_factory=Session,
+        include_get_headers=True,
+        only_if_cached=offline,
+        allowable_codes=(200,),
+        filter_fn=_cacheable,
+        stale_if_error=True,
+    )
+    try:
+        yield
+    finally:
+        requests_cache.uninstall_cache()
