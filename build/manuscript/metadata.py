@@ -9,6 +9,7 @@ variable and may hold anything.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from manubot.cite.csl_item import CSL_Item
 
 from . import yamlfile
 from .errors import CitationError, ConfigError
-from .sources import check_csl_items, json_item_lines, load_csl_json, read_text_file
+from .sources import json_item_lines, read_text_file
 
 logger = logging.getLogger(__name__)
 
@@ -147,23 +148,26 @@ def warn_duplicate_references(paths: list[Path]) -> None:
             seen[standard_id] = place
 
 
-def load_csl_file(path: Path) -> list[dict]:
-    """A CSL JSON or YAML file: a list of objects; each problem names its ``file:line``."""
-    return [item for item, _ in _items_with_lines(path)]
-
-
 def _items_with_lines(path: Path) -> list[tuple[dict, int | None]]:
+    """The file's objects and their lines; what is not a list of objects cite reports."""
     if path.suffix == ".json":
-        items = load_csl_json(path, CitationError)
-        lines = json_item_lines(read_text_file(path))
+        text = read_text_file(path)
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise CitationError(f"invalid JSON: {error.msg}", path, error.lineno) from None
+        except RecursionError:
+            raise CitationError("invalid JSON: nested too deeply", path) from None
+        lines = json_item_lines(text)
     else:
         loaded = yamlfile.load(path, CitationError)
-        items = [] if loaded.data is None else loaded.data
-        if not isinstance(items, list):
-            raise CitationError("a bibliography must be a list of CSL items", path, 1)
-        lines = [loaded.line(index) for index in range(len(items))]
-        check_csl_items(items, path, lines, CitationError)
-    return [(item, lines[i] if i < len(lines) else None) for i, item in enumerate(items)]
+        items = loaded.data
+        lines = [loaded.line(index) for index in range(len(items))] \
+            if isinstance(items, list) else []
+    if not isinstance(items, list):
+        return []
+    return [(item, lines[i] if i < len(lines) else None)
+            for i, item in enumerate(items) if isinstance(item, dict)]
 
 
 def _kind(value: object) -> str:
