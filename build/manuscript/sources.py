@@ -15,7 +15,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ContentError, ManuscriptError
+from .errors import ContentError
 
 # Deeper block nesting (quotes, list items) than any prose needs; pandoc's parser and
 # every recursive walker of its AST slow down or overflow far above it.
@@ -181,36 +181,6 @@ def find_occurrences(content_dir: Path, needle: str) -> list[tuple[Path, int]]:
 # ---------------------------------------------------------------- CSL reference files
 
 
-def load_csl_json(path: Path, error: type[ManuscriptError]) -> list[dict]:
-    """A CSL JSON file: a list of objects; each problem names its ``file:line``."""
-    text = read_text_file(path)
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as problem:
-        raise error(f"invalid JSON: {problem.msg}", path, problem.lineno) from None
-    except RecursionError:
-        raise error("invalid JSON: nested too deeply", path) from None
-    if items is None:
-        return []
-    if not isinstance(items, list):
-        raise error("a bibliography must be a list of CSL items", path, 1)
-    check_csl_items(items, path, json_item_lines(text), error)
-    return items
-
-
-def check_csl_items(items: list, path: Path, lines: list[int | None],
-                    error: type[ManuscriptError]) -> None:
-    """Each item a JSON object / YAML mapping whose ``id`` (if any) is text."""
-    for index, item in enumerate(items):
-        line = lines[index] if index < len(lines) else None
-        if not isinstance(item, dict):
-            raise error(f"reference {index + 1} is {_kind(item)}, not an object "
-                        "(a CSL item with an id)", path, line)
-        if "id" in item and not isinstance(item["id"], str | int):
-            raise error(f"reference {index + 1}: id must be text, not {_kind(item['id'])}",
-                        path, line)
-
-
 def json_item_lines(text: str) -> list[int | None]:
     """The line each element of a top-level JSON array starts on (for error messages).
 
@@ -233,9 +203,3 @@ def json_item_lines(text: str) -> list[int | None]:
             _, position = decoder.raw_decode(text, position)
         except (ValueError, RecursionError):
             return lines
-
-
-def _kind(value: object) -> str:
-    names = {dict: "an object", list: "a list", str: "text", bool: "true/false",
-             int: "a number", float: "a number", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
