@@ -52,6 +52,7 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
     """Build ``output/`` and ``webpage/``. ``writing`` wraps the moments files change
     (serve holds its lock there, so readers never see a half-written folder)."""
     layout = check_inputs(config)
+    process.check_sources(config)  # no link out of the manuscript, even if nothing changed
     with exclusive(config.output_dir):  # one build at a time
         tops = (config.output_dir, config.webpage_dir)
         with writing():
@@ -190,7 +191,8 @@ def pdf_stage(config: Config, layout: Layout, html: str, processed: process.Proc
                 bibliography.csl_items, processed.variables, render.find_theme(config),
                 ["typst"])["manuscript.pdf"]
         with images.pdf_base(config) as base:  # images/ and remote-images/, as the page has
-            return pdf.render_pdf(html, base, offline=config.offline)
+            return pdf.render_pdf(html, base, offline=config.offline,
+                                  readable=(config.root, config.cache_dir))
 
     return Stage("pdf", key, run, lambda data: {"manuscript.pdf": data}, load)
 

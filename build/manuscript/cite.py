@@ -34,11 +34,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from manubot.cite.citekey import CiteKey, shorten_citekey
 from manubot.cite.csl_item import CSL_Item
 
-from . import cite_transport, csl
+from . import cite_transport, csl, yamlfile
 from .config import Config
 from .errors import CitationError
 from .sources import find_occurrences, read_text_file
@@ -185,13 +184,10 @@ def load_bibliography_file(path: Path) -> list:
             items = json.loads(read_text_file(path))
         except json.JSONDecodeError as error:
             raise CitationError(f"invalid JSON: {error.msg}", path, error.lineno) from None
+        except RecursionError:
+            raise CitationError("invalid JSON: nested too deeply", path) from None
     elif path.suffix in (".yaml", ".yml"):
-        try:
-            items = yaml.safe_load(read_text_file(path))
-        except yaml.MarkedYAMLError as error:
-            mark = error.problem_mark
-            raise CitationError(f"invalid YAML: {error.problem}", path,
-                                mark.line + 1 if mark else None) from None
+        items = yamlfile.load(path, CitationError).data  # bounded; duplicate keys refused
     else:
         from . import pandoc
 

@@ -66,11 +66,13 @@ def _check(config: Config, args: argparse.Namespace, counter: log.CountingHandle
 
 
 def _webpage(config: Config, args: argparse.Namespace, counter: log.CountingHandler) -> None:
+    from .images import page_assets
+    from .sources import check_tree
     from .webpage import build_webpage
 
     version = args.version or config.version
-    from .images import page_assets
-
+    for asset in page_assets(config):
+        check_tree(config.root, asset)  # publish no link that leads out of the manuscript
     extra = [config.output_dir / name for name in output_names(config.formats)]
     target = build_webpage(config.output_dir, config.webpage_dir, version,
                            assets=page_assets(config) + [p for p in extra if p.is_file()],

@@ -127,7 +127,7 @@ def _localise(config: Config, refs: list[ImageRef]) -> None:
     index = _Index.load(config)
     before = (dict(index.images), list(index.unresolved))
     index.unresolved = []
-    budget = remote.Budget(BUDGET)
+    budget = remote.Budget(remote.seconds("MANUSCRIPT_REMOTE_BUDGET", BUDGET))
     for url in dict.fromkeys(ref.target for ref in refs):
         name = index.cached(url) or _fetch(config, index, url, budget)
         if name is None:
@@ -146,7 +146,8 @@ def _fetch(config: Config, index: _Index, url: str, budget: remote.Budget) -> st
                            "page links to it and the PDF shows a placeholder")
         return None
     try:
-        fetched = remote.download(url, max_bytes=MAX_BYTES, timeout=TIMEOUT, budget=budget)
+        fetched = remote.download(url, max_bytes=MAX_BYTES, budget=budget,
+                                  timeout=remote.seconds("MANUSCRIPT_REMOTE_TIMEOUT", TIMEOUT))
     except remote.FetchError as error:
         _warn(config, url, f"remote image could not be fetched ({error.message}); the page "
                            "links to it and the PDF shows a placeholder")

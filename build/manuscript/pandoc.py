@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import re
 import subprocess
 from collections.abc import Sequence
@@ -16,6 +17,11 @@ logger = logging.getLogger(__name__)
 
 # Markdown as rootstock's pandoc defaults read it.
 MARKDOWN = "markdown"
+TIMEOUT = 120  # seconds for one pandoc run; the 100-reference meta-review needs ~5
+MEMORY_MB = 4096  # pandoc's heap
+# JSON levels of the AST: a block quote adds 2, a list item 3. Manuscripts stay under
+# 60; Python's own recursion limit (1000) is what this keeps every walker away from.
+MAX_AST_DEPTH = 400
 
 
 @functools.cache
@@ -38,22 +44,74 @@ class PandocResult:
 
 
 def run(args: Sequence[str], stdin: bytes | None = None) -> PandocResult:
-    """Run pandoc; a non-zero exit is a RenderError carrying pandoc's own message."""
-    command = [pandoc_path(), *args]
+    """Run pandoc; a non-zero exit is a RenderError carrying pandoc's own message.
+
+    Bounded: a time limit (``MANUSCRIPT_PANDOC_TIMEOUT`` seconds) and a heap limit
+    (GHC's ``-M``, ``MANUSCRIPT_PANDOC_MEMORY_MB``), since some inputs (lists nested
+    thousands deep) keep pandoc's parser busy for many minutes.
+    """
+    timeout = _limit("MANUSCRIPT_PANDOC_TIMEOUT", TIMEOUT)
+    memory = int(_limit("MANUSCRIPT_PANDOC_MEMORY_MB", MEMORY_MB))
+    command = [pandoc_path(), "+RTS", f"-M{memory}m", "-RTS", *args]
     logger.debug("running %s", " ".join(command))
-    completed = subprocess.run(command, input=stdin, capture_output=True, check=False)
+    try:
+        completed = subprocess.run(command, input=stdin, capture_output=True, check=False,
+                                   timeout=timeout)
+    except subprocess.TimeoutExpired:  # run() has killed pandoc
+        raise RenderError(
+            f"pandoc did not finish within {timeout:g} s and was stopped; is something "
+            "nested very deeply (lists, quotes, emphasis)? Set MANUSCRIPT_PANDOC_TIMEOUT "
+            "to allow more time") from None
     stderr = completed.stderr.decode("utf-8", errors="replace")
     if completed.returncode != 0:
+        if "Heap exhausted" in stderr or "heap overflow" in stderr:
+            raise RenderError(f"pandoc ran out of memory (limit {memory} MB, set "
+                              "MANUSCRIPT_PANDOC_MEMORY_MB to change it)")
         raise RenderError(f"pandoc failed (exit {completed.returncode}):\n{stderr.strip()}")
     return PandocResult(completed.stdout, tuple(_split_warnings(stderr)))
 
 
 def markdown_to_ast(markdown: str) -> dict:
-    """Parse Markdown once; later stages work on the JSON AST."""
+    """Parse Markdown once; later stages work on the JSON AST.
+
+    The AST's depth is checked here, once: every later walk (our Python generators,
+    ``json.dumps``, the Lua filters) recurses per level and would overflow otherwise.
+    """
     result = run(["--from", MARKDOWN, "--to", "json"], markdown.encode("utf-8"))
     for warning in result.warnings:
         logger.warning("pandoc: %s", warning)
-    return json.loads(result.output)
+    try:
+        ast = json.loads(result.output)
+    except RecursionError:
+        ast = None
+    if ast is None or _depth(ast) > MAX_AST_DEPTH:
+        raise RenderError(f"the document is nested too deeply (more than {MAX_AST_DEPTH} "
+                          "levels of lists, quotes, divs or emphasis)")
+    return ast
+
+
+def _depth(tree: object) -> int:
+    """Nesting depth of lists and objects, without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, dict):
+            stack.extend((value, depth + 1) for value in node.values()
+                         if isinstance(value, dict | list))
+        elif isinstance(node, list):
+            stack.extend((value, depth + 1) for value in node if isinstance(value, dict | list))
+    return deepest
+
+
+def _limit(name: str, default: float) -> float:
+    # An environment variable, for tests and unusually large manuscripts.
+    value = os.environ.get(name, "")
+    try:
+        return float(value) if value else default
+    except ValueError:
+        logger.warning("%s=%r is not a number; using %s", name, value, default)
+        return default
 
 
 def _split_warnings(stderr: str) -> list[str]:

@@ -1,41 +1,61 @@
 """Stage 4, pdf: WeasyPrint, in-process, from the HTML already made.
 
 Math is already inline SVG in the HTML (math.py, MathJax), which WeasyPrint draws
-as it is. Remote images get a short timeout and a visible placeholder, so an offline
-build never hangs on them.
+as it is. Remote images share one short time budget and get a visible placeholder, so
+an offline build never hangs on them. Only files inside the manuscript are read.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import os
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.error import HTTPError
+from urllib.parse import unquote, urljoin, urlsplit
+from urllib.request import url2pathname
 
-from .errors import RenderError
+from .errors import ContentError, RenderError
 from .fonts import bundled_font
 from .math import title_formulas
+from .sources import find_occurrences
 
 logger = logging.getLogger(__name__)
 
-REMOTE_TIMEOUT = 5  # seconds per remote image
+REMOTE_TIMEOUT = 5  # seconds per remote request (MANUSCRIPT_REMOTE_TIMEOUT)
+REMOTE_BUDGET = 15  # seconds for all remote resources of one PDF (MANUSCRIPT_REMOTE_BUDGET)
+MAX_REMOTE_BYTES = 50_000_000
+_REMOTE = "remote image not included in the PDF"
+_MISSING = "no such file"
 _PLACEHOLDER = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="60">'
     '<rect width="100%" height="100%" fill="#eee" stroke="#999"/>'
     # the theme's bundled sans (as the page): the PDF embeds no font of the machine's
     '<text x="10" y="35" font-family="\'Source Sans 3\', sans-serif" font-size="14">'
-    "Image not available offline</text></svg>"
+    "Image not available</text></svg>"
 )
 
 
-def render_pdf(html: str, base_dir: Path, offline: bool = False) -> bytes:
-    """HTML text → PDF bytes; relative links resolve against ``base_dir``."""
+def render_pdf(html: str, base_dir: Path, offline: bool = False, *,
+               readable: Sequence[Path]) -> bytes:
+    """HTML text → PDF bytes; relative links resolve against ``base_dir``.
+
+    Only files that resolve (links followed) into one of the ``readable`` folders (the
+    manuscript, the image cache) are read, and nothing is attached to the PDF: see
+    ``_fetcher`` and ``_no_attachments``.
+    """
     from weasyprint import HTML
 
     base_url = f"{base_dir.resolve().as_uri()}/"
-    document = HTML(string=html, base_url=base_url, url_fetcher=_fetcher(offline, base_url))
+    origins = _Origins(html, base_url, base_dir)
+    folders = tuple(folder.resolve() for folder in readable)
+    document = HTML(string=html, base_url=base_url,
+                    url_fetcher=_fetcher(offline, folders, origins))
     title_formulas(document.etree_element)  # alt text of each formula: its TeX
+    _no_attachments(document, origins)
     try:
         # Tagged PDF: headings, lists and figures get structure, and every image (math
         # included, as its TeX) its alt text, for screen readers and text extraction.
@@ -43,6 +63,69 @@ def render_pdf(html: str, base_dir: Path, offline: bool = False) -> bytes:
             return document.write_pdf(pdf_tags=True)
     except Exception as error:
         raise RenderError(f"WeasyPrint failed: {type(error).__name__}: {error}") from error
+
+
+def _no_attachments(document: object, origins: _Origins) -> None:
+    """Drop ``rel="attachment"`` from ``<a>`` and ``<link>``: WeasyPrint embeds the
+    target of such a link as a file in the PDF. A manuscript has no use for it (rootstock
+    makes no attachments), and the target can be any file the build can read — under
+    the manuscript too (``.git/config``, the citation cache), so none is attached."""
+    for element in document.etree_element.iter():  # type: ignore[attr-defined]
+        if element.tag in ("a", "link") and "attachment" in element.get("rel", "").lower():
+            rel = [r for r in element.get("rel", "").split() if r.lower() != "attachment"]
+            element.set("rel", " ".join(rel))
+            href = urljoin(origins.base_url, element.get("href", "").strip())
+            logger.warning("%slink not attached to the PDF (the PDF embeds no files): %s",
+                           origins.place(href), href)
+
+
+class _Origins(HTMLParser):
+    """Absolute URL → the ``src``/``href`` written in the HTML, to find it in the Markdown."""
+
+    _ATTRIBUTES = frozenset({"src", "href", "data", "poster", "xlink:href"})
+
+    def __init__(self, html: str, base_url: str, content_dir: Path) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base_url, self.content_dir = base_url, content_dir
+        self.written: dict[str, str] = {}
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in self._ATTRIBUTES and value and not value.startswith("data:"):
+                self.written.setdefault(urljoin(self.base_url, value.strip()), value)
+
+    def place(self, url: str) -> str:
+        """``content/02.intro.md:7: `` where ``url`` is written, or ``""``."""
+        for needle in dict.fromkeys((self.written.get(url), url, unquote(url))):
+            if needle:
+                for path, line in find_occurrences(self.content_dir, needle)[:1]:
+                    # the base folder links to content/'s files: name the real one
+                    return f"{ContentError('', path.resolve(), line).location}: "
+        return ""
+
+
+class _Budget:
+    """One time budget for every remote resource of a build; a host that failed once
+    (refused, timed out, unreachable) is not asked again."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.failed_hosts: set[str] = set()
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+def _seconds(name: str, default: float) -> float:
+    # For tests and slow networks; the build's own Config has no place for these.
+    value = os.environ.get(name, "")
+    try:
+        return float(value) if value else default
+    except ValueError:
+        logger.warning("%s=%r is not a number of seconds; using %s", name, value, default)
+        return default
 
 
 @contextmanager
@@ -70,35 +153,101 @@ class _Forward(logging.Handler):
         logger.log(level, "PDF: %s", message)
 
 
-def _fetcher(offline: bool, base_url: str):
+def _fetcher(offline: bool, readable: tuple[Path, ...], origins: _Origins):
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+    budget = _Budget(_seconds("MANUSCRIPT_REMOTE_BUDGET", REMOTE_BUDGET))
+    per_request = _seconds("MANUSCRIPT_REMOTE_TIMEOUT", REMOTE_TIMEOUT)
+
     class Fetcher(URLFetcher):
-        """WeasyPrint's fetcher, with a placeholder for remote images it cannot get,
-        and the theme's fonts (``fonts/…`` beside the page) from the package."""
+        """Files under the manuscript, the theme's fonts, ``data:`` and (online)
+        http(s); nothing else.
+
+        WeasyPrint's own fetcher reads any ``file://`` URL the HTML names:
+        ``<img src="file:///proc/self/environ">`` or a ``../../`` path out of the
+        manuscript. Remote resources share one time budget and get a placeholder
+        when they cannot be had in it. The theme's fonts (``fonts/…`` beside the page)
+        come from the package.
+        """
 
         def fetch(self, url: str, headers: dict | None = None) -> URLFetcherResponse:
-            font = bundled_font(url, base_url)
+            font = bundled_font(url, origins.base_url)
             if font is not None:
                 return URLFetcherResponse(url, font.read_bytes(), {"Content-Type": "font/woff2"})
-            if not url.startswith(("http://", "https://")):
+            scheme = urlsplit(url).scheme.lower()
+            if scheme == "data":
                 return super().fetch(url, headers)
+            if scheme == "file":
+                refusal = _local_refusal(url, readable)
+                if refusal:
+                    return _placeholder(url, "file not read for the PDF", refusal)
+                return super().fetch(url, headers)
+            if scheme not in ("http", "https"):
+                return _placeholder(url, "URL not read for the PDF",
+                                    f"{scheme}: URLs are not fetched")
             if offline:
-                return _placeholder(url, "offline build")
-            try:
-                return super().fetch(url, headers)
-            except (OSError, ValueError) as error:  # URLError and timeouts are OSErrors
-                return _placeholder(url, type(error).__name__)
+                return _placeholder(url, _REMOTE, "offline build")
+            return self._remote(url, headers)
 
-    def _placeholder(url: str, reason: str) -> URLFetcherResponse:
+        def _remote(self, url: str, headers: dict | None) -> URLFetcherResponse:
+            host = urlsplit(url).netloc.lower()
+            if host in budget.failed_hosts:
+                return _placeholder(url, _REMOTE, f"{host} failed earlier")
+            if budget.left() <= 0:
+                return _placeholder(url, _REMOTE, "the time budget for remote files is spent")
+            self._timeout = max(0.1, min(per_request, budget.left()))
+            try:
+                response = super().fetch(url, headers)
+                body = _read_within(response, budget)
+            except HTTPError as error:  # the host answered: other files on it may exist
+                return _placeholder(url, _REMOTE, f"HTTP {error.code}")
+            except (OSError, ValueError, TimeoutError) as error:  # refused, timed out
+                budget.failed_hosts.add(host)
+                return _placeholder(url, _REMOTE, type(error).__name__)
+            return URLFetcherResponse(response.url, body, response.headers, response.status)
+
+    def _placeholder(url: str, what: str, reason: str) -> URLFetcherResponse:
+        where = origins.place(url)
         if urlsplit(url).path.endswith(".css"):  # e.g. an icon font's stylesheet
-            logger.warning("remote stylesheet not used in the PDF (%s): %s", reason, url)
+            logger.warning("%s%s (%s): %s", where, what.replace("image", "stylesheet"),
+                           reason, url)
             return URLFetcherResponse(url, b"", {"Content-Type": "text/css"})
         # Offline, the HTML stage (images.py) has reported each remote image with its
-        # file:line already; online, a failure here is news.
-        logger.log(logging.DEBUG if offline else logging.WARNING,
-                   "remote image not included in the PDF (%s): %s", reason, url)
+        # file:line already; online, a failure here is news. A refusal always is.
+        # A missing local image, likewise, is reported there with its place.
+        level = (logging.DEBUG if (offline and what == _REMOTE) or reason == _MISSING
+                 else logging.WARNING)
+        logger.log(level, "%s%s (%s): %s", where, what, reason, url)
         return URLFetcherResponse(url, _PLACEHOLDER.encode("utf-8"),
                                   {"Content-Type": "image/svg+xml"})
 
-    return Fetcher(timeout=REMOTE_TIMEOUT)
+    return Fetcher(timeout=per_request)
+
+
+def _local_refusal(url: str, readable: tuple[Path, ...]) -> str:
+    """Why the ``file:`` URL may not be read, or ``""``: it must resolve (links and
+    ``..`` followed) to a regular file under one of the ``readable`` folders."""
+    path = Path(url2pathname(unquote(urlsplit(url).path)))
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return _MISSING
+    if not any(real.is_relative_to(folder) for folder in readable):
+        return "outside the manuscript folder"
+    if not real.is_file():
+        return "not a regular file"
+    return ""
+
+
+def _read_within(response: object, budget: _Budget) -> bytes:
+    """The whole body, within the budget and ``MAX_REMOTE_BYTES``."""
+    chunks, size = [], 0
+    while chunk := response.read(65536):  # type: ignore[attr-defined]
+        size += len(chunk)
+        if size > MAX_REMOTE_BYTES:
+            raise ValueError(f"larger than {MAX_REMOTE_BYTES // 1_000_000} MB")
+        if budget.left() <= 0:
+            raise TimeoutError("the time budget ran out while reading")
+        chunks.append(chunk)
+    response.close()  # type: ignore[attr-defined]
+    return b"".join(chunks)

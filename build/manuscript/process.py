@@ -22,18 +22,17 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import jinja2
-import yaml
 from manubot import __version__ as manubot_version
 from manubot.process.manuscript import get_manuscript_stats
-from manubot.process.metadata import get_header_includes
-from manubot.process.util import add_author_affiliations, template_with_jinja2
+from manubot.process.util import add_author_affiliations
 from manubot.util import get_configured_yaml
 
-from . import rootstock
+from . import metadata as metadata_checks
+from . import rootstock, sandbox, yamlfile
 from .config import Config, VariablesFile
 from .errors import ConfigError, ContentError
 from .formats import credit
-from .sources import Section, read_sections, read_text_file
+from .sources import Section, check_inside, check_tree, read_sections, read_text_file
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +48,7 @@ class Processed:
 
 
 def process(config: Config, now: datetime | None = None) -> Processed:
+    check_sources(config)
     sections = read_sections(config.content_dir)
     text = "\n\n".join(section.text for section in sections) + "\n"
     variables = load_variables(config, now or _now(config.env))
@@ -56,6 +56,22 @@ def process(config: Config, now: datetime | None = None) -> Processed:
     rendered = _render(text, variables, sections)
     return Processed(markdown=_front_matter(variables["pandoc"]) + rendered,
                      variables=variables, sections=tuple(sections))
+
+
+def check_sources(config: Config) -> None:
+    """Before anything is read or written: no link in content/ leads outside the root.
+
+    ``build()`` calls this even when the process stage is unchanged, since a new link
+    to a folder outside changes no file digest and ``content/images`` is published.
+    """
+    check_tree(config.root, config.content_dir)
+    for section in config.content_dir.glob("[0-9]*.md"):
+        if section.is_dir():  # no file digest changes when a folder appears
+            raise ContentError("is a folder, not a file", section)
+    # The theme and rootstock's settings are read too: a CSS or JS file there is
+    # inlined into the page (build/theme/css/x.css -> /proc/self/environ would be).
+    for folder in ("build/theme", "build/assets", "build/pandoc/defaults"):
+        check_tree(config.root, config.root / folder)
 
 
 def write_processed(config: Config, processed: Processed) -> None:
@@ -76,7 +92,7 @@ def load_variables(config: Config, now: datetime) -> dict:
 
     manuscript_date = metadata.pop("date", None)
     if isinstance(manuscript_date, str):
-        manuscript_date = date.fromisoformat(manuscript_date)
+        manuscript_date = date.fromisoformat(manuscript_date)  # checked by _read_metadata
     manuscript_date = manuscript_date or now.date()
     variables["pandoc"]["date-meta"] = manuscript_date.isoformat()
     manubot = variables["manubot"]
@@ -102,18 +118,14 @@ def load_variables(config: Config, now: datetime) -> dict:
         manubot["thumbnail_url"] = thumbnail
 
     for key in ("pandoc", "manubot"):
-        overrides = metadata.pop(key, {})
-        if isinstance(overrides, dict):
-            variables[key].update(overrides)
-        else:
-            logger.warning("metadata.yaml: %r should be a mapping; ignored", key)
+        variables[key].update(metadata.pop(key, None) or {})  # a mapping: checked
     variables.update(metadata)
     for spec in config.template_variables:
         if spec.is_url:  # fetched once into ci/cache, read from there offline
             spec = rootstock.cached_template_variables(config, spec)
         variables.update(_read_template_variables(config.root, spec))
 
-    variables["pandoc"]["header-includes"] = get_header_includes(variables)
+    variables["pandoc"]["header-includes"] = sandbox.header_includes(variables)
     _add_manubot_cite_settings(config, variables["pandoc"])
     return variables
 
@@ -165,6 +177,12 @@ def _add_manubot_cite_settings(config: Config, pandoc: dict) -> None:
         bibliographies = [bibliographies]
     manual = config.layout().manual_references
     bibliographies.extend(_relative(config.root, p) for p in manual)
+    for bibliography in bibliographies:
+        # cite reads these and pandoc's citeproc could print their contents.
+        if isinstance(bibliography, str) and (config.root / bibliography).exists():
+            check_inside(config.root, config.root / bibliography)
+    metadata_checks.warn_duplicate_references(
+        [config.root / p for p in bibliographies if isinstance(p, str)])
     pandoc["bibliography"] = bibliographies
     pandoc["manubot-output-bibliography"] = "output/references.json"
     pandoc["manubot-output-citekeys"] = "output/citations.tsv"
@@ -174,12 +192,24 @@ def _add_manubot_cite_settings(config: Config, pandoc: dict) -> None:
 
 
 def _render(text: str, variables: dict, sections: list[Section]) -> str:
+    """Manubot's Jinja2 templating of the sections, in a sandbox (see sandbox.py)."""
     try:
-        return template_with_jinja2(text, variables)
+        return sandbox.template_with_jinja2(text, variables)
+    except jinja2.TemplateNotFound as error:  # sections are one template: no files
+        section, line = _locate(sections, sandbox.error_line(error))
+        raise ContentError(f"Jinja2 template refused: sections cannot include, import or "
+                           f"extend other templates ({error.name})", section, line) from None
     except jinja2.TemplateError as error:
-        lineno = getattr(error, "lineno", None)
-        section, line = _locate(sections, lineno)
-        raise ContentError(f"Jinja2 template error: {error.message}", section, line) from None
+        section, line = _locate(sections, sandbox.error_line(error))
+        kind = "refused" if isinstance(error, jinja2.exceptions.SecurityError) else "error"
+        raise ContentError(f"Jinja2 template {kind}: {error.message}", section, line) from None
+    except RecursionError:
+        raise ContentError("Jinja2 template nested too deeply", sections[0].path) from None
+    except (ArithmeticError, LookupError, TypeError, ValueError) as error:
+        # A runtime error in the template's own expressions ({{ 1/0 }}, range(10**9)).
+        section, line = _locate(sections, sandbox.error_line(error))
+        raise ContentError(f"Jinja2 template error: {type(error).__name__}: {error}",
+                           section, line) from None
 
 
 def _locate(sections: list[Section], lineno: int | None) -> tuple[Path | None, int | None]:
@@ -209,28 +239,20 @@ def _front_matter(pandoc: dict) -> str:
 
 
 def _read_metadata(path: Path) -> dict:
-    if not path.is_file():
+    if not path.is_file() and not path.is_symlink():
         logger.warning("%s is missing: the manuscript has no title or authors", path)
         return {}
-    data = _load_yaml(path)
-    if data is None:
+    loaded = yamlfile.load(path)
+    if loaded.data is None:
         return {}
-    if not isinstance(data, dict):
+    if not isinstance(loaded.data, dict):
         raise ConfigError("metadata.yaml must be a mapping of keys to values", path, 1)
-    return data
+    metadata_checks.check_metadata(loaded, path)
+    return loaded.data
 
 
 def _load_yaml(path: Path) -> object:
-    text = read_text_file(path)
-    try:
-        return yaml.safe_load(text)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark else None
-        problem = " ".join(str(part) for part in (error.context, error.problem) if part)
-        raise ConfigError(f"YAML syntax error: {problem}", path, line) from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"YAML error: {error}", path) from None
+    return yamlfile.load(path).data
 
 
 def _read_template_variables(root: Path, spec: VariablesFile) -> dict:
@@ -238,15 +260,25 @@ def _read_template_variables(root: Path, spec: VariablesFile) -> dict:
     namespace, location, path = spec.namespace, spec.location, spec.path
     if not path.is_file():
         raise ConfigError(f"template variables file not found: {location}", root)
+    # Its values are printed by {{ }} in the sections: a file outside the manuscript
+    # (manuscript.toml is part of a pull request) would be published.
+    check_inside(root, path)
     if path.suffix == ".json":
         try:
             data = json.loads(read_text_file(path))
         except json.JSONDecodeError as error:
             raise ConfigError(f"invalid JSON: {error.msg}", path, error.lineno) from None
+        except RecursionError:
+            raise ConfigError("invalid JSON: nested too deeply", path) from None
     elif path.suffix == ".toml":
         import tomllib
 
-        data = tomllib.loads(read_text_file(path))
+        try:
+            data = tomllib.loads(read_text_file(path))
+        except tomllib.TOMLDecodeError as error:  # its message ends "(at line N, column M)"
+            raise ConfigError(f"invalid TOML: {error}", path) from None
+        except RecursionError:
+            raise ConfigError("invalid TOML: nested too deeply", path) from None
     else:
         data = _load_yaml(path)
     if namespace:

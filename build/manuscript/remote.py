@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from . import __version__
 from .errors import ManuscriptError
@@ -35,13 +37,28 @@ class Download:
 
 
 class Budget:
-    """One time allowance shared by several downloads (e.g. every image of a build)."""
+    """One time allowance shared by several downloads (e.g. every image of a build).
+
+    A host that could not be reached (refused, timed out) is not asked again within
+    the budget: ten images on a host that accepts and never answers cost one timeout.
+    """
 
     def __init__(self, seconds: float) -> None:
         self.deadline = time.monotonic() + seconds
+        self.failed_hosts: set[str] = set()
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
+
+
+def seconds(name: str, default: float) -> float:
+    """A time limit from the environment (``MANUSCRIPT_REMOTE_TIMEOUT`` …), for tests."""
+    value = os.environ.get(name, "")
+    try:
+        return float(value) if value else default
+    except ValueError:
+        logger.warning("%s=%r is not a number of seconds; using %s", name, value, default)
+        return default
 
 
 def download(url: str, *, max_bytes: int, timeout: float,
@@ -49,7 +66,10 @@ def download(url: str, *, max_bytes: int, timeout: float,
     """GET ``url`` with a size limit and a time limit; every failure is a FetchError."""
     import requests
 
+    host = urlsplit(url).netloc.lower()
     if budget is not None:
+        if host in budget.failed_hosts:
+            raise FetchError(f"{host} could not be reached earlier in this build")
         timeout = min(timeout, budget.remaining())
         if timeout <= 0:
             raise FetchError("the time allowed for downloads in this build is used up")
@@ -71,6 +91,8 @@ def download(url: str, *, max_bytes: int, timeout: float,
             return Download(bytes(body), response.url,
                             response.headers.get("Content-Type", "").split(";")[0].strip())
     except requests.RequestException as error:
+        if budget is not None and isinstance(error, requests.ConnectionError | requests.Timeout):
+            budget.failed_hosts.add(host)
         raise FetchError(_reason(error)) from None
     except ValueError as error:  # a malformed Content-Length
         raise FetchError(str(error)) from None

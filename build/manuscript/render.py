@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from . import images, pandoc, rootstock
+from . import csp, images, pandoc, rootstock
 from .cite import explain_bibliography_error
 from .config import Config
 from .errors import ConfigError, RenderError
@@ -182,11 +182,12 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
             "--section-divs", "--toc", "--toc-depth=3",
             f"--resource-path={config.content_dir}",  # where images.lua looks for images
             *[f"--lua-filter={f}" for f in theme.filters],
-            "--citeproc", f"--bibliography={refs}", f"--csl={theme.csl}",
+            "--citeproc", f"--lua-filter={data_dir() / 'filters' / 'links.lua'}",
+            f"--bibliography={refs}", f"--csl={theme.csl}",
             "--metadata=link-citations:true",
             f"--include-in-header={head}", f"--include-after-body={tail}",
             f"--variable=manuscript-version:{version}",
-            "--variable=pdf-url:manuscript.pdf",
+            "--variable=pdf-url:manuscript.pdf", f"--variable=manuscript-csp:{csp.PLACEHOLDER}",
             *[f"--variable={key}:{value}" for key, value in page_variables(variables, version)],
             *prepare_math(config, ast, tmpdir),
         ]
@@ -203,7 +204,8 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
             raise RenderError(explained) from None
     for warning in result.warnings:
         _report(config, warning)
-    return result.output.decode("utf-8")
+    return csp.add_policy(result.output.decode("utf-8"), [_wrap("script", theme.js)],
+                          theme.template.read_text(encoding="utf-8"), variables)
 
 
 def page_variables(variables: dict, version: str) -> list[tuple[str, str]]:

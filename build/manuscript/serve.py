@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import log
+from . import csp, log
 from .config import Config
 from .errors import ManuscriptError
 
@@ -396,6 +396,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _inject(html: bytes, number: int) -> bytes:
     script = (_SCRIPT % (number, LIVERELOAD_PATH)).encode("utf-8")
+    html = csp.allow_inline_script(html.decode("utf-8"), script.decode().split(">", 1)[1]
+                                   .rsplit("</script>", 1)[0]).encode("utf-8")
     at = html.lower().rfind(b"</body>")
     if at < 0:
         return html + script

@@ -1,11 +1,32 @@
-"""Reading the manuscript's source files, with errors that name file and line."""
+"""Reading the manuscript's source files, with errors that name file and line.
+
+Everything the build reads or publishes from the manuscript stays inside its root
+folder: a symbolic link that leads outside (``images/x -> /proc/self/environ``, a
+section linked to ``/etc/passwd``) is refused, wherever it is, before anything is
+read or written (``check_tree``, ``check_inside``).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ContentError
+
+# Deeper block nesting (quotes, list items) than any prose needs; pandoc's parser and
+# every recursive walker of its AST slow down or overflow far above it.
+MAX_BLOCK_NESTING = 64
+_NESTING = re.compile(r"[ \t]*(?:>|[-*+][ \t]|\d{1,9}[.)][ \t])")
+_THEMATIC_BREAK = re.compile(r"[ \t]*([-*_])(?:[ \t]*\1){2,}[ \t]*$")
+# Unclosed "[" in one paragraph; prose and citations use 2 ("[see [@a]]"), 6 takes
+# pandoc 0.3 s, each level more about three times as long.
+MAX_BRACKET_NESTING = 6
+_FENCE = re.compile(r"[ \t]{0,3}(```|~~~)")
+_CODE_OR_MATH = re.compile(r"(`+).*?\1|\$\$.*?\$\$|\$[^$\s][^$]*\$")
 
 
 @dataclass(frozen=True)
@@ -16,9 +37,18 @@ class Section:
 
 def read_text_file(path: Path) -> str:
     """Read UTF-8 (a BOM is allowed, as manubot allows it); a bad byte names its line."""
-    data = path.read_bytes()
     try:
-        return data.decode("utf-8-sig")
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise ContentError("is a folder, not a file", path) from None
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise ContentError(f"broken symbolic link (to {os.readlink(path)})", path) from None
+        raise ContentError("file not found", path) from None
+    except OSError as error:
+        raise ContentError(f"cannot be read: {error.strerror}", path) from None
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise ContentError(
@@ -26,12 +56,112 @@ def read_text_file(path: Path) -> str:
             path,
             line,
         ) from None
+    # A NUL byte is never text: pandoc would copy it into the HTML, where it is invalid.
+    nul = text.find("\0")
+    if nul >= 0:
+        raise ContentError("contains a NUL byte (binary data?)", path, text.count("\n", 0, nul) + 1)
+    return text
 
 
 def read_sections(content_dir: Path) -> list[Section]:
     """The numbered sections (``01.abstract.md`` …) in name order, as manubot reads them."""
+    root = content_dir.parent
     paths = sorted(content_dir.glob("[0-9]*.md"))
-    return [Section(path, read_text_file(path)) for path in paths]
+    sections = []
+    for path in paths:
+        check_inside(root, path)
+        text = read_text_file(path)
+        check_nesting(path, text)
+        sections.append(Section(path, text))
+    return sections
+
+
+def check_inside(root: Path, path: Path) -> Path:
+    """``path`` resolved; a ContentError naming ``path`` if it leads outside ``root``.
+
+    Symbolic links inside the manuscript are fine (rootstock itself links images);
+    one that points outside would publish or read whatever it points at.
+    """
+    try:
+        target = path.resolve(strict=True)
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise ContentError(f"broken symbolic link (to {os.readlink(path)})", path) from None
+        raise ContentError("file not found", path) from None
+    except (OSError, RuntimeError) as error:  # a loop of links
+        raise ContentError(f"cannot be resolved: {error}", path) from None
+    if not target.is_relative_to(root.resolve()):
+        raise ContentError(
+            f"symbolic link to {target}, outside the manuscript folder: refused", path
+        )
+    return target
+
+
+def check_tree(root: Path, folder: Path) -> None:
+    """Every entry under ``folder``: links stay inside ``root``, no pipes or devices.
+
+    Run before a build reads or writes anything: ``content/images`` is copied into
+    ``webpage/`` as it is, so one bad link there would publish a file from the machine.
+    """
+    if not folder.exists() and not folder.is_symlink():
+        return
+    seen: set[Path] = set()
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        real = check_inside(root, current)
+        if real in seen:  # a link back to a folder already checked
+            continue
+        seen.add(real)
+        if not real.is_dir():
+            _check_regular(current, real)
+            continue
+        with os.scandir(current) as entries:
+            pending.extend(Path(entry.path) for entry in entries)
+
+
+def _check_regular(path: Path, real: Path) -> None:
+    mode = real.stat().st_mode
+    if not stat.S_ISREG(mode):
+        # Reading a FIFO blocks forever; a device has no end.
+        raise ContentError("is not a regular file (a pipe, socket or device): refused", path)
+
+
+def check_nesting(path: Path, text: str) -> None:
+    """Refuse nesting that pandoc's Markdown reader cannot handle in reasonable time.
+
+    ``>>>>…`` or ``- - - …`` ten thousand deep keeps pandoc busy for minutes and
+    overflows any recursive walk of its AST; brackets are far worse: pandoc 3's link
+    parser backtracks exponentially, ``[[[[[[[[[[x]]]]]]]]]]`` (ten deep) takes more
+    than ten seconds and fifty never finish. Found here, the error has a line.
+    """
+    brackets, fenced = 0, False
+    for number, line in enumerate(text.splitlines(), start=1):
+        if _FENCE.match(line):
+            fenced = not fenced
+        if fenced or _FENCE.match(line):
+            continue
+        if not line.strip():
+            brackets = 0  # a paragraph ends: pandoc never looks past it for a ']'
+        for char in _CODE_OR_MATH.sub("", line.replace("\\[", "").replace("\\]", "")):
+            if char == "[":
+                brackets += 1
+                if brackets > MAX_BRACKET_NESTING:
+                    raise ContentError(
+                        f"more than {MAX_BRACKET_NESTING} '[' open at once in one paragraph:"
+                        " pandoc needs exponential time to read that; escape a '[' that "
+                        "starts no link as '\\['", path, number)
+            elif char == "]":
+                brackets = max(0, brackets - 1)
+        if len(line) < MAX_BLOCK_NESTING or _THEMATIC_BREAK.match(line):
+            continue
+        depth, position = 0, 0
+        while match := _NESTING.match(line, position):
+            depth, position = depth + 1, match.end()
+        if depth > MAX_BLOCK_NESTING:
+            raise ContentError(
+                f"block quotes or lists nested {depth} levels deep (at most "
+                f"{MAX_BLOCK_NESTING} are supported)", path, number)
 
 
 def find_occurrences(content_dir: Path, needle: str) -> list[tuple[Path, int]]:
@@ -46,3 +176,30 @@ def find_occurrences(content_dir: Path, needle: str) -> list[tuple[Path, int]]:
             if needle in line:
                 places.append((path, number))
     return places
+
+
+# ---------------------------------------------------------------- CSL reference files
+
+
+def json_item_lines(text: str) -> list[int | None]:
+    """The line each element of a top-level JSON array starts on (for error messages).
+
+    ``json`` keeps no positions, so decode the array element by element with
+    ``raw_decode``, which reports where each one ends.
+    """
+    decoder = json.JSONDecoder()
+    start = text.find("[")
+    if start < 0:
+        return []
+    lines: list[int | None] = []
+    position = start + 1
+    while True:
+        while position < len(text) and text[position] in " \t\r\n,":
+            position += 1
+        if position >= len(text) or text[position] == "]":
+            return lines
+        lines.append(text.count("\n", 0, position) + 1)
+        try:
+            _, position = decoder.raw_decode(text, position)
+        except (ValueError, RecursionError):
+            return lines

@@ -165,6 +165,9 @@ def new_page(browser: Browser, site: Site) -> Iterator[NewPage]:
 
     def make(**options: Any) -> tuple[Page, PageLog]:
         options.setdefault("viewport", DESKTOP)
+        # axe-core is injected as an inline script, which the page's CSP refuses;
+        # test_csp.py opens pages with bypass_csp=False to check the policy itself.
+        options.setdefault("bypass_csp", True)
         context = browser.new_context(**options)
         contexts.append(context)
         page = context.new_page()

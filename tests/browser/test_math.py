@@ -40,7 +40,8 @@ def open_page(browser: Browser, showcase_url: str) -> Iterator:
     contexts = []
 
     def make(viewport: dict, scheme: str = "light") -> Page:
-        context = browser.new_context(viewport=viewport, color_scheme=scheme)
+        # bypass_csp: axe-core is injected inline, which the page's CSP refuses
+        context = browser.new_context(viewport=viewport, color_scheme=scheme, bypass_csp=True)
         contexts.append(context)
         page = context.new_page()
         page.goto(showcase_url)
