@@ -31,10 +31,14 @@ MAX_REMOTE_BYTES = 50_000_000
 _REMOTE = "remote image not included in the PDF"
 _MISSING = "no such file"
 _PLACEHOLDER = (
-    '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="60">'
-    '<rect width="100%" height="100%" fill="#eee" stroke="#999"/>'
+    # A viewBox keeps the drawing inside whatever box the figure gives the image (a
+    # width or height set in the Markdown): scaled as a whole, never stretched past it.
+    '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="60" viewBox="0 0 320 60" '
+    'preserveAspectRatio="xMidYMid meet">'
+    '<rect x="0.5" y="0.5" width="319" height="59" fill="#eee" stroke="#999"/>'
     # the theme's bundled sans (as the page): the PDF embeds no font of the machine's
-    '<text x="10" y="35" font-family="\'Source Sans 3\', sans-serif" font-size="14">'
+    '<text x="160" y="35" text-anchor="middle" '
+    'font-family="\'Source Sans 3\', sans-serif" font-size="14">'
     "Image not available</text></svg>"
 )
 
