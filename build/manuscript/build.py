@@ -28,7 +28,7 @@ from pathlib import Path
 
 from manubot import __version__ as manubot_version
 
-from . import __version__, cite, formats, images, pandoc, pdf, process, render, rootstock
+from . import __version__, cite, formats, images, pandoc, pdf, process, render
 from .config import Config, Layout, check_source_date_epoch
 from .errors import ContentError, OutputError, StrictError
 from .fonts import FOLDER as FONTS
@@ -114,7 +114,7 @@ def process_stage(config: Config, layout: Layout) -> Stage[process.Processed]:
                   json.dumps(dict(config.ci.params or {}), sort_keys=True),
                   config.env.get("SOURCE_DATE_EPOCH", ""), time.strftime("%Y-%m-%d"),
                   _code_digest(), manubot_version, *config.template_variables_paths,
-                  rootstock.head_commit(config.root) or ""])  # seeds a random author order
+                  config.ci.head or ""])  # seeds a random author order
 
     def dump(processed: process.Processed) -> dict[str, bytes]:
         return {"manuscript.md": processed.markdown.encode("utf-8"),

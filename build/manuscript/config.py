@@ -80,6 +80,7 @@ class CIIdentity:
     triggering_commit: str | None = None  # the commit pushed (the PR head on a PR)
     run_url: str | None = None
     version: str = "local"  # the website version: the triggering commit, else git HEAD
+    head: str | None = None  # git HEAD of the manuscript (manubot seeds author order by it)
 
 
 @dataclass(frozen=True)
@@ -257,10 +258,11 @@ def check_source_date_epoch(env: Mapping[str, str]) -> int | None:
 def ci_identity(root: Path, env: Mapping[str, str]) -> CIIdentity:
     """Work out, once, which repository and commit this build is for."""
     params = manubot_ci_parameters(env)
+    head = _git_head(root)
     if params is None:
-        return CIIdentity(version=_git_head(root) or "local")
+        return CIIdentity(version=head or "local", head=head)
     triggering = params.get("triggering_commit", "").strip()
-    version = triggering if _SHA_RE.fullmatch(triggering) else _git_head(root) or "local"
+    version = triggering if _SHA_RE.fullmatch(triggering) else head or "local"
     return CIIdentity(
         params=MappingProxyType(dict(params)),
         repo_slug=params["repo_slug"],
@@ -268,6 +270,7 @@ def ci_identity(root: Path, env: Mapping[str, str]) -> CIIdentity:
         triggering_commit=triggering or None,
         run_url=_run_url(params, env),
         version=version,
+        head=head,
     )
 
 

@@ -32,6 +32,7 @@ from . import remote
 from .config import Config
 from .errors import ContentError
 from .fsutil import digest, write_text_atomic
+from .limits import env_limit
 from .sources import find_occurrences
 
 logger = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ def _localise(config: Config, refs: list[ImageRef]) -> None:
     index = _Index.load(config)
     before = (dict(index.images), list(index.unresolved))
     index.unresolved = []
-    budget = remote.Budget(remote.seconds("MANUSCRIPT_REMOTE_BUDGET", BUDGET))
+    budget = remote.Budget(env_limit("MANUSCRIPT_REMOTE_BUDGET", BUDGET))
     for url in dict.fromkeys(ref.target for ref in refs):
         name = index.cached(url) or _fetch(config, index, url, budget)
         if name is None:
@@ -147,7 +148,7 @@ def _fetch(config: Config, index: _Index, url: str, budget: remote.Budget) -> st
         return None
     try:
         fetched = remote.download(url, max_bytes=MAX_BYTES, budget=budget,
-                                  timeout=remote.seconds("MANUSCRIPT_REMOTE_TIMEOUT", TIMEOUT))
+                                  timeout=env_limit("MANUSCRIPT_REMOTE_TIMEOUT", TIMEOUT))
     except remote.FetchError as error:
         _warn(config, url, f"remote image could not be fetched ({error.message}); the page "
                            "links to it and the PDF shows a placeholder")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import re
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import RenderError
+from .limits import env_limit
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +50,8 @@ def run(args: Sequence[str], stdin: bytes | None = None) -> PandocResult:
     (GHC's ``-M``, ``MANUSCRIPT_PANDOC_MEMORY_MB``), since some inputs (lists nested
     thousands deep) keep pandoc's parser busy for many minutes.
     """
-    timeout = _limit("MANUSCRIPT_PANDOC_TIMEOUT", TIMEOUT)
-    memory = int(_limit("MANUSCRIPT_PANDOC_MEMORY_MB", MEMORY_MB))
+    timeout = env_limit("MANUSCRIPT_PANDOC_TIMEOUT", TIMEOUT)
+    memory = int(env_limit("MANUSCRIPT_PANDOC_MEMORY_MB", MEMORY_MB))
     command = [pandoc_path(), "+RTS", f"-M{memory}m", "-RTS", *args]
     logger.debug("running %s", " ".join(command))
     try:
@@ -102,16 +102,6 @@ def _depth(tree: object) -> int:
         elif isinstance(node, list):
             stack.extend((value, depth + 1) for value in node if isinstance(value, dict | list))
     return deepest
-
-
-def _limit(name: str, default: float) -> float:
-    # An environment variable, for tests and unusually large manuscripts.
-    value = os.environ.get(name, "")
-    try:
-        return float(value) if value else default
-    except ValueError:
-        logger.warning("%s=%r is not a number; using %s", name, value, default)
-        return default
 
 
 def _split_warnings(stderr: str) -> list[str]:

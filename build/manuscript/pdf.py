@@ -8,8 +8,6 @@ an offline build never hangs on them. Only files inside the manuscript are read.
 from __future__ import annotations
 
 import logging
-import os
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from html.parser import HTMLParser
@@ -20,7 +18,9 @@ from urllib.request import url2pathname
 
 from .errors import ContentError, RenderError
 from .fonts import bundled_font
+from .limits import env_limit
 from .math import title_formulas
+from .remote import Budget
 from .sources import find_occurrences
 
 logger = logging.getLogger(__name__)
@@ -110,28 +110,6 @@ class _Origins(HTMLParser):
         return ""
 
 
-class _Budget:
-    """One time budget for every remote resource of a build; a host that failed once
-    (refused, timed out, unreachable) is not asked again."""
-
-    def __init__(self, seconds: float) -> None:
-        self.deadline = time.monotonic() + seconds
-        self.failed_hosts: set[str] = set()
-
-    def left(self) -> float:
-        return self.deadline - time.monotonic()
-
-
-def _seconds(name: str, default: float) -> float:
-    # For tests and slow networks; the build's own Config has no place for these.
-    value = os.environ.get(name, "")
-    try:
-        return float(value) if value else default
-    except ValueError:
-        logger.warning("%s=%r is not a number of seconds; using %s", name, value, default)
-        return default
-
-
 @contextmanager
 def _weasyprint_errors_as_warnings() -> Iterator[None]:
     """Report what WeasyPrint could not do (a missing image…) as our warnings.
@@ -160,8 +138,8 @@ class _Forward(logging.Handler):
 def _fetcher(offline: bool, readable: tuple[Path, ...], origins: _Origins):
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-    budget = _Budget(_seconds("MANUSCRIPT_REMOTE_BUDGET", REMOTE_BUDGET))
-    per_request = _seconds("MANUSCRIPT_REMOTE_TIMEOUT", REMOTE_TIMEOUT)
+    budget = Budget(env_limit("MANUSCRIPT_REMOTE_BUDGET", REMOTE_BUDGET))
+    per_request = env_limit("MANUSCRIPT_REMOTE_TIMEOUT", REMOTE_TIMEOUT)
 
     class Fetcher(URLFetcher):
         """Files under the manuscript, the theme's fonts, ``data:`` and (online)
@@ -197,9 +175,9 @@ def _fetcher(offline: bool, readable: tuple[Path, ...], origins: _Origins):
             host = urlsplit(url).netloc.lower()
             if host in budget.failed_hosts:
                 return _placeholder(url, _REMOTE, f"{host} failed earlier")
-            if budget.left() <= 0:
+            if budget.remaining() <= 0:
                 return _placeholder(url, _REMOTE, "the time budget for remote files is spent")
-            self._timeout = max(0.1, min(per_request, budget.left()))
+            self._timeout = max(0.1, min(per_request, budget.remaining()))
             try:
                 response = super().fetch(url, headers)
                 body = _read_within(response, budget)
@@ -243,14 +221,14 @@ def _local_refusal(url: str, readable: tuple[Path, ...]) -> str:
     return ""
 
 
-def _read_within(response: object, budget: _Budget) -> bytes:
+def _read_within(response: object, budget: Budget) -> bytes:
     """The whole body, within the budget and ``MAX_REMOTE_BYTES``."""
     chunks, size = [], 0
     while chunk := response.read(65536):  # type: ignore[attr-defined]
         size += len(chunk)
         if size > MAX_REMOTE_BYTES:
             raise ValueError(f"larger than {MAX_REMOTE_BYTES // 1_000_000} MB")
-        if budget.left() <= 0:
+        if budget.remaining() <= 0:
             raise TimeoutError("the time budget ran out while reading")
         chunks.append(chunk)
     response.close()  # type: ignore[attr-defined]

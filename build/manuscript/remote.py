@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,16 +48,6 @@ class Budget:
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
-
-
-def seconds(name: str, default: float) -> float:
-    """A time limit from the environment (``MANUSCRIPT_REMOTE_TIMEOUT`` …), for tests."""
-    value = os.environ.get(name, "")
-    try:
-        return float(value) if value else default
-    except ValueError:
-        logger.warning("%s=%r is not a number of seconds; using %s", name, value, default)
-        return default
 
 
 def download(url: str, *, max_bytes: int, timeout: float,

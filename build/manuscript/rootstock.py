@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import random
-import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import replace
@@ -303,7 +302,7 @@ def author_order(config: Config, metadata: dict, manubot: dict, authors: list) -
     manubot["randomize_author_order"] = randomize
     if not randomize:
         return authors
-    seed = metadata.pop("manubot-randomize-author-order-seed", None) or head_commit(config.root)
+    seed = metadata.pop("manubot-randomize-author-order-seed", None) or config.ci.head
     if seed is None:
         logger.warning("metadata.yaml: manubot-randomize-author-order needs a git commit "
                        "(or manubot-randomize-author-order-seed) to seed the order; "
@@ -311,17 +310,6 @@ def author_order(config: Config, metadata: dict, manubot: dict, authors: list) -
         return authors
     manubot["randomize_author_order_seed"] = seed
     return random.Random(seed).sample(authors, k=len(authors))
-
-
-def head_commit(root: Path) -> str | None:
-    """``git rev-parse HEAD`` in the manuscript, as manubot's get_head_commit runs it."""
-    try:
-        completed = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
-                                   capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.SubprocessError) as error:
-        logger.debug("git rev-parse HEAD failed: %s", error)
-        return None
-    return completed.stdout.strip() if completed.returncode == 0 else None
 
 
 # manubot's namespace syntax: a Jinja2 identifier, "=", then the path or URL.

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import logging
 import operator
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +26,8 @@ from typing import Any
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+from .limits import env_limit
 
 MAX_RESULT = 10_000_000  # characters or items one operation may produce
 TIMEOUT = 60  # seconds for all the sections' templating; fm-survey's takes 0.01
@@ -132,7 +133,7 @@ def template_with_jinja2(text: str, variables: dict) -> str:
     """Drop-in for manubot's function of that name, with a time limit
     (``MANUSCRIPT_TEMPLATE_TIMEOUT`` seconds)."""
     template = environment().from_string(text)
-    with _time_limit(_seconds("MANUSCRIPT_TEMPLATE_TIMEOUT", TIMEOUT)):
+    with _time_limit(env_limit("MANUSCRIPT_TEMPLATE_TIMEOUT", TIMEOUT)):
         return template.render(**variables)
 
 
@@ -163,14 +164,6 @@ def _time_limit(seconds: float) -> Iterator[None]:
         yield
     finally:
         sys.settrace(previous)
-
-
-def _seconds(name: str, default: float) -> float:
-    value = os.environ.get(name, "")
-    try:
-        return float(value) if value else default
-    except ValueError:
-        return default
 
 
 def error_line(error: Exception) -> int | None:
