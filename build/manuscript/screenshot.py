@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CHROMIUM_PATH = Path("/usr/bin/chromium")
-CHROMIUM_INSTALL_HINT = "install it with: apt-get install chromium"
+CHROMIUM_INSTALL_HINT = ("install it with: apt-get install chromium, or "
+                         "python -m playwright install chromium")
 PLAYWRIGHT_INSTALL_HINT = "install it with: pip install playwright (no 'playwright install')"
 
 # Headless, and nothing that phones home: a screenshot (or a test asserting "no request to
@@ -69,20 +70,43 @@ SHOTS: tuple[Shot, ...] = (
 COLOR_SCHEMES: tuple[str, ...] = ("light", "dark")
 
 
-def find_chromium() -> Path:
-    """The system Chromium, or RenderError naming the package that provides it."""
+def find_chromium(playwright: Playwright | None = None) -> Path:
+    """The system's Chromium, else Playwright's own (``python -m playwright install
+    chromium``), or a RenderError saying how to get either.
+
+    The system's comes first: it is updated with the machine and is what CI installs.
+    Pass the running ``playwright`` when there is one (a second sync Playwright cannot
+    start inside the first); without it, one is started briefly to ask for the path.
+    """
     if CHROMIUM_PATH.is_file():
         return CHROMIUM_PATH
     for name in ("chromium", "chromium-browser"):
         found = shutil.which(name)
         if found:
             return Path(found)
-    raise RenderError(f"chromium not found at {CHROMIUM_PATH} or on PATH; {CHROMIUM_INSTALL_HINT}")
+    own = Path(playwright.chromium.executable_path) if playwright else _playwright_chromium()
+    if own is not None and own.is_file():
+        return own
+    raise RenderError(f"chromium not found at {CHROMIUM_PATH}, on PATH or installed by "
+                      f"Playwright; {CHROMIUM_INSTALL_HINT}")
+
+
+def _playwright_chromium() -> Path | None:
+    try:
+        from playwright.sync_api import Error, sync_playwright
+    except ImportError:
+        return None
+    try:
+        with sync_playwright() as playwright:
+            return Path(playwright.chromium.executable_path)
+    except Error as error:  # e.g. no driver for this platform: as if not installed
+        logger.debug("Playwright could not name its Chromium: %s", error)
+        return None
 
 
 def launch_chromium(playwright: Playwright) -> Browser:
-    """Launch the system Chromium headless with CHROMIUM_ARGS."""
-    executable = find_chromium()
+    """Launch Chromium (see find_chromium) headless with CHROMIUM_ARGS."""
+    executable = find_chromium(playwright)
     try:
         return playwright.chromium.launch(
             executable_path=str(executable), args=list(CHROMIUM_ARGS), headless=True
@@ -240,3 +264,15 @@ def _page_slices(page: Page, shot: Shot, path: Path) -> Path:
     page.evaluate("window.scrollTo(0, 0)")
     logger.debug("%s: %dx%d (page %d px tall)", path.name, shot.width, height, full_height)
     return path
+
+
+if __name__ == "__main__":
+    # `python -m manuscript.screenshot`: print the Chromium that would be used, or exit 1
+    # (the README's test command then installs Playwright's own).
+    import sys
+
+    try:
+        print(find_chromium())
+    except RenderError as error:
+        print(f"manuscript: {error}", file=sys.stderr)
+        sys.exit(1)
