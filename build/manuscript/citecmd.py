@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 _MARKDOWN = "markdown-fenced_divs-native_divs-bracketed_spans-native_spans-raw_html"
 _NOCITE = b"---\nnocite: '@*'\n---\n"
 
+
 def cite_config(root: Path, *, offline: bool, verbose: bool,
                 env: Mapping[str, str] | None = None) -> tuple[Config, bool]:
     """The Config to cite with, and whether ``root`` is a manuscript.
@@ -43,6 +44,7 @@ def cite_config(root: Path, *, offline: bool, verbose: bool,
                            env=env), True
     return Config(root=root.resolve(), offline=offline or env.get("MANUSCRIPT_OFFLINE") == "1",
                   verbose=verbose, env=MappingProxyType(env)), False
+
 
 def resolve_keys(config: Config, keys: Sequence[str], *, in_manuscript: bool) -> list[dict]:
     """CSL items for ``keys`` (``@`` optional), in the order given; CitationError naming
@@ -68,11 +70,13 @@ def resolve_keys(config: Config, keys: Sequence[str], *, in_manuscript: bool) ->
                if key in bibliography.short_ids]
     return list({item["id"]: item for item in ordered}.values())
 
+
 def _bare(key: str) -> str:
     bare = key.strip().removeprefix("@")
     if not bare:
         raise CitationError(f"empty citation key {key!r}")
     return bare
+
 
 def _unresolved_message(config: Config, failures: list[cite.Failure],
                         in_manuscript: bool) -> str:
@@ -116,6 +120,7 @@ def format_items(items: list[dict], output_format: str, csl: Path | None) -> str
         logger.warning("pandoc: %s", warning)
     output = result.output.decode("utf-8")
     return output if output.endswith("\n") else output + "\n"
+
 
 def style_for(config: Config, in_manuscript: bool) -> Path:
     """The manuscript's citation style, as the HTML uses it; outside one, the bundled one."""
