@@ -361,17 +361,19 @@ class CiteSettings:
 
 
 def cite(config: Config, input_ids: list[str], aliases: dict[str, str],
-         settings: dict) -> Bibliography:
+         settings: dict, *, prior: PriorBuild | None = None) -> Bibliography:
     """The cite stage: the keys a manuscript uses → its bibliography.
 
     ``settings`` is the pandoc metadata manubot's process wrote (``bibliography``,
-    ``references``, ``citekey-aliases``, and the ``manubot-*`` options).
+    ``references``, ``citekey-aliases``, and the ``manubot-*`` options). ``prior``
+    replaces the earlier build's outputs (``manuscript cite`` outside a manuscript).
     """
     options = CiteSettings.from_metadata(config, settings)
     aliases = {**(settings.get("citekey-aliases") or {}), **aliases}
     manual = load_manual_references(bibliography_files(config, settings),
                                     _as_list(settings.get("references")), config.root)
-    prior = load_prior_build(config.output_dir)
+    if prior is None:
+        prior = load_prior_build(config.output_dir)
     policy = cite_transport.HttpPolicy.from_env(config.env)
     # Standardizing a short DOI may need a lookup too, so the cache wraps all of it.
     with _manubot_quiet(config.verbose), cite_transport.installed(

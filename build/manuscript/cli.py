@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "init":  # makes the manuscript that a Config describes
             return _init(root, args)
+        if args.command == "cite":  # also outside a manuscript: makes its own Config
+            return _cite(root, args)
         config = make_config(
             root,
             template_variables_paths=getattr(args, "template_variables_path", None) or (),
@@ -111,6 +113,21 @@ def _init(root: Path, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cite(root: Path, args: argparse.Namespace) -> int:
+    from .citecmd import cite_config, format_items, resolve_keys, style_for
+    from .fsutil import write_text_atomic
+
+    config, in_manuscript = cite_config(root, offline=args.offline, verbose=args.verbose)
+    items = resolve_keys(config, args.keys, in_manuscript=in_manuscript)
+    csl = style_for(config, in_manuscript) if args.output_format in ("markdown", "plain") else None
+    text = format_items(items, args.output_format, csl)
+    if args.output:
+        write_text_atomic(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="manuscript",
@@ -167,6 +184,18 @@ def _parser() -> argparse.ArgumentParser:
                       help="the pip requirement for this package written to requirements.txt "
                            "(default: this version's release on GitHub)")
     init.set_defaults(run=_init)
+
+    cite = sub.add_parser("cite", help="resolve citation keys as a build would; print them")
+    cite.add_argument("keys", nargs="+", metavar="KEY",
+                      help="doi:…, pmid:…, arxiv:…, url:…, raw:… (a leading @ is fine)")
+    cite.add_argument("--format", dest="output_format", default="csljson",
+                      choices=("csljson", "markdown", "plain", "bibtex", "biblatex"),
+                      help="CSL JSON (default), as the manuscript's CSL style formats it "
+                           "(markdown, plain), or BibTeX/BibLaTeX")
+    cite.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
+    cite.add_argument("--offline", action="store_true",
+                      help="never use the network (the cache still answers)")
+    cite.set_defaults(run=_cite)
 
     shots = sub.add_parser("screenshot", help="output/screenshots/*.png (needs chromium)")
     shots.set_defaults(run=_screenshot)
