@@ -71,6 +71,7 @@ CITEKEY = re.compile(r"@(?:doi|pmid|pmcid|pmc|pubmed|arxiv|isbn|url|tag|wikidata
                      r":[^\s;\],]*[^\s;\],.:!?)]")
 LABEL = re.compile(r"([#@])(fig|tbl|eq):\s*([\w-]+)")
 TEMPLATE_VARIABLE = re.compile(r"\{\{[^}]*\}\}")
+ALIAS_DEFINITION = re.compile(r"^\[@([^\]]+)\]: .*\n", re.MULTILINE)
 
 
 def generate_large(corpus: Path, dest: Path) -> Workload:
@@ -88,6 +89,10 @@ def generate_large(corpus: Path, dest: Path) -> Workload:
     (content / "manual-references.json").write_text(json.dumps(items, indent=1) + "\n")
     ids = itertools.cycle(item["id"] for item in items)
     sources = [(tour / "02.delete-me.md").read_text(), (meta / "02.main-text.md").read_text()]
+    # Citation aliases (`[@deep-review]: doi:…` lines) are dropped; their uses become raw: ids.
+    aliases = sorted({a for text in sources for a in ALIAS_DEFINITION.findall(text)}, key=len)
+    sources = [ALIAS_DEFINITION.sub("", text) for text in sources]
+    alias_use = re.compile("|".join(f"@{re.escape(a)}\\b" for a in reversed(aliases)))
     size, copy = 0, 0
     while size < LARGE_BYTES:
         copy += 1
@@ -95,6 +100,7 @@ def generate_large(corpus: Path, dest: Path) -> Workload:
         text = TEMPLATE_VARIABLE.sub("42", text)
         text = LABEL.sub(lambda m, k=copy: f"{m[1]}{m[2]}:{m[3]}-{k}", text)
         text = CITEKEY.sub(lambda _m: f"@{next(ids)}", text)
+        text = alias_use.sub(lambda _m: f"@{next(ids)}", text)
         text = f"## Part {copy}\n\n" + re.sub(r"^(#+ )", r"#\1", text, flags=re.MULTILINE)
         (content / f"{10 + copy:02d}.part.md").write_text(text)
         size += len(text.encode())
@@ -119,7 +125,10 @@ def _large_references(corpus: Path) -> list[dict]:
                       "issued": {"date-parts": [[1990 + n % 35, n % 12 + 1]]},
                       "author": [{"family": f"Author{n}", "given": "Ann"},
                                  {"family": f"Coauthor{n % 23}", "given": "Bo"}]})
-    return [item | {"id": f"raw:ref-{n:03d}"} for n, item in enumerate(items[:LARGE_REFERENCES])]
+    # The upstream notes carry `standard_id: doi:…`, which both toolchains would take as the
+    # item's id instead of the raw: one.
+    return [{k: v for k, v in item.items() if k != "note"} | {"id": f"raw:ref-{n:03d}"}
+            for n, item in enumerate(items[:LARGE_REFERENCES])]
 
 
 def _supplement(figures: int, equations: int, tables: int, uncited: list[str]) -> str:
