@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import math_engine as math_bench
 from . import toolchains
-from .workloads import Workload, discover
+from .workloads import Workload, discover, generate_large
 
 REPO = Path(__file__).resolve().parent.parent
 Samples = dict[str, list[float]]
@@ -30,10 +30,14 @@ ROWS = [  # (key in the samples, label)
     ("ours cold webpage", "ours cold, stage `webpage`"),
     ("ours warm", "ours: warm (nothing changed)"),
     ("ours no-pdf", "ours: `--no-pdf`, cold"),
-    ("reference process", "reference: `manubot process`"),
-    ("reference html", "reference: pandoc → HTML"),
-    ("reference pdf", "reference: pandoc → print HTML + WeasyPrint"),
-    ("reference total", "reference: total"),
+    ("pinned process", "reference (pinned, as users run it): `manubot process`"),
+    ("pinned html", "reference (pinned): pandoc 2.19 + xnos + cite → HTML"),
+    ("pinned pdf", "reference (pinned): again to PDF via WeasyPrint 53.4"),
+    ("pinned total", "reference (pinned): total"),
+    ("reference process", "reference (pandoc 3, no numbering): `manubot process`"),
+    ("reference html", "reference (pandoc 3, no numbering): pandoc → HTML"),
+    ("reference pdf", "reference (pandoc 3, no numbering): print HTML + WeasyPrint 70"),
+    ("reference total", "reference (pandoc 3, no numbering): total"),
 ]
 
 
@@ -46,9 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
     parser.add_argument("--xnos-venv", type=Path, default=Path("/tmp/benchvenv"),
                         help="venv holding pandoc-fignos/eqnos/tablenos (default /tmp/benchvenv)")
+    parser.add_argument("--pinned-venv", type=Path, default=Path("/tmp/bench-rootstock-venv"),
+                        help="venv for rootstock's pinned toolchain, made on first use "
+                             "(default /tmp/bench-rootstock-venv)")
     args = parser.parse_args(argv)
 
     workloads = discover(REPO, args.corpus)
+    generated = tempfile.TemporaryDirectory(prefix="bench-large-")
+    if args.only in (None, "large") and (args.corpus / "meta-review" / "content").is_dir():
+        workloads.append(generate_large(args.corpus, Path(generated.name)))
     notes: list[str] = []
     if len(workloads) == 1:
         notes.append(f"{args.corpus} is absent: only the bundled manuscript is benchmarked")
@@ -63,9 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     xnos, xnos_note = toolchains.probe_xnos(args.xnos_venv / "bin")
     notes.append(xnos_note)
     csl = REPO / "build" / "manuscript" / "data" / "csl" / "manuscript.csl"
+    rootstock_build = args.corpus / "rootstock-tour" / "build"
+    pinned = (toolchains.pinned_venv(args.pinned_venv), rootstock_build) \
+        if rootstock_build.is_dir() and args.only != "math" else None
+    if pinned is None:
+        notes.append(f"{rootstock_build} is absent: no pinned reference")
     results: dict[str, Samples] = {}
     for workload in workloads:
-        samples, offline_failures = measure(workload, args.runs, schema, xnos, csl)
+        samples, offline_failures = measure(workload, args.runs, schema, xnos, csl, pinned)
         results[workload.name] = samples
         if offline_failures:
             notes.append(f"{workload.name}: the reference cite filter tried the network for "
@@ -92,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def measure(workload: Workload, runs: int, schema: Path, xnos: list[str],
-            csl: Path) -> tuple[Samples, set[str]]:
+def measure(workload: Workload, runs: int, schema: Path, xnos: list[str], csl: Path,
+            pinned: tuple[Path, Path] | None) -> tuple[Samples, set[str]]:
     """Interleaved runs (ours, then the reference) so that machine load hits both alike."""
     samples: Samples = {}
     failures: set[str] = set()
@@ -102,8 +117,12 @@ def measure(workload: Workload, runs: int, schema: Path, xnos: list[str],
         with tempfile.TemporaryDirectory(prefix=f"bench-{workload.name}-") as tmp:
             ours = toolchains.ours(workload, Path(tmp))
             ref, failed = toolchains.reference(workload, Path(tmp), schema, xnos, csl)
+            pin: toolchains.Timings = {}
+            if pinned is not None:
+                pin, pin_failed = toolchains.pinned(workload, Path(tmp), *pinned, schema)
+                failed |= pin_failed
         failures |= failed
-        for prefix, timings in (("ours", ours), ("reference", ref)):
+        for prefix, timings in (("ours", ours), ("reference", ref), ("pinned", pin)):
             for key, seconds in timings.items():
                 samples.setdefault(f"{prefix} {key}", []).append(seconds)
     return samples, failures
@@ -117,11 +136,16 @@ def table(name: str, samples: Samples) -> str:
             lines.append(f"| {label} | {statistics.median(values):.2f} | "
                          f"{min(values):.2f}-{max(values):.2f} |")
     med = {k: statistics.median(v) for k, v in samples.items()}
-    full = med["reference total"] / med["ours cold"]
-    html = (med["reference process"] + med["reference html"]) / med["ours no-pdf"]
-    lines.append(f"| **speedup, full build** (reference total / ours cold) | **{full:.1f}x** | |")
-    lines.append(f"| **speedup, no PDF** (reference process + html / ours no-pdf) "
-                 f"| **{html:.1f}x** | |")
+    for ref, label in (("pinned", "pinned reference"),
+                       ("reference", "pandoc-3 reference, a lower bound")):
+        if f"{ref} total" not in med:
+            continue
+        full = med[f"{ref} total"] / med["ours cold"]
+        html = (med[f"{ref} process"] + med[f"{ref} html"]) / med["ours no-pdf"]
+        lines.append(f"| **speedup, HTML + PDF** ({label}: total / ours cold) "
+                     f"| **{full:.1f}x** | |")
+        lines.append(f"| **speedup, HTML only** ({label}: process + html / ours no-pdf) "
+                     f"| **{html:.1f}x** | |")
     return "\n".join(lines) + "\n"
 
 

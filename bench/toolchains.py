@@ -70,8 +70,13 @@ def ours(workload: Workload, tmp: Path) -> Timings:
     result["no-pdf"], _ = build(nopdf, "--no-pdf")
     # The PDF typeset by Typst instead of WeasyPrint, and the extra formats, cold.
     typst = workload.copy_to(tmp / "ours-typst", reference=False)
-    _, stderr = build(typst, "--pdf-engine", "typst",
-                      "--format", "docx", "--format", "jats", "--format", "latex")
+    try:
+        _, stderr = build(typst, "--pdf-engine", "typst",
+                          "--format", "docx", "--format", "jats", "--format", "latex")
+    except RuntimeError as error:  # a failure here should not hide the WeasyPrint timings
+        print(f"bench: {workload.name}: the Typst build failed, its rows are left out:\n"
+              f"{str(error)[-600:]}", file=sys.stderr)
+        return result
     result |= {f"typst {k}": v for k, v in stages(stderr).items() if k in ("pdf", "formats")}
     return result
 
@@ -127,5 +132,58 @@ def reference(workload: Workload, tmp: Path, schema: Path, xnos: list[str],
     weasy, _ = run([tool("weasyprint"), "--presentational-hints", "--base-url", "content/",
                     "output/manuscript-print.html", "output/manuscript.pdf"], folder, env)
     timings["pdf"] = print_html + weasy
+    timings["total"] = timings["process"] + timings["html"] + timings["pdf"]
+    return timings, set(NETWORK_FAILURE.findall(stderr))
+
+
+# ── the pinned reference: what rootstock users run (pandoc 2.19.2, xnos, WeasyPrint 53.4) ──
+
+PINNED = ("pypandoc_binary==1.10", "manubot==0.6.1", "pandoc-fignos==2.4.0",
+          "pandoc-eqnos==2.5.0", "pandoc-tablenos==2.3.0", "pandoc-xnos==2.5.0",
+          "panflute==2.2.3", "weasyprint==53.4", "pydyf==0.0.3")
+
+
+def pinned_venv(venv: Path) -> Path:
+    """The virtual environment holding rootstock's pinned toolchain, created on first use."""
+    marker = venv / "bench-pinned.txt"
+    if marker.is_file() and marker.read_text().split() == list(PINNED):
+        return venv
+    print(f"bench: installing the pinned reference toolchain into {venv}", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *PINNED],
+                   check=True)
+    marker.write_text("\n".join(PINNED) + "\n")
+    return venv
+
+
+def pinned(workload: Workload, tmp: Path, venv: Path, rootstock_build: Path,
+           schema: Path) -> tuple[Timings, set[str]]:
+    """rootstock's build.sh as users run it: `manubot process`, then pandoc 2.19.2 with its
+    defaults files (fignos, eqnos, tablenos, manubot cite, citeproc) to HTML, then again
+    with pdf-weasyprint.yaml (pandoc calls WeasyPrint 53.4's CLI). Only the cite filter is
+    wrapped, to read the CSL schema from disk instead of GitHub."""
+    folder = workload.copy_to(tmp / "pinned", reference=True)
+    shutil.copytree(rootstock_build, folder / "build")
+    shims = folder / "bench-bin"
+    shims.mkdir()
+    python = venv / "bin" / "python"
+    pandoc = next((venv / "lib").glob("python*/site-packages/pypandoc/files/pandoc"))
+    (shims / "pandoc").symlink_to(pandoc)
+    cite = shims / "pandoc-manubot-cite"
+    cite.write_text(f'#!/bin/sh\nexec "{python}" "{BENCH_DIR / "cite_offline.py"}" "$@"\n')
+    cite.chmod(0o755)
+    env = clean_env() | {"BENCH_CSL_SCHEMA": str(schema),
+                         "PATH": f"{shims}:{venv / 'bin'}:{os.environ['PATH']}"}
+
+    timings: Timings = {}
+    timings["process"], _ = run(
+        [str(venv / "bin" / "manubot"), "process", "--content-directory=content",
+         "--output-directory=output", "--cache-directory=ci/cache", "--skip-citations",
+         "--log-level=INFO", *workload.process_args], folder, env)
+    defaults = [str(shims / "pandoc"), "--data-dir=build/pandoc", "--defaults=common.yaml",
+                "--defaults=html.yaml"]
+    timings["html"], stderr = run([*defaults[:1], "--verbose", *defaults[1:]], folder, env)
+    (folder / "images").symlink_to("content/images")
+    timings["pdf"], _ = run([*defaults, "--defaults=pdf-weasyprint.yaml"], folder, env)
     timings["total"] = timings["process"] + timings["html"] + timings["pdf"]
     return timings, set(NETWORK_FAILURE.findall(stderr))
