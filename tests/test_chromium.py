@@ -3,6 +3,8 @@ else the one ``python -m playwright install chromium`` puts where Playwright loo
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,12 +31,14 @@ def test_without_any_chromium_the_error_says_how_to_install(no_system_chromium: 
 
 
 def test_playwrights_own_chromium_is_found(no_system_chromium: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     # Where `python -m playwright install chromium` would put it (asked of Playwright
-    # itself, so a new Playwright's layout is followed), made to exist here.
-    with sync_playwright() as playwright:
-        expected = Path(playwright.chromium.executable_path)
+    # itself, in a child process as find_chromium asks, so a new Playwright's layout is
+    # followed, and a Playwright already running in this process is no obstacle).
+    asked = subprocess.run(
+        [sys.executable, "-c", "from playwright.sync_api import sync_playwright\n"
+         "with sync_playwright() as p: print(p.chromium.executable_path)"],
+        capture_output=True, text=True, check=True)
+    expected = Path(asked.stdout.strip())
     assert no_system_chromium in expected.parents
     expected.parent.mkdir(parents=True)
     expected.write_bytes(b"")

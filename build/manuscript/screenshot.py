@@ -16,6 +16,8 @@ import functools
 import io
 import logging
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -92,16 +94,21 @@ def find_chromium(playwright: Playwright | None = None) -> Path:
 
 
 def _playwright_chromium() -> Path | None:
+    # Asked in a child process: a sync Playwright cannot start where one already runs
+    # (the browser tests, an asyncio loop), and the answer is where Playwright itself
+    # would install its browser, whatever its version and PLAYWRIGHT_BROWSERS_PATH.
+    ask = ("from playwright.sync_api import sync_playwright\n"
+           "with sync_playwright() as p: print(p.chromium.executable_path)")
     try:
-        from playwright.sync_api import Error, sync_playwright
-    except ImportError:
+        completed = subprocess.run([sys.executable, "-c", ask], capture_output=True,
+                                   text=True, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError) as error:
+        logger.debug("could not ask Playwright for its Chromium: %s", error)
         return None
-    try:
-        with sync_playwright() as playwright:
-            return Path(playwright.chromium.executable_path)
-    except Error as error:  # e.g. no driver for this platform: as if not installed
-        logger.debug("Playwright could not name its Chromium: %s", error)
+    if completed.returncode != 0:  # no Playwright, or no driver for this platform
+        logger.debug("Playwright could not name its Chromium: %s", completed.stderr.strip())
         return None
+    return Path(completed.stdout.strip())
 
 
 def launch_chromium(playwright: Playwright) -> Browser:
@@ -269,8 +276,6 @@ def _page_slices(page: Page, shot: Shot, path: Path) -> Path:
 if __name__ == "__main__":
     # `python -m manuscript.screenshot`: print the Chromium that would be used, or exit 1
     # (the README's test command then installs Playwright's own).
-    import sys
-
     try:
         print(find_chromium())
     except RenderError as error:
