@@ -114,3 +114,13 @@ class CitationServer:
                 pass
 
         return Handler
+
+
+def script_side_services(server: CitationServer) -> None:
+    """What manubot also asks for a DOI: shortDOI and PubMed ids (answered quickly)."""
+    server.script("www.ncbi.nlm.nih.gov/pmc/utils/idconv",
+                  Reply(body=b'<pmcids><record status="error"/></pmcids>',
+                        content_type="text/xml"))
+    server.script("eutils.ncbi.nlm.nih.gov/entrez/eutils/esearch.fcgi",
+                  Reply(body=b"<eSearchResult><IdList/></eSearchResult>",
+                        content_type="text/xml"))

@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 import requests_cache
 
-from citation_server import CitationServer, Reply, json_reply
+from citation_server import CitationServer, Reply, json_reply, script_side_services
 from helpers import SEED_ENV, clean_env, parse_html, run_manuscript, select, text_of
 from manuscript import cite, csl, pandoc
 
@@ -250,16 +250,6 @@ def arxiv_atom(arxiv_id: str, title: str, name: str) -> bytes:
 <id>http://arxiv.org/abs/{arxiv_id}</id><published>2021-06-01T00:00:00Z</published>
 <title>{title}</title><summary>An abstract.</summary>
 <author><name>{name}</name></author></entry></feed>""".encode()
-
-
-def script_side_services(server: CitationServer) -> None:
-    """What manubot also asks for a DOI: shortDOI and PubMed ids (answered quickly)."""
-    server.script("www.ncbi.nlm.nih.gov/pmc/utils/idconv",
-                  Reply(body=b'<pmcids><record status="error"/></pmcids>',
-                        content_type="text/xml"))
-    server.script("eutils.ncbi.nlm.nih.gov/entrez/eutils/esearch.fcgi",
-                  Reply(body=b"<eSearchResult><IdList/></eSearchResult>",
-                        content_type="text/xml"))
 
 
 def cached_statuses(root: Path) -> list[int]:

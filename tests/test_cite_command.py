@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from citation_server import CitationServer, Reply, json_reply
+from citation_server import CitationServer, json_reply, script_side_services
 from helpers import ROOT, clean_env, copy_manuscript, run_manuscript
 
 TITLE = "Checking identifiers before citing them"
@@ -122,12 +122,7 @@ def test_outside_a_manuscript_the_service_answers_then_the_folder_cache(tmp_path
     (tmp_path / "ci" / "cache").mkdir(parents=True)
     doi = "10.5555/cite-command"
     with CitationServer() as server:
-        server.script("www.ncbi.nlm.nih.gov/pmc/utils/idconv",
-                      Reply(body=b'<pmcids><record status="error"/></pmcids>',
-                            content_type="text/xml"))
-        server.script("eutils.ncbi.nlm.nih.gov/entrez/eutils/esearch.fcgi",
-                      Reply(body=b"<eSearchResult><IdList/></eSearchResult>",
-                            content_type="text/xml"))
+        script_side_services(server)
         server.script(f"/doi.org/{doi}", json_reply(
             {"type": "journal-article", "title": "Served by the stand-in", "DOI": doi,
              "author": [{"family": "Server", "given": "Lo"}],
