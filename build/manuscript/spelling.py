@@ -43,7 +43,7 @@ from spellchecker import SpellChecker
 from .config import Config
 from .errors import ConfigError
 from .problems import Problem
-from .sources import Section, read_text_file
+from .sources import Section, read_sections, read_text_file
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ CODE = "spelling"
 CUSTOM_DICTIONARY = Path("build") / "assets" / "custom-dictionary.txt"  # rootstock's place
 DATA = Path(__file__).parent / "data" / "spelling"
 MAX_OTHER_PLACES = 5  # named in a message; the locations file lists every one
+MAX_SUMMARY_WORDS = 10  # named in the build's one warning; spelling-errors.txt has them all
 
 # ------------------------------------------------------------------ what is not prose
 
@@ -416,3 +417,24 @@ def rootstock_outputs(config: Config, sections: Sequence[Section],
 def _relative(config: Config, path: Path) -> str:
     return (path.relative_to(config.root) if path.is_relative_to(config.root)
             else path).as_posix()
+
+
+def build_outputs(config: Config, csl_items: Sequence[Mapping]) -> dict[str, bytes]:
+    """The build's spelling stage (``SPELLCHECK=true``): rootstock's two files, and one
+    summary warning naming the words.
+
+    One warning, not one per word: rootstock prints its list once at the end of the
+    build and never fails it; here a warning per word would bury the build's other
+    warnings, and the per-word detail (every place, suggestions) is what
+    ``manuscript check`` and the locations file are for.
+    """
+    outputs, unknown = rootstock_outputs(config, read_sections(config.content_dir), csl_items)
+    if unknown:
+        shown = ", ".join(unknown[:MAX_SUMMARY_WORDS])
+        more = len(unknown) - MAX_SUMMARY_WORDS
+        logger.warning("spelling: %d unknown word%s: %s%s (places: output/"
+                       "spelling-error-locations.txt; add proper words to %s or to "
+                       "`spelling:` in content/metadata.yaml)", len(unknown),
+                       "" if len(unknown) == 1 else "s", shown,
+                       f" and {more} more" if more > 0 else "", CUSTOM_DICTIONARY.as_posix())
+    return outputs
