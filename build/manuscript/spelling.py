@@ -125,6 +125,7 @@ class Place:
     path: Path
     line: int
     col: int  # 1-based, in characters
+    word: str  # as written there ("Teh" at the start of a sentence)
 
 
 def words(text: str) -> Iterator[tuple[str, int]]:
@@ -302,14 +303,15 @@ class Speller:
         return None
 
     def _compound(self, folded: str) -> bool:
-        """A prefix and a known word ("pretrained"), or two known words of at least three
-        letters each ("dataset", "codebase", "toolchain")."""
+        """A prefix and a known word ("pretrained"), or two known words of four letters
+        or more ("codebase", "toolchain"); shorter parts would let typos through
+        ("glimmer" + "fax")."""
         for prefix in self.PREFIXES:
             rest = folded[len(prefix):]
-            if folded.startswith(prefix) and len(rest) >= 3 and self._plain(rest):
+            if folded.startswith(prefix) and len(rest) >= 4 and self._plain(rest):
                 return True
         return any(self._plain(folded[:cut]) and self._plain(folded[cut:])
-                   for cut in range(3, len(folded) - 2))
+                   for cut in range(4, len(folded) - 3))
 
     def _plain(self, folded: str) -> bool:
         if self._listed(folded):
@@ -335,7 +337,8 @@ def unknown_words(sections: Sequence[Section], speller: Speller) -> dict[str, li
             line = bisect.bisect_right(line_starts, offset) - 1
             folded = _fold(word)
             first_form.setdefault(folded, word)
-            found[folded].append(Place(section.path, line + 1, offset - line_starts[line] + 1))
+            found[folded].append(Place(section.path, line + 1, offset - line_starts[line] + 1,
+                                       word))
     return {first_form[folded]: places for folded, places in found.items()}
 
 
@@ -406,8 +409,8 @@ def rootstock_outputs(config: Config, sections: Sequence[Section],
     found = unknown_words(sections, speller)
     ordered = sorted(found, key=lambda word: (word.casefold(), word))
     locations = sorted(
-        (_relative(config, place.path), place.line, place.col, word)
-        for word, places in found.items() for place in places)
+        (_relative(config, place.path), place.line, place.col, place.word)
+        for places in found.values() for place in places)
     errors = "".join(f"{word}\n" for word in ordered)
     located = "".join(f"{path}:{line}:{word}\n" for path, line, _col, word in locations)
     return ({"spelling-errors.txt": errors.encode("utf-8"),
