@@ -81,7 +81,7 @@ _NOT_PROSE = (
     _pattern(r"\{\{.*?\}\}", r"\{%.*?%\}", r"\{#.*?#\}", flags=re.S),
     # display math, raw LaTeX environments, inline math as pandoc reads it ($ next to text)
     _pattern(r"\$\$.+?\$\$", r"\\begin\{(?P<env>[A-Za-z]+\*?)\}.*?\\end\{(?P=env)\}",
-             r"\$(?![\s$])(?:\\.|[^$\\])*?(?<![\s\\])\$(?!\d)", flags=re.S),
+             r"\$(?![\s$])(?:\\.|(?!\n[ \t]*\n)[^$\\])*?(?<![\s\\])\$(?!\d)", flags=re.S),
     # LaTeX commands outside math (\newpage), HTML entities
     _pattern(r"\\[A-Za-z]+", r"&#?\w+;"),
     # reference-style definitions: "[@tag:x]: doi:…", "[label]: https://…"
