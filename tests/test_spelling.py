@@ -99,6 +99,16 @@ def test_each_construct_is_blanked_in_place(markdown: str, hidden: str) -> None:
     assert hidden not in blanked
 
 
+def test_words_of_prose_and_what_is_not_a_word() -> None:
+    text = ("_Emphasised_ and __strong__ words, a state-of-the-art snake_case "
+            "content/metadata.yaml e.g. COVID-19 authors' it\u2019s")
+    assert [word for word, _ in spelling.words(text)] == [
+        "Emphasised", "and", "strong", "words", "a", "state", "of", "the", "art",
+        "authors", "it\u2019s"]
+    assert [offset for word, offset in spelling.words(text) if word == "strong"] == [
+        text.index("strong")]
+
+
 def test_names_of_references_metadata_and_word_lists_are_known(tmp_path: Path) -> None:
     root = _fixture(tmp_path)
     names = {"Wojciechowski", "Xiaoqiang", "Ngcobo", "Thorvaldsdottir", "Quoxological",

@@ -1,7 +1,7 @@
 """Offline spelling check of the manuscript's Markdown sources.
 
 Interface shared by ``manuscript check`` (the runner calls :func:`check_spelling`) and the
-build (rootstock's ``SPELLCHECK=true``, :func:`rootstock_outputs`).
+build (rootstock's ``SPELLCHECK=true``: :func:`build_outputs`, a stage of build.py).
 
 What rootstock's check (hunspell over pandoc's text) gets wrong, and this one does not:
 
@@ -112,7 +112,7 @@ def prose_only(text: str) -> str:
 # A chunk of letters and digits joined by word-internal characters. A chunk holding a
 # path, version, domain or identifier character ("metadata.yaml", "e.g", "and/or",
 # "x=1") is not a word of prose; hyphens and apostrophes join the parts of words.
-_CHUNK = re.compile(r"\w(?:[\w'\u2019\-./\\:=+]*\w)?")
+_CHUNK = re.compile(r"[^\W_](?:[\w'\u2019\-./\\:=+]*[^\W_])?")  # "_emphasis_": no "_"
 _IDENTIFIER_CHARS = re.compile(r"[./\\:=+_\d]")
 _PART = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*")
 _APOSTROPHE_SUFFIXES = ("'s", "'d", "'ll", "'re", "'ve", "'m", "n't", "'t")
@@ -273,14 +273,17 @@ class Speller:
     def __init__(self, extra: Iterable[str] = ()) -> None:
         self.english = english_words()
         self.extra = frozenset(extra)
+        self._known: dict[str, bool] = {}  # words repeat: decide each once
 
     def __contains__(self, word: str) -> bool:
-        return self.known(_fold(word))
+        folded = _fold(word)
+        if folded not in self._known:
+            self._known[folded] = self.known(folded)
+        return self._known[folded]
 
     def _listed(self, folded: str) -> bool:
         return folded in self.english or folded in self.extra
 
-    @functools.lru_cache(maxsize=65536)  # noqa: B019 — one Speller per check, words repeat
     def known(self, folded: str) -> bool:
         if self._listed(folded):
             return True
