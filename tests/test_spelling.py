@@ -109,6 +109,26 @@ def test_words_of_prose_and_what_is_not_a_word() -> None:
         text.index("strong")]
 
 
+# Common misspellings (several would pass as two dictionary fragments: occas+sion).
+TYPOS = ("accomodate acheive adress begining beleive concious definately enviroment "
+         "existance goverment independant occured occurence recieve seperate succesful "
+         "thier wierd arguement occassion correlaton similiar analagous paramter becuase")
+# Correct words that dictionaries list in another form: compounds, prefixes, plurals,
+# possessives, British spellings.
+FINE = ("datasets codebase toolchain pretrained multimodal preprints workflows metadata "
+        "subfolders colour behaviour modelling analyses reviewer's didn't")
+
+
+@pytest.mark.parametrize("typo", TYPOS.split())
+def test_common_misspellings_are_unknown(typo: str) -> None:
+    assert typo not in spelling.Speller()
+
+
+@pytest.mark.parametrize("word", FINE.split())
+def test_words_in_other_forms_are_known(word: str) -> None:
+    assert word in spelling.Speller()
+
+
 def test_names_of_references_metadata_and_word_lists_are_known(tmp_path: Path) -> None:
     root = _fixture(tmp_path)
     names = {"Wojciechowski", "Xiaoqiang", "Ngcobo", "Thorvaldsdottir", "Quoxological",

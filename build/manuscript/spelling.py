@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import bisect
 import functools
-import gzip
 import importlib.util
-import json
 import logging
 import re
 import unicodedata
@@ -51,6 +49,7 @@ CODE = "spelling"
 CUSTOM_DICTIONARY = Path("build") / "assets" / "custom-dictionary.txt"  # rootstock's place
 DATA = Path(__file__).parent / "data" / "spelling"
 MAX_OTHER_PLACES = 5  # named in a message; the locations file lists every one
+COMMON_COUNT = 1_000_000  # uses in symspellpy's counts for a word to make compounds
 MAX_SUMMARY_WORDS = 10  # named in the build's one warning; spelling-errors.txt has them all
 
 # ------------------------------------------------------------------ what is not prose
@@ -153,6 +152,8 @@ def needs_checking(word: str) -> bool:
 def _fold(word: str) -> str:
     """Lower case, typographic apostrophe as ASCII, accents off ("naïve" → "naive")."""
     word = word.lower().replace("\u2019", "'")
+    if word.isascii():  # nearly every word: no decomposition to do
+        return word
     decomposed = unicodedata.normalize("NFKD", word)
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
@@ -163,12 +164,19 @@ def _fold(word: str) -> str:
 @functools.cache
 def english_words() -> frozenset[str]:
     """The English word list (folded), from the two wheels' data files, loaded once."""
-    words: set[str] = set()
-    for word in _pyspellchecker_words():
-        words.add(_fold(word))
-    for word in _symspell_words():
-        words.add(_fold(word))
-    words.update(_fold(w) for w in _word_file(DATA / "extra-words.txt"))
+    return frozenset({*(_fold(word) for word in _pyspellchecker_words()),
+                      *(_fold(word) for word, _count in _symspell_counts()),
+                      *(_fold(word) for word in _word_file(DATA / "extra-words.txt"))})
+
+
+@functools.cache
+def core_words() -> frozenset[str]:
+    """The words compounds are made of: symspellpy's common ones (a million uses or
+    more in its Google Books counts: "data", "base", "flow") and ours. Rarer entries of
+    either list include fragments ("occas", "sion", "correl", "glimmer") that would join
+    into typos or made-up words ("occassion", "correlaton")."""
+    words = {_fold(word) for word, count in _symspell_counts() if count >= COMMON_COUNT}
+    words.update(_fold(word) for word in _word_file(DATA / "extra-words.txt"))
     return frozenset(words)
 
 
@@ -183,17 +191,15 @@ def _package_file(package: str, name: str) -> Path:
 
 
 def _pyspellchecker_words() -> Iterable[str]:
-    with gzip.open(_package_file("spellchecker", "resources/en.json.gz"), "rt",
-                   encoding="utf-8") as file:
-        return json.load(file).keys()
+    # The suggester's own list: read once, for both.
+    return _suggester().word_frequency.dictionary.keys()
 
 
-def _symspell_words() -> Iterator[str]:
+@functools.cache
+def _symspell_counts() -> tuple[tuple[str, int], ...]:
     path = _package_file("symspellpy", "frequency_dictionary_en_82_765.txt")
     with path.open(encoding="utf-8") as file:
-        for line in file:
-            word, _, _count = line.partition(" ")
-            yield word
+        return tuple((word, int(count)) for word, count in map(str.split, file))
 
 
 def _word_file(path: Path) -> list[str]:
@@ -272,6 +278,7 @@ class Speller:
 
     def __init__(self, extra: Iterable[str] = ()) -> None:
         self.english = english_words()
+        self.core = core_words()
         self.extra = frozenset(extra)
         self._known: dict[str, bool] = {}  # words repeat: decide each once
 
@@ -317,10 +324,9 @@ class Speller:
                    for cut in range(4, len(folded) - 3))
 
     def _plain(self, folded: str) -> bool:
-        if self._listed(folded):
-            return True
+        """A part of a compound: a word of the core list or the manuscript's, or its plural."""
         stem = self._singular(folded)
-        return bool(stem) and self._listed(stem)
+        return any(word in self.core or word in self.extra for word in (folded, stem) if word)
 
 
 def unknown_words(sections: Sequence[Section], speller: Speller) -> dict[str, list[Place]]:
