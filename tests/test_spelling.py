@@ -129,6 +129,15 @@ def test_words_in_other_forms_are_known(word: str) -> None:
     assert word in spelling.Speller()
 
 
+def test_crlf_sections_and_possessive_names(tmp_path: Path) -> None:
+    text = "---\r\ntitle: frontzqx\r\n---\r\n\r\nAlzheimer and teh end\r\n"
+    refs = [{"id": "a", "title": "Alzheimer's disease"}]
+    speller = spelling.Speller(spelling.reference_words(refs))
+    found = spelling.unknown_words([Section(tmp_path / "01.a.md", text)], speller)
+    assert {word: [(p.line, p.col) for p in places] for word, places in found.items()} == {
+        "teh": [(5, 15)]}
+
+
 def test_names_of_references_metadata_and_word_lists_are_known(tmp_path: Path) -> None:
     root = _fixture(tmp_path)
     names = {"Wojciechowski", "Xiaoqiang", "Ngcobo", "Thorvaldsdottir", "Quoxological",

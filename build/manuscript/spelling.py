@@ -212,10 +212,14 @@ def _word_file(path: Path) -> list[str]:
 
 
 def _words_in(values: Iterable[object]) -> set[str]:
+    """The folded words of ``values``' strings; a possessive gives its name too
+    ("Alzheimer's" → "alzheimer's", "alzheimer")."""
     found: set[str] = set()
     for value in values:
         if isinstance(value, str):
-            found.update(_fold(m.group()) for m in _PART.finditer(value))
+            for match in _PART.finditer(value):
+                word = _fold(match.group())
+                found.update((word, word.removesuffix("'s")))
     return found
 
 
@@ -338,7 +342,7 @@ def unknown_words(sections: Sequence[Section], speller: Speller) -> dict[str, li
     found: dict[str, list[Place]] = defaultdict(list)
     first_form: dict[str, str] = {}
     for section in sections:
-        text = prose_only(section.text)
+        text = prose_only(section.text.replace("\r", " "))  # CRLF files: same columns
         line_starts = [0, *(m.end() for m in re.finditer("\n", text))]
         for word, offset in words(text):
             if not needs_checking(word) or word in speller or _prefix(text, word, offset):
