@@ -1,7 +1,8 @@
 """``build()``: the ordered stages, reading at a glance (as mkdocs' build does).
 
     check locations → finish an interrupted write → open the website (reads versions.json)
-    → process → cite → html → pdf → (--strict verdict) → plan the website → write all
+    → process → cite → html → (spelling) → pdf → (--strict verdict) → plan the website
+    → write all
 
 Each stage is a :class:`~manuscript.stages.Stage`: a key over everything it reads, a
 function that runs it, and the conversion of its result to output files and back. The
@@ -28,13 +29,14 @@ from pathlib import Path
 
 from manubot import __version__ as manubot_version
 
-from . import __version__, cite, formats, images, pandoc, pdf, process, render
+from . import __version__, cite, formats, images, pandoc, pdf, process, render, spelling
 from .config import Config, Layout, check_source_date_epoch
 from .errors import ContentError, OutputError, StrictError
 from .fonts import FOLDER as FONTS
 from .fonts import font_files
 from .fsutil import digest, files_digest
 from .journal import JOURNAL, Transaction, exclusive, recover
+from .rootstock import spellcheck_requested
 from .stages import STATE_FILE, Stage, StageCache
 from .webpage import Site, finish, validate_version
 
@@ -65,6 +67,8 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
             parsed = ParsedMarkdown(processed.markdown, cache)
             bibliography = cache.run(cite_stage(config, processed, parsed))
             html = cache.run(html_stage(config, layout, processed, bibliography, parsed))
+            if spellcheck_requested(config.env):  # rootstock's SPELLCHECK=true
+                cache.run(spelling_stage(config, layout, bibliography))
             pdf_bytes = cache.run(pdf_stage(config, layout, html, processed, bibliography,
                                             parsed)) if config.pdf else None
             extra = cache.run(formats_stage(config, layout, html, processed, bibliography,
@@ -170,6 +174,17 @@ def html_stage(config: Config, layout: Layout, processed: process.Processed,
 
     return Stage("html", key, run, lambda html: {"manuscript.html": html.encode("utf-8")},
                  lambda outputs: outputs["manuscript.html"].decode("utf-8"))
+
+
+def spelling_stage(config: Config, layout: Layout,
+                   bibliography: cite.Bibliography) -> Stage[dict[str, bytes]]:
+    """output/spelling-errors.txt and spelling-error-locations.txt, as rootstock's."""
+    words = config.root / spelling.CUSTOM_DICTIONARY
+    key = digest([files_digest(layout.content_files, config.root), bibliography.references_json,
+                  files_digest([words] if words.is_file() else [], config.root),
+                  _code_digest()])
+    return Stage("spelling", key, lambda: spelling.build_outputs(config, bibliography.csl_items),
+                 dict, dict)
 
 
 def pdf_stage(config: Config, layout: Layout, html: str, processed: process.Processed,
