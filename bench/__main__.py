@@ -25,8 +25,8 @@ ROWS = [  # (key in the samples, label)
     ("ours cold cite", "ours cold, stage `cite`"),
     ("ours cold html", "ours cold, stage `html`"),
     ("ours cold pdf", "ours cold, stage `pdf` (WeasyPrint)"),
+    ("ours typst", "ours: `build --offline --pdf-engine typst`, cold"),
     ("ours typst pdf", "ours cold, stage `pdf` with `--pdf-engine typst`"),
-    ("ours typst formats", "ours cold, stage `formats` (docx, jats, latex)"),
     ("ours cold webpage", "ours cold, stage `webpage`"),
     ("ours warm", "ours: warm (nothing changed)"),
     ("ours no-pdf", "ours: `--no-pdf`, cold"),
@@ -128,6 +128,21 @@ def measure(workload: Workload, runs: int, schema: Path, xnos: list[str], csl: P
     return samples, failures
 
 
+MEMORY_ROWS = [  # (key in the samples, label)
+    ("ours mem cold", "ours: `build`, cold"),
+    ("ours mem warm", "ours: `build`, warm"),
+    ("ours mem no-pdf", "ours: `build --no-pdf`, cold"),
+    ("ours mem typst", "ours: `build --pdf-engine typst`, cold"),
+    ("pinned mem process", "reference (pinned): `manubot process`"),
+    ("pinned mem html", "reference (pinned): pandoc → HTML"),
+    ("pinned mem pdf", "reference (pinned): pandoc → PDF (WeasyPrint 53.4)"),
+    ("reference mem process", "reference (pandoc 3): `manubot process`"),
+    ("reference mem html", "reference (pandoc 3): pandoc → HTML"),
+    ("reference mem pdf", "reference (pandoc 3): print HTML, WeasyPrint 70"),
+]
+MEMORY_TARGET_MB = 1024
+
+
 def table(name: str, samples: Samples) -> str:
     """A Markdown table: median (min-max) per measurement, then the speedups."""
     lines = [f"\n### {name}\n", "| measurement | median s | min-max s |", "|---|---:|---:|"]
@@ -146,6 +161,24 @@ def table(name: str, samples: Samples) -> str:
                      f"| **{full:.1f}x** | |")
         lines.append(f"| **speedup, HTML only** ({label}: process + html / ours no-pdf) "
                      f"| **{html:.1f}x** | |")
+        if "ours typst" in med:
+            typst = med[f"{ref} total"] / med["ours typst"]
+            lines.append(f"| **speedup, HTML + PDF with Typst** ({label}: total / ours "
+                         f"typst cold) | **{typst:.1f}x** | |")
+    return "\n".join(lines) + "\n" + memory_table(samples)
+
+
+def memory_table(samples: Samples) -> str:
+    """Peak resident memory of each command (largest process of its tree), max of the runs."""
+    rows = [(label, max(samples[key])) for key, label in MEMORY_ROWS if samples.get(key)]
+    if not rows:
+        return ""
+    lines = ["", "| peak memory (largest process) | MB |", "|---|---:|"]
+    lines += [f"| {label} | {mb:.0f} |" for label, mb in rows]
+    ours = max(mb for label, mb in rows if label.startswith("ours"))
+    verdict = "met" if ours <= MEMORY_TARGET_MB else "MISSED"
+    lines.append(f"| **ours, largest** (target ≤ {MEMORY_TARGET_MB} MB: {verdict}) "
+                 f"| **{ours:.0f}** |")
     return "\n".join(lines) + "\n"
 
 
