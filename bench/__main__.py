@@ -12,8 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from . import citations, toolchains
 from . import math_engine as math_bench
-from . import toolchains
 from .workloads import Workload, discover, generate_large
 
 REPO = Path(__file__).resolve().parent.parent
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     math_sources.append(REPO / "tests" / "fixtures" / "showcase")
     if args.only:
         workloads = [w for w in workloads if w.name == args.only]
-        if not workloads and args.only != "math":
+        if not workloads and args.only not in ("math", "citations"):
             parser.error(f"no workload named {args.only!r}")
 
     schema = args.corpus.parent / "csl-schema" / "csl-data.json"
@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     csl = REPO / "build" / "manuscript" / "data" / "csl" / "manuscript.csl"
     rootstock_build = args.corpus / "rootstock-tour" / "build"
     pinned = (toolchains.pinned_venv(args.pinned_venv), rootstock_build) \
-        if rootstock_build.is_dir() and args.only != "math" else None
-    if pinned is None:
+        if rootstock_build.is_dir() and args.only not in ("math", "citations") else None
+    if pinned is None and args.only not in ("math", "citations"):
         notes.append(f"{rootstock_build} is absent: no pinned reference")
     results: dict[str, Samples] = {}
     for workload in workloads:
@@ -88,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
                          + ", ".join(sorted(offline_failures)))
         print(table(workload.name, samples), flush=True)
 
+    if args.only in (None, "citations"):
+        if (args.corpus / "meta-review" / "content").is_dir():
+            results["citations"] = measure_citations(args, schema)
+            print(citations.table(results["citations"]), flush=True)
+        else:
+            notes.append(f"{args.corpus} is absent: no citation benchmark")
     if args.only in (None, "math"):
         print(math_bench.table(math_sources, args.runs), flush=True)
 
@@ -141,6 +147,20 @@ MEMORY_ROWS = [  # (key in the samples, label)
     ("reference mem pdf", "reference (pandoc 3): print HTML, WeasyPrint 70"),
 ]
 MEMORY_TARGET_MB = 1024
+
+
+def measure_citations(args: argparse.Namespace, schema: Path) -> Samples:
+    """Cold resolution of the `large` workload's 600 persistent ids: ours, then manubot's."""
+    samples: Samples = {}
+    venv = toolchains.pinned_venv(args.pinned_venv)
+    with tempfile.TemporaryDirectory(prefix="bench-citations-") as tmp:
+        workload, items = citations.generate(args.corpus, Path(tmp) / "source")
+        for i in range(args.runs):
+            print(f"citations: run {i + 1}/{args.runs}", file=sys.stderr, flush=True)
+            result = citations.measure(workload, items, Path(tmp) / f"run-{i}", venv, schema)
+            for key, value in result.items():
+                samples.setdefault(key, []).append(value)
+    return samples
 
 
 def table(name: str, samples: Samples) -> str:
