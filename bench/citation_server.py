@@ -129,18 +129,29 @@ class CitationServer:
                     server.in_flight[host] += 1
                     server.max_in_flight[host] = max(server.max_in_flight[host],
                                                      server.in_flight[host])
+                answered = False
+
+                def leave() -> None:
+                    # Before the reply is sent: the client may send its next request as
+                    # soon as it has this answer, before this thread runs again.
+                    nonlocal answered
+                    if not answered:
+                        answered = True
+                        with server._lock:
+                            server.in_flight[host] -= 1
+
                 try:
-                    self._answer(server._next_reply(target))
+                    self._answer(server._next_reply(target), leave)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
                 finally:
-                    with server._lock:
-                        server.in_flight[host] -= 1
+                    leave()
 
             do_POST = do_GET
 
-            def _answer(self, reply: Reply) -> None:
+            def _answer(self, reply: Reply, leave: Callable[[], None]) -> None:
                 time.sleep(reply.delay + server.latency)
+                leave()
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
                 length = len(reply.body) + (100 if reply.truncate else 0)

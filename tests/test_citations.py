@@ -387,6 +387,29 @@ def test_lookups_run_concurrently_within_the_per_host_bound(tmp_path: Path) -> N
         standard)
 
 
+def test_lookups_are_spread_over_the_services(tmp_path: Path) -> None:
+    """Keys come sorted (all arXiv ids, then all DOIs): taken in that order, every worker
+    would queue behind arXiv's per-host bound while doi.org sat idle."""
+    arxiv = [f"2106.{n:05d}v1" for n in range(100, 140)]
+    dois = [f"10.5555/spread{n}" for n in range(8)]
+    root = write_manuscript(tmp_path, " ".join([f"[@arxiv:{i}]" for i in arxiv]
+                                               + [f"[@doi:{d}]" for d in dois]))
+    with CitationServer(latency=0.05) as server:
+        script_side_services(server)
+        for arxiv_id in arxiv:
+            server.script(f"id_list={arxiv_id}",
+                          Reply(body=arxiv_atom(arxiv_id, f"Paper {arxiv_id}", "N. Ame"),
+                                content_type="application/atom+xml"))
+        for doi in dois:
+            server.script(f"/doi.org/{doi}", json_reply(doi_csl(doi, f"Spread {doi}", "S")))
+        run_manuscript(root, "build", "--no-pdf",
+                       env=online_env(server, MANUSCRIPT_CITATION_PER_HOST="2",
+                                      MANUSCRIPT_CITATION_TIMEOUT="5"))
+        hosts = [target.split("/", 1)[0] for _, target in server.arrivals]
+    assert "doi.org" in hosts[:10], hosts[:10]
+    assert len(reference_list(root)) == len(arxiv) + len(dois)
+
+
 def test_retry_after_is_waited_for_before_the_retry(tmp_path: Path) -> None:
     """A 429's Retry-After is honoured: the retry comes no sooner than asked (the backoff
     alone would retry at once), and the answer after it is used."""

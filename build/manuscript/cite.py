@@ -553,10 +553,13 @@ def _fetch_all(keys: list[tuple[str, str]], infer_prefixes: bool) -> dict[str, _
         lookup.stale_urls = stale
         return lookup
 
-    pubmed = _pubmed_batch([sid.split(":", 1)[1] for sid, _ in keys
-                            if sid.startswith("pubmed:")])
+    with cite_transport.tracking("pubmed batch") as stale:
+        pubmed = _pubmed_batch([sid.split(":", 1)[1] for sid, _ in keys
+                                if sid.startswith("pubmed:")])
     lookups = {sid: one((sid, input_id), pubmed[sid])
                for sid, input_id in keys if pubmed.get(sid) is not None}
+    for lookup in lookups.values():  # answered by a stale cached batch: warn per key
+        lookup.stale_urls += stale
     rest = _interleave([key for key in keys if key[0] not in lookups])
     if len(rest) <= 1:
         return lookups | {key[0]: one(key) for key in rest}
