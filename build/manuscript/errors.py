@@ -78,3 +78,20 @@ def _display(path: Path) -> str:
 
 class InitError(ManuscriptError):
     """``manuscript init`` cannot write a manuscript (or adopt one) in this folder."""
+
+
+class CheckFailed(ManuscriptError):
+    """``manuscript check`` found errors (or, with --strict, warnings). Each problem was
+    printed already; this names the first and the count, at the first one's place."""
+
+    def __init__(self, problems: list, first: object, strict: bool) -> None:
+        errors = sum(1 for p in problems if p.severity == "error")
+        warnings = len(problems) - errors
+        self.first = first
+        counted = f"{errors} error(s), {warnings} warning(s)" + (" (--strict)" if strict else "")
+        super().__init__(f"{first.message} [{first.code}]; {counted}",  # type: ignore[attr-defined]
+                         first.path, first.line)  # type: ignore[attr-defined]
+
+    @property
+    def annotations(self) -> list:
+        return []  # each problem was annotated where it is
