@@ -34,8 +34,10 @@ class AnnotationHandler(logging.Handler):
         self.stream = stream or sys.stdout
 
     def emit(self, record: logging.LogRecord) -> None:
-        annotations = getattr(record, "annotations", None) or [
-            (getattr(record, "file", None), getattr(record, "line", None), record.getMessage())]
+        annotations = getattr(record, "annotations", None)
+        if annotations is None:  # [] is an error annotated already (check's summary)
+            annotations = [(getattr(record, "file", None), getattr(record, "line", None),
+                            record.getMessage())]
         kind = "error" if record.levelno >= logging.ERROR else "warning"
         for path, line, text in annotations:
             if path is None:

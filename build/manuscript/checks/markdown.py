@@ -31,9 +31,13 @@ _ATX = re.compile(r"^#{1,6}[ \t]+(.*?)[ \t#]*$", re.M)
 _SETEXT = re.compile(r"^([^\n]*\S[^\n]*)\n(?:=+|-+)[ \t]*$", re.M)
 _AUTOLINK = re.compile(r"<(https?://[^\s<>]+)>")
 # Blanked before scanning (positions kept): fenced code, code spans, HTML comments,
-# and Jinja2 as manubot configures it ({{ }}, {% %}, {## ##}).
+# and Jinja2 as manubot configures it ({{ }}, {% %}, {## ##}). Jinja2 becomes TEMPLATED
+# characters rather than spaces, so a link target made by a template is recognised
+# (and not checked: its value is known only once rendered).
 _FENCED = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[^\n]*\n.*?(?:^[ \t]{0,3}\1[ \t]*$|\Z)", re.M | re.S)
-_BLANKED = re.compile(r"(`+)[^`].*?\1|``|<!--.*?-->|\{##.*?##\}|\{\{.*?\}\}|\{%.*?%\}", re.S)
+_BLANKED = re.compile(r"(`+)[^`].*?\1|``|<!--.*?-->", re.S)
+_JINJA = re.compile(r"\{##.*?##\}|\{\{.*?\}\}|\{%.*?%\}", re.S)
+TEMPLATED = "\x1a"
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,10 @@ def blank(text: str) -> str:
     def spaces(match: re.Match) -> str:
         return re.sub(r"[^\n]", " ", match.group(0))
 
-    return _BLANKED.sub(spaces, _FENCED.sub(spaces, text))
+    def templated(match: re.Match) -> str:
+        return re.sub(r"[^\n]", TEMPLATED, match.group(0))
+
+    return _BLANKED.sub(spaces, _JINJA.sub(templated, _FENCED.sub(spaces, text)))
 
 
 def _bracketed(text: str, image: bool) -> Iterator[tuple[int, str, str, str]]:
@@ -157,6 +164,9 @@ def _bracketed(text: str, image: bool) -> Iterator[tuple[int, str, str, str]]:
             continue
         destination = text[end + 2: close].strip()
         target = destination.split()[0].strip("<>") if destination else ""
+        if TEMPLATED in target:
+            position = close + 1
+            continue
         attributes = ""
         after = _ATTRIBUTES.match(text, close + 1)
         if after:

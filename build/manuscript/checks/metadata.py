@@ -22,7 +22,8 @@ KNOWN_KEYS = frozenset({
     "spelling", "abstract", "description",
 })
 AUTHOR_KEYS = frozenset({
-    "name", "initials", "orcid", "github", "twitter", "mastodon", "mastodon_server",
+    "name", "initials", "orcid", "github", "twitter", "mastodon", "mastodon-server",
+    "mastodon_server", "correspondence",  # rootstock's own spelling; older templates' key
     "email", "affiliations", "funders", "corresponding", "symbol_str", "wikidata", "roles",
     "equal_contributor", "deceased", "google_scholar_id", "researchgate", "linkedin",
 })
