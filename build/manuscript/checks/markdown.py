@@ -163,7 +163,10 @@ def _bracketed(text: str, image: bool) -> Iterator[tuple[int, str, str, str]]:
         if close < 0:
             continue
         destination = text[end + 2: close].strip()
-        target = destination.split()[0].strip("<>") if destination else ""
+        if destination.startswith("<") and ">" in destination:  # (<a target with spaces>)
+            target = destination[1:destination.index(">")]
+        else:
+            target = destination.split()[0] if destination else ""
         if TEMPLATED in target:
             position = close + 1
             continue
