@@ -72,12 +72,14 @@ def check(config: Config, *, external_links: bool = False) -> Report:
                   len(csl_items) if csl_items is not None else None)
 
 
-def source_problems(config: Config, sections: list[Section]) -> list[Problem]:
-    """The checks of the sources themselves: no processing, no lookups, no network."""
+def source_problems(config: Config, sections: list[Section], *,
+                    for_build: bool = False) -> list[Problem]:
+    """The checks of the sources themselves: no processing, no lookups, no network.
+    ``for_build``: without what the build's stages check themselves."""
     metadata_path = config.content_dir / "metadata.yaml"
     scan = markdown.scan(sections)
     return [*metadata.check(metadata_path),
-            *references.check(config.layout().manual_references),
+            *references.check(config.layout().manual_references, validate=not for_build),
             *citations.check(scan, _metadata_aliases(metadata_path)),
             *crossrefs.check(scan),
             *images.check(scan, config.content_dir),
@@ -87,7 +89,7 @@ def source_problems(config: Config, sections: list[Section]) -> list[Problem]:
 def log_for_build(config: Config) -> None:
     """``build``: the source checks' problems as warnings (see ``REPORTED_BY_BUILD``)."""
     sections = read_sections(config.content_dir)
-    for problem in sorted(source_problems(config, sections), key=_order):
+    for problem in sorted(source_problems(config, sections, for_build=True), key=_order):
         if problem.code in REPORTED_BY_BUILD:
             continue
         logger.warning("%s: %s [%s]", problem.location(config.root), problem.message,

@@ -28,7 +28,7 @@ _RAW_ID = re.compile(r"<[A-Za-z][^<>]*?\sid\s*=\s*[\"']([^\"']+)[\"']")
 _RAW_IMG = re.compile(r"<img\b([^<>]*)>", re.I)
 _RAW_ATTR = re.compile(r"([\w-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 _ATX = re.compile(r"^#{1,6}[ \t]+(.*?)[ \t#]*$", re.M)
-_SETEXT = re.compile(r"^([^\n]*\S[^\n]*)\n(?:=+|-+)[ \t]*$", re.M)
+_SETEXT = re.compile(r"^([^\n]+)\n[ \t]{0,3}(?:=+|-+)[ \t]*$", re.M)
 _AUTOLINK = re.compile(r"<(https?://[^\s<>]+)>")
 # Blanked before scanning (positions kept): fenced code, code spans, HTML comments,
 # and Jinja2 as manubot configures it ({{ }}, {% %}, {## ##}). Jinja2 becomes TEMPLATED
@@ -198,8 +198,8 @@ def _closing(text: str, position: int) -> int | None:
 def _headings(text: str) -> Iterator[str]:
     """The identifiers pandoc gives headings without an explicit ``{#id}``."""
     titles = [m.group(1) for m in _ATX.finditer(text)]
-    titles += [m.group(1) for m in _SETEXT.finditer(text)
-               if not m.group(1).lstrip().startswith(("-", "*", "+", "|", ">", "#"))]
+    titles += [m.group(1) for m in _SETEXT.finditer(text) if m.group(1).strip()
+               and not m.group(1).lstrip().startswith(("-", "*", "+", "|", ">", "#"))]
     seen: dict[str, int] = {}
     for title in titles:
         if _ATTRIBUTES.search(title) and _ID.search(title.split("{", 1)[1]):

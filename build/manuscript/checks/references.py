@@ -18,7 +18,9 @@ from ..sources import read_text_file
 Position = tuple[int | None, int | None]
 
 
-def check(paths: Iterable[Path]) -> list[Problem]:
+def check(paths: Iterable[Path], validate: bool = True) -> list[Problem]:
+    """``validate=False``: leave out CSL validity and duplicate ids, which the build's
+    cite and process stages report themselves (and validating costs most of the time)."""
     problems: list[Problem] = []
     seen: dict[str, tuple[Path, int | None]] = {}
     for path in paths:
@@ -30,7 +32,10 @@ def check(paths: Iterable[Path]) -> list[Problem]:
             problems.append(error.problem)
             continue
         for index, (item, (line, col)) in enumerate(items):
-            problems += _item_problems(path, index, item, line, col, seen)
+            if validate:
+                problems += _item_problems(path, index, item, line, col, seen)
+            elif isinstance(item, dict):
+                problems += _missing_fields(path, index, item, line, col)
     return problems
 
 
@@ -39,9 +44,7 @@ def _item_problems(path: Path, index: int, item: object, line: int | None, col: 
     def problem(severity: str, code: str, message: str) -> Problem:
         return Problem(path, line, col, severity, code, message)  # type: ignore[arg-type]
 
-    name = f"item {index + 1}"
-    if isinstance(item, dict) and isinstance(item.get("id"), str | int):
-        name += f" ({item['id']})"
+    name = _name(index, item)
     try:
         result = csl.normalize(item, f"{path.name} {name}")
     except csl.InvalidItem as error:
@@ -52,13 +55,7 @@ def _item_problems(path: Path, index: int, item: object, line: int | None, col: 
         problems.append(problem("warning", "reference-invalid",
                                 f"manual reference {name}: not valid CSL JSON, dropped: "
                                 f"{', '.join(result.dropped)}"))
-    if not item.get("type"):
-        problems.append(problem("warning", "reference-no-type",
-                                f"manual reference {name} has no type (article-journal, "
-                                "book, webpage, …)"))
-    if not item.get("title"):
-        problems.append(problem("warning", "reference-no-title",
-                                f"manual reference {name} has no title"))
+    problems += _missing_fields(path, index, item, line, col)
     try:
         standard_id = CSL_Item(dict(result.item)).standardize_id()["id"]
     except Exception:  # manubot raises bare ValueErrors and worse for odd ids; cite reports
@@ -70,6 +67,27 @@ def _item_problems(path: Path, index: int, item: object, line: int | None, col: 
                                 f"{first_path.name}:{first_line}; the later one is used"))
     seen[standard_id] = (path, line)
     return problems
+
+
+def _missing_fields(path: Path, index: int, item: dict, line: int | None,
+                    col: int | None) -> list[Problem]:
+    name = _name(index, item)
+    problems = []
+    if not item.get("type"):
+        problems.append(Problem(path, line, col, "warning", "reference-no-type",
+                                f"manual reference {name} has no type (article-journal, "
+                                "book, webpage, …)"))
+    if not item.get("title"):
+        problems.append(Problem(path, line, col, "warning", "reference-no-title",
+                                f"manual reference {name} has no title"))
+    return problems
+
+
+def _name(index: int, item: object) -> str:
+    name = f"item {index + 1}"
+    if isinstance(item, dict) and isinstance(item.get("id"), str | int):
+        name += f" ({item['id']})"
+    return name
 
 
 class _Unreadable(Exception):
@@ -121,13 +139,16 @@ def json_item_positions(text: str) -> list[Position]:
         return []
     positions: list[Position] = []
     position = start + 1
+    line, counted = 1, 0  # lines counted incrementally: a file of thousands of items
     while True:
         while position < len(text) and text[position] in " \t\r\n,":
             position += 1
         if position >= len(text) or text[position] == "]":
             return positions
+        line += text.count("\n", counted, position)
+        counted = position
         line_start = text.rfind("\n", 0, position) + 1
-        positions.append((text.count("\n", 0, position) + 1, position - line_start + 1))
+        positions.append((line, position - line_start + 1))
         try:
             _, position = decoder.raw_decode(text, position)
         except (ValueError, RecursionError):
