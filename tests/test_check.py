@@ -55,6 +55,10 @@ EXPECTED = {
 _LINE = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<severity>error|warning): "
                    r"(?P<message>.*) \[(?P<code>[a-z-]+)\]$")
 
+# A stage's warning knows its line, not its column.
+_NO_COLUMN = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+): (?P<severity>error|warning): "
+                        r"(?P<message>.*) \[(?P<code>[a-z-]+)\]$")
+
 
 def mistakes(tmp_path: Path) -> Path:
     """A copy of the fixture, with its image over 5 MB (random pixels: incompressible)."""
@@ -69,7 +73,7 @@ def reported(stdout: str) -> list[re.Match]:
     """The problem lines of ``check``'s text output; every other line is the count."""
     lines = stdout.splitlines()
     assert lines, "no output"
-    matches = [_LINE.match(line) for line in lines[:-1]]
+    matches = [_LINE.match(line) or _NO_COLUMN.match(line) for line in lines[:-1]]
     assert all(matches), stdout
     assert re.fullmatch(r"\d+ error\(s\), \d+ warning\(s\)|no problems found", lines[-1]), stdout
     return matches  # type: ignore[return-value]
@@ -272,3 +276,19 @@ def test_serve_shows_the_last_builds_problems_over_the_page(tmp_path: Path,
     section.write_text(original, encoding="utf-8")
     assert server.rebuild()
     assert "manuscript-problems" not in get(server.port, "/")[1]
+
+
+def test_what_the_stages_warn_about_is_a_problem_too(tmp_path: Path) -> None:
+    root = copy_manuscript(ROOT, tmp_path)
+    metadata = root / "content" / "metadata.yaml"
+    text = metadata.read_text(encoding="utf-8")
+    metadata.write_text(text.replace("    initials: JJ\n",
+                                     "    initials: JJ\n    roles: [Software, Dancing]\n"),
+                        encoding="utf-8")
+    line = text.split("\n").index("    initials: JJ") + 2
+    completed = run_manuscript(root, "check")  # a warning: exit 0
+    (problem,) = reported(completed.stdout)
+    assert problem.group(0).startswith(
+        f"content/metadata.yaml:{line}: warning: Jingyun Jia has the role 'Dancing', which is "
+        "not a CRediT role")
+    assert problem["code"] == "build-warning"

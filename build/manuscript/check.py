@@ -64,7 +64,8 @@ def check(config: Config, *, external_links: bool = False) -> Report:
     with _captured_warnings() as logged:
         csl_items, stage_problems = _run_stages(config, problems)
     problems += stage_problems
-    problems += [p for p in map(_logged_problem, logged) if not _covered(p, problems)]
+    logged_problems = [_logged_problem(record, config.root) for record in logged]
+    problems += [p for p in logged_problems if not _covered(p, problems)]
     problems += spelling.check_spelling(config, sections, csl_items or [])
     if external_links:
         problems += _external_links(config, sections)
@@ -173,13 +174,15 @@ def _captured_warnings() -> Iterator[list[logging.LogRecord]]:
         package.handlers = saved
 
 
-def _logged_problem(record: logging.LogRecord) -> Problem:
+def _logged_problem(record: logging.LogRecord, root: Path) -> Problem:
     path = getattr(record, "file", None)
     line = getattr(record, "line", None)
     message = record.getMessage()
-    if path is not None:  # stages that know the place often put it first, too
-        for prefix in (f"{_relative(Path(path))}:{line}: ", f"{_relative(Path(path))}: "):
-            message = message.removeprefix(prefix)
+    if path is not None:  # stages that know the place often write it first, too
+        for shown in {_relative(Path(path)), Problem(Path(path), None, None, "warning", "",
+                                                     "").location(root), str(path)}:
+            for prefix in (f"{shown}:{line}: ", f"{shown}: "):
+                message = message.removeprefix(prefix)
     return Problem(Path(path) if path else None, line, None, "warning", "build-warning",
                    message)
 

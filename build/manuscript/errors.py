@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .problems import Problem
+
 
 class ManuscriptError(Exception):
     """Base class: a problem the user can fix, reported without a traceback."""
@@ -84,14 +86,13 @@ class CheckFailed(ManuscriptError):
     """``manuscript check`` found errors (or, with --strict, warnings). Each problem was
     printed already; this names the first and the count, at the first one's place."""
 
-    def __init__(self, problems: list, first: object, strict: bool) -> None:
+    def __init__(self, problems: list[Problem], first: Problem, strict: bool) -> None:
         errors = sum(1 for p in problems if p.severity == "error")
-        warnings = len(problems) - errors
+        counted = f"{errors} error(s), {len(problems) - errors} warning(s)"
         self.first = first
-        counted = f"{errors} error(s), {warnings} warning(s)" + (" (--strict)" if strict else "")
-        super().__init__(f"{first.message} [{first.code}]; {counted}",  # type: ignore[attr-defined]
-                         first.path, first.line)  # type: ignore[attr-defined]
+        super().__init__(f"{first.message} [{first.code}]; {counted}"
+                         + (" (--strict)" if strict else ""), first.path, first.line)
 
     @property
-    def annotations(self) -> list:
+    def annotations(self) -> list[tuple[Path, int | None, str]]:
         return []  # each problem was annotated where it is
