@@ -175,6 +175,11 @@ def test_rootstock_tour_repository_builds_without_customisation_warnings(
     # Only its four remote images, which an offline build without a cache cannot have,
     # and --no-pdf's website without a PDF.
     warnings = [w for w in _warnings(completed.stderr) if "will have no PDF" not in w]
+    # The tour's own slips, which `manuscript check` reports too: a table it never
+    # refers to and the template's placeholder ORCIDs (XXXX-XXXX-XXXX-XXXX).
+    found = [w for w in warnings if w.endswith(("[xref-unused]", "[metadata-orcid]"))]
+    assert len(found) == 3, warnings
+    warnings = [w for w in warnings if w not in found]
     assert len(warnings) == 4, warnings
     assert all("remote image is not in ci/cache" in w for w in warnings), warnings
 

@@ -66,6 +66,7 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
             processed = cache.run(process_stage(config, layout))
             parsed = ParsedMarkdown(processed.markdown, cache)
             bibliography = cache.run(cite_stage(config, processed, parsed))
+            checks_replayed_or_run(config, layout, cache)
             html = cache.run(html_stage(config, layout, processed, bibliography, parsed))
             if spellcheck_requested(config.env):  # rootstock's SPELLCHECK=true
                 cache.run(spelling_stage(config, layout, bibliography))
@@ -232,6 +233,17 @@ def formats_stage(config: Config, layout: Layout, html: str, processed: process.
         return outputs
 
     return Stage("formats", key, run, dict, load)
+
+
+def checks_replayed_or_run(config: Config, layout: Layout, cache: StageCache) -> None:
+    """``manuscript check``'s source checks, logged as warnings: run when the sources
+    changed, else their recorded warnings replayed (as a skipped stage's are)."""
+    from . import check
+
+    key = digest([files_digest(layout.content_files, config.root), _code_digest()])
+    if not cache.replay("checks", key):
+        with cache.recording("checks", key):
+            check.log_for_build(config)
 
 
 class ParsedMarkdown:

@@ -112,10 +112,8 @@ def _take_alias_definitions(block: dict, aliases: dict[str, str]) -> bool:
         if index >= len(inlines) or inlines[index]["t"] != "Str":
             break
         key = inlines[0]["c"][0][0]["citationId"]
-        destination = inlines[index]["c"]
-        if aliases.get(key, destination) != destination:
-            logger.warning("citation alias @%s is defined twice", key)
-        aliases[key] = destination
+        # A tag defined twice: the later wins; the checks report it with its place.
+        aliases[key] = inlines[index]["c"]
         inlines = inlines[index + 1 :]
         if inlines and inlines[0]["t"] in ("SoftBreak", "LineBreak"):
             inlines = inlines[1:]

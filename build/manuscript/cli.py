@@ -58,13 +58,17 @@ def _build(config: Config, args: argparse.Namespace, counter: log.CountingHandle
 
 def _check(config: Config, args: argparse.Namespace, counter: log.CountingHandler) -> None:
     from .check import check
+    from .errors import CheckFailed
 
-    check(config)
-    if counter.count:
-        from .errors import StrictError
-
-        raise StrictError(f"{counter.count} warning(s)")
-    logger.info("no problems found")
+    report = check(config, external_links=args.links)
+    print(log.format_problems(report.problems, config.root, args.output_format), end="")
+    if _in_github_actions():
+        log.annotate_problems(report.problems, config.root)
+    if report.references is not None:
+        logger.info("%d sections, %d references", report.sections, report.references)
+    failing = report.errors or (report.warnings if config.strict else [])
+    if failing:
+        raise CheckFailed(report.problems, failing[0], config.strict)
 
 
 def _webpage(config: Config, args: argparse.Namespace, counter: log.CountingHandler) -> None:
@@ -153,9 +157,23 @@ def _parser() -> argparse.ArgumentParser:
                        help="extra Jinja2 variables (JSON/YAML/TOML), as manubot process takes")
     build.set_defaults(run=_build)
 
-    check = sub.add_parser("check", help="check sources and citations; write nothing")
-    check.add_argument("--offline", action="store_true")
-    check.add_argument("--template-variables-path", action="append", metavar="[NS=]PATH")
+    check = sub.add_parser(
+        "check", help="report every problem (metadata, references, citations, "
+                      "cross-references, images, links, spelling) as path:line:col; "
+                      "write nothing; exit 1 on an error (--strict: on a warning too)")
+    check.add_argument("--offline", action="store_true",
+                       help="never use the network (citations from manual references, the "
+                            "earlier output and ci/cache; no external links)")
+    check.add_argument("--links", action="store_true",
+                       help="also check external links (HEAD/GET, 5 s timeout, 4 at a time; "
+                            "answers kept a week in ci/cache/links.json)")
+    check.add_argument("--strict", action="store_true", help="fail on warnings too")
+    check.add_argument("--format", dest="output_format", choices=("text", "json"),
+                       default="text",
+                       help="text: one path:line:col: severity: message [code] line per "
+                            "problem (default); json: a list of objects, for editors")
+    check.add_argument("--template-variables-path", action="append", metavar="[NS=]PATH",
+                       help="extra Jinja2 variables (JSON/YAML/TOML), as for build")
     check.set_defaults(run=_check)
 
     webpage = sub.add_parser("webpage", help="output/ → webpage/v/<version>/")
