@@ -66,7 +66,7 @@ def check(config: Config, *, external_links: bool = False) -> Report:
     problems += stage_problems
     logged_problems = [_logged_problem(record, config.root) for record in logged]
     problems += [p for p in logged_problems if not _covered(p, problems)]
-    problems += spelling.check_spelling(config, sections, csl_items or [])
+    problems += _spelling(config, sections, csl_items or [], problems)
     if external_links:
         problems += _external_links(config, sections)
     return Report(sorted(set(problems), key=_order), len(sections),
@@ -194,6 +194,17 @@ def _covered(problem: Problem, found: list[Problem]) -> bool:
     same_file = [p for p in found if p.path is not None
                  and p.path.resolve() == problem.path.resolve()]
     return any(problem.line is None or p.line == problem.line for p in same_file)
+
+
+def _spelling(config: Config, sections: list[Section], csl_items: list[dict],
+              found: list[Problem]) -> list[Problem]:
+    """The spelling check; a metadata.yaml it cannot read (reported by the metadata
+    check, or a malformed ``spelling:`` list) is a problem, not the end of the run."""
+    try:
+        return spelling.check_spelling(config, sections, csl_items)
+    except ManuscriptError as error:
+        problem = Problem(error.path, error.line, None, "error", "metadata-type", error.message)
+        return [] if _covered(problem, found) else [problem]
 
 
 def _external_links(config: Config, sections: list[Section]) -> list[Problem]:

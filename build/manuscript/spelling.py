@@ -250,7 +250,8 @@ def manuscript_words(config: Config) -> set[str]:
     path = config.content_dir / "metadata.yaml"
     if not path.is_file():
         return known
-    loaded = yamlfile.load(path)
+    # Duplicate keys are the metadata check's to report; the words are known either way.
+    loaded = yamlfile.load(path, keep_duplicates=True)
     metadata = loaded.data if isinstance(loaded.data, dict) else {}
     listed = metadata.get("spelling", [])
     if not isinstance(listed, list) or not all(isinstance(w, str) for w in listed):
