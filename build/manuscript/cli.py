@@ -253,7 +253,9 @@ def _parser() -> argparse.ArgumentParser:
     cite = sub.add_parser(
         "cite", help="resolve citation keys as a build would; print them",
         description="Resolve identifiers as a build does: manual references, the earlier "
-                    "output/references.json, ci/cache/, then the network. Works outside a "
+                    "output/references.json, ci/cache/, then the network; print them as "
+                    "CSL JSON, as the manuscript's CSL style formats them, or as BibTeX "
+                    "(no system pandoc needed). Works outside a "
                     "manuscript too (then only ./ci/cache/, if present, and the network "
                     "answer). A key found nowhere: exit 1 naming it.")
     cite.add_argument("keys", nargs="+", metavar="KEY",
