@@ -182,20 +182,6 @@ def test_quiet_prints_the_warnings_and_nothing_else(tmp_path: Path) -> None:
     assert quiet.stdout == ""
 
 
-def test_quiet_still_reports_an_error(tmp_path: Path) -> None:
-    root = showcase(tmp_path, "m")
-    (root / "content" / "metadata.yaml").write_text("title: [unclosed\n", encoding="utf-8")
-    completed = run_manuscript(root, "-q", "build", "--offline", check=False)
-    assert completed.returncode == 1
-    assert completed.stderr.startswith("error: ")
-    assert "content/metadata.yaml:2: YAML syntax error" in completed.stderr
-
-
-def test_quiet_and_verbose_exclude_each_other(tmp_path: Path) -> None:
-    completed = run_manuscript(tmp_path, "-q", "-v", "build", check=False)
-    assert completed.returncode == 2 and "not allowed with" in completed.stderr
-
-
 # ------------------------------------------------------------------ the summary
 
 
