@@ -15,7 +15,6 @@ unknown total), and must yield to our logging handler, not replace it.
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -113,8 +112,13 @@ class Progress:
         parts.append(f"{seconds:.0f} s")
         # One character short of the width: a full line would wrap, and \r would then
         # redraw only its second half.
-        width = shutil.get_terminal_size((80, 24)).columns - 1
-        return "  ".join(parts)[:max(width, 1)]
+        return "  ".join(parts)[:max(self._columns() - 1, 1)]
+
+    def _columns(self) -> int:
+        try:  # asked each time: the window may be resized during a build
+            return os.get_terminal_size(self.stream.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            return 80
 
     def _draw(self) -> None:
         assert self.stream is not None
