@@ -28,7 +28,7 @@ from pathlib import Path
 
 from manubot import __version__ as manubot_version
 
-from . import __version__, cite, formats, images, pandoc, pdf, process, render, summary
+from . import __version__, cite, formats, images, pandoc, pdf, process, render
 from .config import Config, Layout, check_source_date_epoch
 from .errors import ContentError, OutputError, StrictError
 from .fonts import FOLDER as FONTS
@@ -37,6 +37,7 @@ from .fsutil import digest, files_digest
 from .journal import JOURNAL, Transaction, exclusive, recover
 from .progress import Progress
 from .stages import STATE_FILE, Stage, StageCache, T
+from .summary import Summary, summarize
 from .webpage import Site, finish, validate_version
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ logger = logging.getLogger(__name__)
 class BuildReport:
     timings: list[tuple[str, float, bool]] = field(default_factory=list)  # stage, s, skipped
     written: int = 0  # files changed in output/ and webpage/
-    summary: summary.Summary | None = None  # what the manuscript holds, for the last line
+    summary: Summary | None = None  # what the manuscript holds, for the last line
 
 
 def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
@@ -87,7 +88,7 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
         remote_images = images.remote_files(config, html)
         _write_outputs(transaction, config, layout, cache, remote_images)
         report = BuildReport([(t.name, t.seconds, t.skipped) for t in cache.timings],
-                             summary=summary.summarize(html, bibliography.csl_items, pdf_bytes))
+                             summary=summarize(html, bibliography.csl_items, pdf_bytes))
         with _timed(report, "webpage"), progress.task("webpage"):
             site.publish(transaction, config.version,
                          _published(layout, html, pdf_bytes, cache, remote_images) | extra,
