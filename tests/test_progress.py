@@ -182,6 +182,16 @@ def test_quiet_prints_the_warnings_and_nothing_else(tmp_path: Path) -> None:
     assert quiet.stdout == ""
 
 
+def test_quiet_init_writes_the_manuscript_and_says_nothing(tmp_path: Path) -> None:
+    loud = run_manuscript(tmp_path, "init", "loud")
+    quiet = run_manuscript(tmp_path, "-q", "init", "quiet")
+    assert "Next:" in loud.stdout  # the report -q leaves out
+    assert quiet.stdout == "" and quiet.stderr == ""
+    written = sorted(p.relative_to(tmp_path / "loud") for p in (tmp_path / "loud").rglob("*"))
+    assert written and written == sorted(
+        p.relative_to(tmp_path / "quiet") for p in (tmp_path / "quiet").rglob("*"))
+
+
 # ------------------------------------------------------------------ the summary
 
 
