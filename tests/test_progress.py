@@ -80,7 +80,7 @@ def screen(raw: str) -> list[str]:
 
 
 def without_times(lines: list[str]) -> list[str]:
-    return [re.sub(r"\d+\.\d\d s", "N s", line) for line in lines]
+    return [re.sub(r" +\d+\.\d\d s", " N s", line) for line in lines]  # widths vary too
 
 
 def showcase(tmp_path: Path, name: str) -> Path:
