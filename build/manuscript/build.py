@@ -36,8 +36,10 @@ from .fonts import FOLDER as FONTS
 from .fonts import font_files
 from .fsutil import digest, files_digest
 from .journal import JOURNAL, Transaction, exclusive, recover
+from .progress import Progress
 from .rootstock import spellcheck_requested
-from .stages import STATE_FILE, Stage, StageCache
+from .stages import STATE_FILE, Stage, StageCache, T
+from .summary import Summary, summarize
 from .webpage import Site, finish, validate_version
 
 logger = logging.getLogger(__name__)
@@ -47,12 +49,16 @@ logger = logging.getLogger(__name__)
 class BuildReport:
     timings: list[tuple[str, float, bool]] = field(default_factory=list)  # stage, s, skipped
     written: int = 0  # files changed in output/ and webpage/
+    summary: Summary | None = None  # what the manuscript holds, for the last line
 
 
 def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
-          writing: Callable[[], AbstractContextManager[object]] = nullcontext) -> BuildReport:
+          writing: Callable[[], AbstractContextManager[object]] = nullcontext,
+          progress: Progress | None = None) -> BuildReport:
     """Build ``output/`` and ``webpage/``. ``writing`` wraps the moments files change
-    (serve holds its lock there, so readers never see a half-written folder)."""
+    (serve holds its lock there, so readers never see a half-written folder);
+    ``progress`` shows each stage running on a terminal."""
+    progress = progress or Progress()
     layout = check_inputs(config)
     process.check_sources(config)  # no link out of the manuscript, even if nothing changed
     with exclusive(config.output_dir):  # one build at a time
@@ -62,18 +68,22 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
         site = Site.open(config.webpage_dir)  # a broken version list fails before any stage
         cache = StageCache.load(config.output_dir)
 
+        def run(stage: Stage[T]) -> T:
+            with progress.task(stage.name):
+                return cache.run(stage)
+
         with cache.capturing():
-            processed = cache.run(process_stage(config, layout))
+            processed = run(process_stage(config, layout))
             parsed = ParsedMarkdown(processed.markdown, cache)
-            bibliography = cache.run(cite_stage(config, processed, parsed))
+            bibliography = run(cite_stage(config, processed, parsed, progress))
             checks_replayed_or_run(config, layout, cache)
-            html = cache.run(html_stage(config, layout, processed, bibliography, parsed))
+            html = run(html_stage(config, layout, processed, bibliography, parsed))
             if spellcheck_requested(config.env):  # rootstock's SPELLCHECK=true
-                cache.run(spelling_stage(config, layout, bibliography))
-            pdf_bytes = cache.run(pdf_stage(config, layout, html, processed, bibliography,
-                                            parsed)) if config.pdf else None
-            extra = cache.run(formats_stage(config, layout, html, processed, bibliography,
-                                            parsed)) if config.formats else {}
+                run(spelling_stage(config, layout, bibliography))
+            pdf_bytes = run(pdf_stage(config, layout, html, processed, bibliography,
+                                      parsed, progress)) if config.pdf else None
+            extra = run(formats_stage(config, layout, html, processed, bibliography,
+                                      parsed)) if config.formats else {}
             parsed.replay_if_unparsed()
 
         if config.strict and warning_count():
@@ -82,12 +92,13 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
         transaction = Transaction(config.root, tops, config.output_dir / JOURNAL)
         remote_images = images.remote_files(config, html)
         _write_outputs(transaction, config, layout, cache, remote_images)
-        report = BuildReport([(t.name, t.seconds, t.skipped) for t in cache.timings])
-        with _timed(report, "webpage"):
+        report = BuildReport([(t.name, t.seconds, t.skipped) for t in cache.timings],
+                             summary=summarize(html, bibliography.csl_items, pdf_bytes))
+        with _timed(report, "webpage"), progress.task("webpage"):
             site.publish(transaction, config.version,
                          _published(layout, html, pdf_bytes, cache, remote_images) | extra,
                          now=_now(config))
-        with _timed(report, "write"), writing():
+        with _timed(report, "write"), progress.task("write"), writing():
             report.written = transaction.commit()
             finish(config.webpage_dir)
         # manubot-bibliography-cache: a cache beside the sources, like ci/cache/
@@ -134,8 +145,8 @@ def process_stage(config: Config, layout: Layout) -> Stage[process.Processed]:
     return Stage("process", key, lambda: process.process(config), dump, load)
 
 
-def cite_stage(config: Config, processed: process.Processed,
-               parsed: ParsedMarkdown) -> Stage[cite.Bibliography]:
+def cite_stage(config: Config, processed: process.Processed, parsed: ParsedMarkdown,
+               progress: Progress | None = None) -> Stage[cite.Bibliography]:
     settings = processed.variables["pandoc"]
     bibliographies = cite.bibliography_files(config, settings)
     key = digest([processed.markdown, files_digest(bibliographies, config.root),
@@ -154,8 +165,9 @@ def cite_stage(config: Config, processed: process.Processed,
         short_ids = {row["input_id"]: row["short_id"] for row in rows}
         return cite.Bibliography(csl_items=items, rows=rows, short_ids=short_ids)
 
-    return Stage("cite", key, lambda: cite.cite(config, *parsed.citekeys(), settings),
-                 dump, load)
+    on_lookup = progress.count if progress else None
+    return Stage("cite", key, lambda: cite.cite(config, *parsed.citekeys(), settings,
+                                                 on_lookup=on_lookup), dump, load)
 
 
 def html_stage(config: Config, layout: Layout, processed: process.Processed,
@@ -189,7 +201,8 @@ def spelling_stage(config: Config, layout: Layout,
 
 
 def pdf_stage(config: Config, layout: Layout, html: str, processed: process.Processed,
-              bibliography: cite.Bibliography, parsed: ParsedMarkdown) -> Stage[bytes]:
+              bibliography: cite.Bibliography, parsed: ParsedMarkdown,
+              progress: Progress | None = None) -> Stage[bytes]:
     # The page's own files (images…) are inputs; its text is already in the HTML.
     files = [p for p in layout.content_files if p.suffix != ".md"]
     key = digest([html, files_digest(files, config.root), str(config.offline), _code_digest(),
@@ -208,7 +221,8 @@ def pdf_stage(config: Config, layout: Layout, html: str, processed: process.Proc
                 ["typst"])["manuscript.pdf"]
         with images.pdf_base(config) as base:  # images/ and remote-images/, as the page has
             return pdf.render_pdf(html, base, offline=config.offline,
-                                  readable=(config.root, config.cache_dir))
+                                  readable=(config.root, config.cache_dir),
+                                  on_page=progress.page if progress else None)
 
     return Stage("pdf", key, run, lambda data: {"manuscript.pdf": data}, load)
 

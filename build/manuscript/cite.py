@@ -29,7 +29,8 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ TSV_FIELDS = ("input_id", "dealiased_id", "standard_id", "short_id")
 DEFAULT_REQUESTS_CACHE = "ci/cache/requests-cache"
 _MAX_WORKERS = 16  # lookups in flight overall; cite_transport bounds them per host
 _XNOS = re.compile(r"^(fig|tbl|eq):")  # cross-references, handled by the crossref filter
+OnLookup = Callable[[int, int], None]  # (lookups done, lookups in all)
 
 
 @dataclass
@@ -361,12 +363,14 @@ class CiteSettings:
 
 
 def cite(config: Config, input_ids: list[str], aliases: dict[str, str],
-         settings: dict, *, prior: PriorBuild | None = None) -> Bibliography:
+         settings: dict, *, prior: PriorBuild | None = None,
+         on_lookup: OnLookup | None = None) -> Bibliography:
     """The cite stage: the keys a manuscript uses → its bibliography.
 
     ``settings`` is the pandoc metadata manubot's process wrote (``bibliography``,
     ``references``, ``citekey-aliases``, and the ``manubot-*`` options). ``prior``
     replaces the earlier build's outputs (``manuscript cite`` outside a manuscript).
+    ``on_lookup(done, total)`` is told how far the lookups are (a progress display).
     """
     options = CiteSettings.from_metadata(config, settings)
     aliases = {**(settings.get("citekey-aliases") or {}), **aliases}
@@ -380,7 +384,8 @@ def cite(config: Config, input_ids: list[str], aliases: dict[str, str],
             options.requests_cache, offline=config.offline, clear=options.clear_cache,
             policy=policy):
         return resolve(config, input_ids, aliases, manual, prior,
-                       infer_prefixes=options.infer_prefixes, refresh=options.clear_cache)
+                       infer_prefixes=options.infer_prefixes, refresh=options.clear_cache,
+                       on_lookup=on_lookup)
 
 
 @contextmanager
@@ -448,6 +453,7 @@ def resolve(
     prior: PriorBuild,
     infer_prefixes: bool = True,
     refresh: bool = False,
+    on_lookup: OnLookup | None = None,
 ) -> Bibliography:
     """Resolve every key, or raise UnresolvedCitations naming each failure and its places.
 
@@ -487,7 +493,8 @@ def resolve(
             to_fetch.append(standard_id)
         else:
             found[standard_id] = item
-    lookups = _fetch_all([(sid, groups[sid][0]) for sid in to_fetch], infer_prefixes)
+    lookups = _fetch_all([(sid, groups[sid][0]) for sid in to_fetch], infer_prefixes,
+                         on_lookup or _no_progress)
     for standard_id in to_fetch:
         first = groups[standard_id][0]
         lookup = lookups[standard_id]
@@ -535,7 +542,8 @@ def short_doi_index(items: list[dict]) -> dict[str, str]:
     return index
 
 
-def _fetch_all(keys: list[tuple[str, str]], infer_prefixes: bool) -> dict[str, _Lookup]:
+def _fetch_all(keys: list[tuple[str, str]], infer_prefixes: bool,
+               on_lookup: OnLookup) -> dict[str, _Lookup]:
     """Look keys up concurrently; the per-host bound lives in cite_transport.
 
     PubMed ids are fetched together first (``_pubmed_batch``); what that misses is looked
@@ -543,12 +551,19 @@ def _fetch_all(keys: list[tuple[str, str]], infer_prefixes: bool) -> dict[str, _
     spread over the hosts rather than all waiting on the first one's bound (the keys come
     sorted, hence grouped by prefix).
     """
+    lock, done = threading.Lock(), [0]  # the workers count together
+    if keys:
+        on_lookup(0, len(keys))
+
     def one(key: tuple[str, str], prefetched: dict | None = None) -> _Lookup:
         standard_id, input_id = key
         citekey = CiteKey(input_id, aliases={input_id: standard_id}, infer_prefix=infer_prefixes)
         with cite_transport.tracking(standard_id) as stale:
             lookup = _fetch(citekey, standard_id, input_id, prefetched)
         lookup.stale_urls = stale
+        with lock:
+            done[0] += 1
+            on_lookup(done[0], len(keys))
         return lookup
 
     with cite_transport.tracking("pubmed batch") as stale:
@@ -655,6 +670,10 @@ def _fetch(citekey: CiteKey, standard_id: str, input_id: str,
         logger.warning("@%s: the looked-up reference lost %s: not valid CSL JSON",
                        input_id, ", ".join(result.lost))
     return _Lookup(result.item)
+
+
+def _no_progress(done: int, total: int) -> None:
+    pass
 
 
 def _first_line(error: BaseException) -> str:

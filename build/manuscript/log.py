@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .problems import Problem
+from .progress import Progress
 
 
 class CountingHandler(logging.Handler):
@@ -95,21 +96,40 @@ def annotate_error(error: object) -> dict:
             "annotations": getattr(error, "annotations", None)}
 
 
-def setup(verbose: bool, github_actions: bool, root: Path) -> CountingHandler:
+def setup(verbose: bool, github_actions: bool, root: Path, *, quiet: bool = False,
+          progress: Progress | None = None) -> CountingHandler:
+    """Log to stderr: everything from INFO (DEBUG with ``verbose``), or with ``quiet``
+    only warnings and errors. Lines make way for the ``progress`` status line."""
+    progress = progress or Progress()
     logger = logging.getLogger("manuscript")
     logger.handlers.clear()
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
-    console = logging.StreamHandler(sys.stderr)
+    console = ConsoleHandler(progress)
     console.setFormatter(_Formatter(verbose))
+    if quiet:
+        console.setLevel(logging.WARNING)
     counter = CountingHandler()
     logger.addHandler(console)
     logger.addHandler(counter)
     if github_actions:
         logger.addHandler(AnnotationHandler(root))
     # manubot logs through the root logger; show its warnings, not its chatter.
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.ERROR, format="%(message)s")
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.ERROR, format="%(message)s",
+                        handlers=[ConsoleHandler(progress)])
     return counter
+
+
+class ConsoleHandler(logging.StreamHandler):
+    """stderr, clearing the progress line before each record (and drawing it after)."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__(sys.stderr)
+        self.progress = progress
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self.progress.suspended():
+            super().emit(record)
 
 
 class _Formatter(logging.Formatter):
