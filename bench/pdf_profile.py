@@ -94,7 +94,7 @@ def phases(root: Path, html: str, variant: str | None = None,
 
     from manuscript import images, pdf
     from manuscript.config import make_config
-    from manuscript.math import title_formulas
+    from manuscript.math import print_formulas
 
     config = make_config(root, offline=True)
     times: dict[str, float] = {}
@@ -104,7 +104,7 @@ def phases(root: Path, html: str, variant: str | None = None,
         start = time.process_time()
         document = HTML(string=html, base_url=base_url, url_fetcher=pdf._fetcher(
             True, (config.root, config.cache_dir), origins))
-        title_formulas(document.etree_element)
+        print_formulas(document.etree_element)
         if variant in VARIANTS:
             times["removed"] = VARIANTS[variant](document.etree_element)
         times["parse HTML"] = time.process_time() - start

@@ -20,7 +20,7 @@ from urllib.request import url2pathname
 from .errors import ContentError, RenderError
 from .fonts import bundled_font
 from .limits import env_limit
-from .math import title_formulas
+from .math import print_formulas
 from .remote import Budget
 from .sources import find_occurrences
 
@@ -59,7 +59,7 @@ def render_pdf(html: str, base_dir: Path, offline: bool = False, *,
     folders = tuple(folder.resolve() for folder in readable)
     document = HTML(string=html, base_url=base_url,
                     url_fetcher=_fetcher(offline, folders, origins))
-    title_formulas(document.etree_element)  # alt text of each formula: its TeX
+    print_formulas(document.etree_element)  # images, alt text their TeX
     _no_attachments(document, origins)
     try:
         # Tagged PDF: headings, lists and figures get structure, and every image (math
