@@ -71,17 +71,23 @@ def _remove(root, predicate) -> int:
     return len(found)
 
 
-_SVG = "{http://www.w3.org/2000/svg}"
+def _figure_image(element) -> bool | None:
+    """Whether ``element`` is an SVG (True) or raster (False) image file; None if it
+    is no image or a formula's (``data:``, math.print_formulas)."""
+    src = element.get("src", "")
+    if element.tag != "img" or src.startswith("data:"):
+        return None
+    return ".svg" in src
+
+
 # What one variant leaves out of the page, to measure what it costs (an experiment: the
 # PDF is not the same document any more).
 VARIANTS = {
     "no-math": lambda root: _remove(root, lambda e: e.tag == "mjx-container"),
     "no-assistive-mml": lambda root: _remove(root, lambda e: e.tag == "mjx-assistive-mml"),
-    "no-images": lambda root: _remove(root, lambda e: e.tag == "img"),
-    "no-svg-images": lambda root: _remove(
-        root, lambda e: e.tag == "img" and ".svg" in e.get("src", "")),
-    "no-raster-images": lambda root: _remove(
-        root, lambda e: e.tag == "img" and ".svg" not in e.get("src", "")),
+    "no-images": lambda root: _remove(root, lambda e: _figure_image(e) is not None),
+    "no-svg-images": lambda root: _remove(root, lambda e: _figure_image(e) is True),
+    "no-raster-images": lambda root: _remove(root, lambda e: _figure_image(e) is False),
 }
 RAGGED = "<style>@media print { body { text-align: left; hyphens: manual; } }</style></head>"
 
