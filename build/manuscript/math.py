@@ -235,10 +235,23 @@ def print_formulas(root) -> None:
             elif child.tag == f"{_SVG}svg" and tex is not None:
                 img = container.makeelement("img", {
                     "src": _svg_data_url(child), "alt": tex, "class": "mjx-svg",
-                    "style": child.get("style", "")})
+                    "style": _width_style(child) + child.get("style", "")})
                 img.tail = child.tail
                 container.remove(child)
                 container.insert(index, img)
+
+
+def _width_style(svg) -> str:
+    """The SVG's ``width`` (MathJax: in ex) as CSS, as WeasyPrint applies it to an inline
+    SVG: there a CSS ex is the x-height of the text's font, inside an image's SVG half
+    an em, which set formulas 5 % larger than the page's. The height follows from the
+    width (the theme's ``height: auto``)."""
+    width = svg.get("width", "")
+    try:
+        float(width.removesuffix("ex"))
+    except ValueError:
+        return ""
+    return f"width: {width}; " if width.endswith("ex") else ""
 
 
 def _svg_data_url(svg) -> str:
