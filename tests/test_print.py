@@ -124,3 +124,24 @@ def test_missing_image_is_a_placeholder_with_the_caption_once(
         text = re.sub(r"\s+", " ", " ".join(page.extract_text() or "" for page in pdf.pages))
     assert text.count("A figure whose image file is missing.") == 1, "caption printed twice"
     assert "images/missing-figure.png" in text, "the placeholder does not name the file"
+
+
+def test_print_fonts_are_the_bundled_woff2_files() -> None:
+    """The PDF reads each bundled font from its TrueType copy (pdf._font_response):
+    it must be the very font the page gets, or the PDF would set other glyphs."""
+    import gzip
+    import io
+
+    from fontTools.ttLib import woff2
+
+    folder = FONTS_CSS.parents[2] / "fonts"
+    sources = sorted(folder.glob("*.woff2"))
+    assert sources
+    copies = {path.name for path in (folder / "print").glob("*.ttf.gz")}
+    assert copies == {f"{source.stem}.ttf.gz" for source in sources}, \
+        "run tools/make_print_fonts.py"
+    for source in sources:
+        expected = io.BytesIO()
+        woff2.decompress(io.BytesIO(source.read_bytes()), expected)
+        copy = gzip.decompress((folder / "print" / f"{source.stem}.ttf.gz").read_bytes())
+        assert copy == expected.getvalue(), f"{source.name}: run tools/make_print_fonts.py"

@@ -6,7 +6,7 @@ text edit typesets nothing again); ``data/filters/math.lua``, after crossref.lua
 them in place of pandoc's Math elements. The page then carries, per formula, an inline
 SVG (glyphs as paths: no math font needed, ``currentColor`` follows dark mode) with
 MathJax's assistive MathML beside it for screen readers. WeasyPrint draws the same
-inline SVG into the PDF, with the TeX as its alt text (``title_formulas``), so both
+SVG into the PDF, as an image with the TeX as its alt text (``print_formulas``), so both
 outputs come from one engine and the PDF's text layer holds no TeX.
 
 Why MathJax in an embedded V8 (decision, measured 2026-11-29 on the shared 2-core build
@@ -27,6 +27,7 @@ machine; ``python -m bench --only math`` prints the current figures):
 
 from __future__ import annotations
 
+import base64
 import functools
 import html as htmllib
 import json
@@ -209,21 +210,58 @@ def _warn(formula: Formula, message: str, content_dir: Path) -> None:
                        extra=annotate(path, line))
 
 
-_SVG = "{http://www.w3.org/2000/svg}"
+_SVG_NS = "http://www.w3.org/2000/svg"
+_SVG = "{" + _SVG_NS + "}"
+_XMLNS = "{http://www.w3.org/2000/xmlns/}"
 
 
-def title_formulas(root) -> None:
-    """Give each formula's SVG its TeX as ``<title>``, in WeasyPrint's parsed page.
+def print_formulas(root) -> None:
+    """Make each formula an ``<img>`` of its SVG, alt text its TeX, in WeasyPrint's
+    parsed page (the PDF only; the page keeps its inline SVG and MathML).
 
-    WeasyPrint makes an inline SVG's title the alt text of its tagged PDF element; the
-    page itself keeps the TeX in ``data-tex`` only (a title would be read into headings'
-    text and shown as a tooltip).
+    WeasyPrint draws an image of the SVG exactly as the inline SVG (the same drawing
+    code, the same size from the SVG's ``width``/``height`` in ex, the same
+    ``vertical-align``), but (measured, bench/weasyprint-profile.md) an inline SVG's
+    every ``<g>`` and ``<path>`` first goes through the HTML cascade, which draws
+    nothing, and a formula written twice is parsed twice; an image is parsed once per
+    distinct formula. MathJax's assistive MathML is for screen readers of the page and
+    hidden in print: it leaves too (the PDF's tag for the formula carries the TeX).
     """
-    for container in root.iter("mjx-container"):
+    for container in list(root.iter("mjx-container")):
         tex = container.get("data-tex")
-        svg = next((child for child in container if child.tag == f"{_SVG}svg"), None)
-        if tex is None or svg is None or svg.find(f"{_SVG}title") is not None:
-            continue
-        title = svg.makeelement(f"{_SVG}title", {})
-        title.text = tex
-        svg.insert(0, title)
+        for index, child in enumerate(list(container)):
+            if child.tag == "mjx-assistive-mml":
+                container.remove(child)
+            elif child.tag == f"{_SVG}svg" and tex is not None:
+                img = container.makeelement("img", {
+                    "src": _svg_data_url(child), "alt": tex, "class": "mjx-svg",
+                    "style": _width_style(child) + child.get("style", "")})
+                img.tail = child.tail
+                container.remove(child)
+                container.insert(index, img)
+
+
+def _width_style(svg) -> str:
+    """The SVG's ``width`` (MathJax: in ex) as CSS, as WeasyPrint applies it to an inline
+    SVG: there a CSS ex is the x-height of the text's font, inside an image's SVG half
+    an em, which set formulas 5 % larger than the page's. The height follows from the
+    width (the theme's ``height: auto``)."""
+    width = svg.get("width", "")
+    try:
+        float(width.removesuffix("ex"))
+    except ValueError:
+        return ""
+    return f"width: {width}; " if width.endswith("ex") else ""
+
+
+def _svg_data_url(svg) -> str:
+    from xml.etree import ElementTree
+
+    for element in svg.iter():  # the HTML parser keeps xmlns="…" as an attribute
+        for name in [n for n in element.attrib if n.startswith(_XMLNS)]:
+            del element.attrib[name]
+    try:  # MathJax writes only SVG elements: one default namespace, no prefixes
+        text = ElementTree.tostring(svg, encoding="unicode", default_namespace=_SVG_NS)
+    except ValueError:  # an element outside the SVG namespace: prefixes, still valid
+        text = ElementTree.tostring(svg, encoding="unicode")
+    return "data:image/svg+xml;base64," + base64.b64encode(text.encode("utf-8")).decode("ascii")
