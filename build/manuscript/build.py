@@ -28,7 +28,7 @@ from pathlib import Path
 
 from manubot import __version__ as manubot_version
 
-from . import __version__, cite, formats, images, pandoc, pdf, process, render
+from . import __version__, cite, formats, images, incremental, pandoc, pdf, process, render
 from .config import Config, Layout, check_source_date_epoch
 from .errors import ContentError, OutputError, StrictError
 from .fonts import FOLDER as FONTS
@@ -62,7 +62,7 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
 
         with cache.capturing():
             processed = cache.run(process_stage(config, layout))
-            parsed = ParsedMarkdown(processed.markdown, cache)
+            parsed = ParsedMarkdown(processed.markdown, cache, config.output_dir)
             bibliography = cache.run(cite_stage(config, processed, parsed))
             html = cache.run(html_stage(config, layout, processed, bibliography, parsed))
             pdf_bytes = cache.run(pdf_stage(config, layout, html, processed, bibliography,
@@ -77,6 +77,9 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
         transaction = Transaction(config.root, tops, config.output_dir / JOURNAL)
         remote_images = images.remote_files(config, html)
         _write_outputs(transaction, config, layout, cache, remote_images)
+        if parsed.changed:  # what the next build patches instead of parsing and rendering
+            transaction.write(config.output_dir / incremental.STATE_FILE,
+                              parsed.snapshot.to_bytes())
         report = BuildReport([(t.name, t.seconds, t.skipped) for t in cache.timings])
         with _timed(report, "webpage"):
             site.publish(transaction, config.version,
@@ -85,6 +88,7 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
         with _timed(report, "write"), writing():
             report.written = transaction.commit()
             finish(config.webpage_dir)
+        parsed.snapshot.remember(config.output_dir)
         # manubot-bibliography-cache: a cache beside the sources, like ci/cache/
         cite.write_bibliography_cache(config, processed.variables["pandoc"], bibliography)
         return report
@@ -133,8 +137,10 @@ def cite_stage(config: Config, processed: process.Processed,
                parsed: ParsedMarkdown) -> Stage[cite.Bibliography]:
     settings = processed.variables["pandoc"]
     bibliographies = cite.bibliography_files(config, settings)
-    key = digest([processed.markdown, files_digest(bibliographies, config.root),
-                  str(config.offline), _code_digest()])
+    # What cite reads of the Markdown: its citations (an edit of prose cites nothing new).
+    key = digest([json.dumps(parsed.citekeys()), json.dumps(settings, sort_keys=True),
+                  files_digest(bibliographies, config.root), str(config.offline),
+                  _code_digest()])
 
     def dump(bibliography: cite.Bibliography) -> dict[str, bytes]:
         return {"references.json": bibliography.references_json.encode("utf-8"),
@@ -156,17 +162,23 @@ def cite_stage(config: Config, processed: process.Processed,
 def html_stage(config: Config, layout: Layout, processed: process.Processed,
                bibliography: cite.Bibliography, parsed: ParsedMarkdown) -> Stage[str]:
     theme = render.find_theme(config)
-    key = digest([processed.markdown, json.dumps(processed.variables, sort_keys=True),
-                  bibliography.references_json,
-                  files_digest({*theme.files(), *layout.render_inputs()}, config.root),
-                  pandoc.pandoc_version(), config.version, _code_digest(),
-                  images.stage_key(config), *config.formats])
+    # Everything but the text: what a patched page must share with the last one.
+    context = digest([_variables_but_stats(processed.variables), bibliography.references_json,
+                      files_digest({*theme.files(), *layout.render_inputs()}, config.root),
+                      pandoc.pandoc_version(), config.version, _code_digest(),
+                      images.stage_key(config), *config.formats])
+    key = digest([processed.markdown, json.dumps(processed.variables, sort_keys=True), context])
 
     def run() -> str:
         ast = parsed.with_short_ids(bibliography.short_ids)
         formats.add_downloads(ast, formats.downloads(config.formats))  # the page's buttons
-        return render.render_html(config, ast, bibliography.csl_items, theme,
-                                  processed.variables, config.version)
+        page = _patched_page(config, theme, parsed, context)
+        if page is None:
+            page = render.render_html(config, ast, bibliography.csl_items, theme,
+                                      processed.variables, config.version)
+        parsed.snapshot.context, parsed.snapshot.html_sha = context, _sha(page)
+        parsed.changed = True
+        return page
 
     return Stage("html", key, run, lambda html: {"manuscript.html": html.encode("utf-8")},
                  lambda outputs: outputs["manuscript.html"].decode("utf-8"))
@@ -219,30 +231,90 @@ def formats_stage(config: Config, layout: Layout, html: str, processed: process.
     return Stage("formats", key, run, dict, load)
 
 
+def _patched_page(config: Config, theme: render.Theme, parsed: ParsedMarkdown,
+                  context: str) -> str | None:
+    """The last page with the changed paragraphs replaced, when that is the page a
+    cold build makes (see incremental.py); None: render the whole document."""
+    previous, patch = parsed.previous, parsed.patch
+    if previous is None or patch is None or previous.context != context:
+        return None
+    record = parsed.cache.previous.get("html")
+    page = (parsed.cache.verified_outputs("html") or {}).get("manuscript.html")
+    if record is None or page is None or _sha(page.decode("utf-8")) != previous.html_sha:
+        return None
+    if record.warnings and patch.stretch.line_shift:
+        return None  # they may name lines below the edit, which moved
+    patched = incremental.patch_html(page.decode("utf-8"), patch,
+                                     lambda blocks: render.render_blocks(
+                                         config, blocks, theme, patch.ast["pandoc-api-version"]))
+    if patched is not None:
+        parsed.cache.carry_warnings("html")  # the page's other warnings stand as they were
+    return patched
+
+
 class ParsedMarkdown:
     """Parse the Markdown at most once, and only if a stage needs the AST.
 
     Parsing may warn (pandoc, duplicate citation aliases). Those warnings belong to the
     Markdown, not to whichever stage parsed it first, so they are recorded under their own
     name ("parse") and logged again when no stage needs to parse.
+
+    The last build's parse is kept (``incremental.Snapshot``, in ``output/`` and in
+    memory): unchanged Markdown is not parsed again, and Markdown changed in one stretch
+    of prose is patched (``incremental.patch_ast``) rather than parsed whole.
     """
 
-    def __init__(self, markdown: str, cache: StageCache) -> None:
+    def __init__(self, markdown: str, cache: StageCache, output_dir: Path) -> None:
         self.markdown = markdown
         self.cache = cache
-        self.key = digest([markdown, pandoc.pandoc_version(), _code_digest()])
+        self.key = _parse_key(markdown)
         self._ast: dict | None = None
         self._citekeys: tuple[list[str], dict[str, str]] = ([], {})
+        self.previous = incremental.Snapshot.load(output_dir)
+        if self.previous is not None and (cache.previous.get("parse") is None or
+                                          cache.previous["parse"].key
+                                          != _parse_key(self.previous.markdown)):
+            self.previous = None  # not the parse whose warnings were recorded
+        self.patch: incremental.Patch | None = None
+        self.snapshot = self.previous or incremental.Snapshot(markdown, "", [], {})
+        self.changed = False  # the snapshot is to be written
 
     def _parse(self) -> dict:
         if self._ast is None:
             with self.cache.recording("parse", self.key):
-                ast = pandoc.markdown_to_ast(self.markdown)
+                ast = self._reuse()
+                if ast is None:
+                    ast = pandoc.markdown_to_ast(self.markdown)
+                raw = json.dumps(ast)
                 self._citekeys = cite.collect_citekeys(ast)  # also drops alias paragraphs
             self._ast = ast
+            if self.previous is None or raw != self.previous.ast:
+                self.snapshot = incremental.Snapshot(self.markdown, raw, *self._citekeys)
+                self.changed = True
         return self._ast
 
+    def _reuse(self) -> dict | None:
+        """The last build's AST, as it is (same Markdown) or patched; its warnings stand."""
+        previous = self.previous
+        if previous is None:
+            return None
+        if previous.markdown == self.markdown:
+            ast = json.loads(previous.ast)
+        else:
+            self.patch = incremental.patch_ast(previous, self.markdown)
+            if self.patch is None:
+                return None
+            if self.cache.previous["parse"].warnings and self.patch.stretch.line_shift:
+                self.patch = None  # pandoc's warnings name lines, some of which moved
+                return None
+            ast = self.patch.ast
+        self.cache.carry_warnings("parse")
+        return ast
+
     def citekeys(self) -> tuple[list[str], dict[str, str]]:
+        if self._ast is None and self.previous is not None \
+                and self.previous.markdown == self.markdown:
+            return self.previous.citekeys, self.previous.aliases  # no parse needed
         self._parse()
         return self._citekeys
 
@@ -331,6 +403,21 @@ def _code_digest() -> str:
     package = Path(__file__).parent
     files = [p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
     return digest([__version__, files_digest(files, package)])
+
+
+def _parse_key(markdown: str) -> str:
+    return digest([markdown, pandoc.pandoc_version(), _code_digest()])
+
+
+def _variables_but_stats(variables: dict) -> str:
+    """The variables the page is made with; the word counts change with every edit and
+    show only where the text prints them, and then the text changes too."""
+    manubot = {k: v for k, v in variables.get("manubot", {}).items() if k != "manuscript_stats"}
+    return json.dumps(dict(variables, manubot=manubot), sort_keys=True)
+
+
+def _sha(text: str) -> str:
+    return digest([text])
 
 
 def _json(data: object) -> bytes:

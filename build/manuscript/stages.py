@@ -192,6 +192,14 @@ class StageCache:
         self.current[name] = record
         return True
 
+    def carry_warnings(self, name: str) -> None:
+        """Inside ``recording``: log the previous record's warnings again and keep them,
+        for a result made by patching the previous one (which warned about the rest)."""
+        record = self.previous.get(name)
+        for logged in record.warnings if record else ():
+            logged.replay()
+            self._recording[-1].warnings.append(logged)
+
     @contextmanager
     def capturing(self) -> Iterator[None]:
         handler = _Capture(self)

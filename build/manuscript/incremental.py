@@ -1,0 +1,320 @@
+"""Edits on long manuscripts: a changed paragraph without re-running pandoc on everything.
+
+A rebuild after an edit differs from the last build, most of the time, in one stretch
+of prose. This module finds that stretch (the lines between the first and the last
+changed line, widened to the blank lines around them), parses only it — old and new
+text, each in a small pandoc run — and patches the previous build's AST and page:
+
+* the AST: the old stretch's blocks are found, once, among the previous AST's top-level
+  blocks and replaced by the new stretch's blocks;
+* the page: the old blocks' HTML (rendered alone, with the same writer settings) is
+  found, once, in the previous ``manuscript.html`` and replaced by the new blocks' HTML.
+
+That is only the page a cold build makes when nothing outside the stretch can see the
+change, so every step checks and otherwise says "no" (``None``), and the caller parses
+or renders the whole document as before (correct first). The checks, i.e. the hazards:
+
+* where the stretch sits: not inside a fenced code block, fenced div, HTML comment or
+  HTML block, not the front matter, not indented (a list item's continuation), not a
+  table's caption or a definition's term;
+* what the stretch defines for the rest of the document: reference-link and footnote
+  definitions, example lists;
+* what the rest of the document gives the stretch: reference links, implicit header
+  references and footnotes defined elsewhere (their unresolved ``[text]`` shows in the
+  stretch's own parse), headings' automatic ids (deduplicated across the document);
+* what whole-document passes number or collect, in the old or the new blocks: headings
+  (ids, table of contents), citations and cross-references (citeproc's and crossref's
+  numbering, the bibliography), notes, figures and images, tables, math, raw HTML (the
+  page's Content-Security-Policy hashes inline scripts and styles), identifiers,
+  highlighted code (its CSS goes into the head), spans and divs.
+
+Why our own: pandoc has no incremental mode and no source positions for Markdown's
+top-level blocks; the page is checked against a cold build by tests/test_incremental.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import pandoc
+from .errors import RenderError
+from .fsutil import digest
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = ".incremental.json"  # in output/, beside the stage cache's state
+STATE_FORMAT = 1
+
+# Top-level blocks and inlines whose HTML depends on nothing but themselves.
+_LOCAL_BLOCKS = {"Para", "Plain", "BulletList", "OrderedList", "BlockQuote", "LineBlock",
+                 "HorizontalRule", "CodeBlock"}
+_LOCAL_INLINES = {"Str", "Emph", "Strong", "Underline", "Strikeout", "Superscript",
+                  "Subscript", "SmallCaps", "Quoted", "Code", "Space", "SoftBreak",
+                  "LineBreak", "Link"}
+# Markdown that defines something for the whole document.
+_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:|\(@|^\s*(?:[:~]\s|Table:|: )", re.MULTILINE)
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_DIV_FENCE = re.compile(r"^\s*:::")
+_HTML_OPEN = re.compile(r"<(div|section|details|table|figure|aside|article|ul|ol|dl|pre|"
+                        r"script|style|blockquote|center|span)\b", re.IGNORECASE)
+_HTML_CLOSE = re.compile(r"</(div|section|details|table|figure|aside|article|ul|ol|dl|pre|"
+                         r"script|style|blockquote|center|span)\s*>", re.IGNORECASE)
+
+
+@dataclass
+class Snapshot:
+    """What the last build parsed and rendered, to patch instead of redoing."""
+
+    markdown: str
+    ast: str  # pandoc's JSON of ``markdown`` (before citation aliases were taken out)
+    citekeys: list[str]
+    aliases: dict[str, str]
+    context: str = ""  # digest of the page's inputs other than the blocks
+    html_sha: str = ""  # the manuscript.html made from them
+
+    def to_bytes(self) -> bytes:
+        data = {"format": STATE_FORMAT, **self.__dict__}
+        return json.dumps(data, ensure_ascii=False).encode("utf-8")
+
+    @classmethod
+    def load(cls, output_dir: Path) -> Snapshot | None:
+        """The last build's snapshot: from memory (serve), else from ``output/``."""
+        key = str(output_dir.resolve())
+        if key in _MEMORY:
+            return _MEMORY[key]
+        try:
+            data = json.loads((output_dir / STATE_FILE).read_bytes())
+            if data.pop("format") != STATE_FORMAT:
+                raise ValueError("another format")
+            snapshot = cls(**data)
+            if not (isinstance(snapshot.markdown, str) and isinstance(snapshot.ast, str)):
+                raise TypeError("not text")
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            logger.debug("%s not used: %s", output_dir / STATE_FILE, error)
+            return None
+        return snapshot
+
+    def remember(self, output_dir: Path) -> None:
+        """Keep it in memory too: ``serve`` rebuilds in this process."""
+        _MEMORY.clear()  # one manuscript per process, in practice
+        _MEMORY[str(output_dir.resolve())] = self
+
+
+_MEMORY: dict[str, Snapshot] = {}
+
+
+# ------------------------------------------------------------------ the changed stretch
+
+
+@dataclass(frozen=True)
+class Stretch:
+    old: str  # the old text of the changed lines, widened to whole paragraphs
+    new: str
+    start: int  # its first line (0-based), the same in both texts
+    line_shift: int  # new line count - old line count
+
+
+def changed_stretch(old: str, new: str) -> Stretch | None:
+    """The one stretch of whole paragraphs that differs, if it sits at the top level."""
+    a, b = old.split("\n"), new.split("\n")
+    if a == b:
+        return None
+    prefix = 0
+    while prefix < min(len(a), len(b)) and a[prefix] == b[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < min(len(a), len(b)) - prefix and a[-1 - suffix] == b[-1 - suffix]:
+        suffix += 1
+    start = prefix
+    while start > 0 and a[start - 1].strip():
+        start -= 1
+    while suffix > 0 and a[len(a) - suffix].strip():
+        suffix -= 1
+    old_lines, new_lines = a[start:len(a) - suffix], b[start:len(b) - suffix]
+    if not _at_top_level(a[:start], a[len(a) - suffix:]) or not old_lines or not new_lines:
+        return None
+    if old_lines[0][:1].isspace() or new_lines[0][:1].isspace():
+        return None  # an indented paragraph continues a list item
+    old_text, new_text = "\n".join(old_lines), "\n".join(new_lines)
+    if _DEFINITION.search(old_text) or _DEFINITION.search(new_text):
+        return None
+    return Stretch(old_text, new_text, start, len(new_lines) - len(old_lines))
+
+
+def _at_top_level(before: list[str], after: list[str]) -> bool:
+    """Nothing opened before the stretch is still open; nothing after attaches to it."""
+    if not before or before[0] != "---":
+        return False  # the processed Markdown starts with its YAML front matter
+    try:
+        end = before.index("...", 1)
+    except ValueError:
+        return False  # the front matter is not over yet
+    fences, divs, comments, html = 0, 0, 0, 0
+    for line in before[end + 1:]:
+        if _FENCE.match(line):
+            fences += 1
+        elif fences % 2 == 0:
+            divs += bool(_DIV_FENCE.match(line))
+            comments += line.count("<!--") - line.count("-->")
+            html += len(_HTML_OPEN.findall(line)) - len(_HTML_CLOSE.findall(line))
+    following = next((line for line in after if line.strip()), "")
+    attaches = following.lstrip().startswith((":", "~", "Table:", "|", "+-", "---", "==="))
+    return fences % 2 == 0 and divs % 2 == 0 and comments == 0 and html == 0 and not attaches
+
+
+# ------------------------------------------------------------------ blocks
+
+
+def parse_blocks(text: str) -> list[dict] | None:
+    """The stretch's blocks, parsed alone; None when pandoc warned (the whole parse
+    would warn too, at another line) or found metadata."""
+    result = pandoc.run(["--from", pandoc.MARKDOWN, "--to", "json"], text.encode("utf-8"))
+    if result.warnings:
+        return None
+    ast = json.loads(result.output)
+    if ast.get("meta"):
+        return None
+    return ast["blocks"]
+
+
+def local(blocks: list[dict]) -> bool:
+    """Whether these blocks' HTML depends on nothing else in the document (see above)."""
+    for node in _nodes(blocks):
+        kind = node.get("t")
+        if kind in _LOCAL_BLOCKS or kind in _LOCAL_INLINES:
+            if not _plain(node):
+                return False
+        elif kind not in ("ListAttributes", None):
+            return False
+    return True
+
+
+def _plain(node: dict) -> bool:
+    kind, content = node["t"], node.get("c")
+    if kind == "Str":
+        return not any(c in content for c in "[]{}@^")  # unresolved references, labels
+    if kind in ("Code", "CodeBlock"):
+        identifier, classes, attributes = content[0]
+        return not identifier and not classes and not attributes
+    if kind == "Link":
+        identifier, classes, attributes = content[0]
+        target = content[2][0]
+        return not identifier and not target.startswith("#")
+    if kind == "OrderedList":
+        return content[0][1]["t"] != "Example"
+    return True
+
+
+def _nodes(value: object) -> Iterator[dict]:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "t" in item:
+                yield item
+            stack.extend(v for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, dict | list))
+
+
+def occurrences(blocks: list[dict], run: list[dict]) -> list[int]:
+    """Where ``run`` occurs among ``blocks``."""
+    first = run[0]
+    return [i for i in range(len(blocks) - len(run) + 1)
+            if blocks[i] == first and blocks[i:i + len(run)] == run]
+
+
+def paragraphs_like(lines: list[str], stretch: list[str]) -> list[int]:
+    """The first lines of the blank-line-bounded copies of ``stretch`` in ``lines``."""
+    n = len(stretch)
+    return [k for k in range(len(lines) - n + 1)
+            if lines[k] == stretch[0] and lines[k:k + n] == stretch
+            and (k == 0 or not lines[k - 1].strip())
+            and (k + n == len(lines) or not lines[k + n].strip())]
+
+
+def locate(blocks: list[dict], run: list[dict], markdown: str, stretch: Stretch) -> int | None:
+    """The index of the stretch's old blocks among the document's blocks.
+
+    One occurrence: that one. A paragraph repeated word for word (a template's
+    boilerplate) is taken as the n-th copy when the text has exactly as many
+    paragraph-bounded copies as the AST has copies of its blocks; otherwise unknown.
+    """
+    found = occurrences(blocks, run)
+    if len(found) == 1:
+        return found[0]
+    copies = paragraphs_like(markdown.split("\n"), stretch.old.split("\n"))
+    if not found or len(copies) != len(found) or stretch.start not in copies:
+        return None
+    return found[copies.index(stretch.start)]
+
+
+@dataclass(frozen=True)
+class Patch:
+    ast: dict  # the whole new AST, as the whole parse would give it
+    old_blocks: list[dict]
+    new_blocks: list[dict]
+    stretch: Stretch
+    index: int  # where the old blocks were
+    copies: list[int]  # every place the old blocks occurred (index is one of them)
+
+
+def patch_ast(snapshot: Snapshot, markdown: str) -> Patch | None:
+    """The new document's AST from the last one, when only a local stretch changed."""
+    stretch = changed_stretch(snapshot.markdown, markdown)
+    if stretch is None:
+        return None
+    try:
+        old_blocks, new_blocks = parse_blocks(stretch.old), parse_blocks(stretch.new)
+    except RenderError as error:  # the whole parse reports it properly
+        logger.debug("incremental parse not used: %s", error)
+        return None
+    if not old_blocks or not new_blocks or not local(old_blocks) or not local(new_blocks):
+        return None
+    ast = json.loads(snapshot.ast)
+    where = locate(ast["blocks"], old_blocks, snapshot.markdown, stretch)
+    if where is None:
+        return None
+    copies = occurrences(ast["blocks"], old_blocks)
+    ast["blocks"][where:where + len(old_blocks)] = new_blocks
+    logger.debug("parsed %d changed line(s) only", stretch.new.count("\n") + 1)
+    return Patch(ast, old_blocks, new_blocks, stretch, where, copies)
+
+
+# ------------------------------------------------------------------ the page
+
+
+def patch_html(page: str, patch: Patch, render: Callable[[list[dict]], str]) -> str | None:
+    """The new page from the last one: the old blocks' HTML replaced by the new blocks'.
+
+    ``render`` writes blocks alone with the page's writer settings. The old HTML must
+    occur in the page as often as the old blocks in the AST (the n-th copy is replaced),
+    or the page is made afresh.
+    """
+    old_html, new_html = render(patch.old_blocks), render(patch.new_blocks)
+    if not old_html or not new_html:
+        return None
+    starts = _find_all(page, old_html)
+    if len(starts) != len(patch.copies):
+        return None
+    at = starts[patch.copies.index(patch.index)]
+    return page[:at] + new_html + page[at + len(old_html):]
+
+
+def _find_all(text: str, part: str) -> list[int]:
+    found, at = [], text.find(part)
+    while at != -1:
+        found.append(at)
+        at = text.find(part, at + 1)
+    return found
+
+
+def context_digest(*parts: str) -> str:
+    return digest(list(parts))
