@@ -249,6 +249,8 @@ def _patched_page(config: Config, theme: render.Theme, parsed: ParsedMarkdown,
                                          config, blocks, theme, patch.ast["pandoc-api-version"]))
     if patched is not None:
         parsed.cache.carry_warnings("html")  # the page's other warnings stand as they were
+        logger.debug("html: patched the last page (%d block(s) changed)",
+                     len(patch.new_blocks))
     return patched
 
 
