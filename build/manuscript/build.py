@@ -170,10 +170,10 @@ def html_stage(config: Config, layout: Layout, processed: process.Processed,
     key = digest([processed.markdown, json.dumps(processed.variables, sort_keys=True), context])
 
     def run() -> str:
-        ast = parsed.with_short_ids(bibliography.short_ids)
-        formats.add_downloads(ast, formats.downloads(config.formats))  # the page's buttons
         page = _patched_page(config, theme, parsed, context)
         if page is None:
+            ast = parsed.with_short_ids(bibliography.short_ids)
+            formats.add_downloads(ast, formats.downloads(config.formats))  # the buttons
             page = render.render_html(config, ast, bibliography.csl_items, theme,
                                       processed.variables, config.version)
         parsed.snapshot.context, parsed.snapshot.html_sha = context, _sha(page)
@@ -235,6 +235,7 @@ def _patched_page(config: Config, theme: render.Theme, parsed: ParsedMarkdown,
                   context: str) -> str | None:
     """The last page with the changed paragraphs replaced, when that is the page a
     cold build makes (see incremental.py); None: render the whole document."""
+    parsed.citekeys()  # parses (patches) the Markdown if no stage did yet
     previous, patch = parsed.previous, parsed.patch
     if previous is None or patch is None or previous.context != context:
         return None
@@ -306,11 +307,13 @@ class ParsedMarkdown:
             self.patch = incremental.patch_ast(previous, self.markdown)
             if self.patch is None:
                 return None
-            if self.cache.previous["parse"].warnings and self.patch.stretch.line_shift:
+            if self.patch.stretch.line_shift and any(
+                    w.logger == pandoc.logger.name for w in self.cache.previous["parse"].warnings):
                 self.patch = None  # pandoc's warnings name lines, some of which moved
                 return None
             ast = self.patch.ast
-        self.cache.carry_warnings("parse")
+        # pandoc's warnings; collect_citekeys, run again, logs its own
+        self.cache.carry_warnings("parse", pandoc.logger.name)
         return ast
 
     def citekeys(self) -> tuple[list[str], dict[str, str]]:

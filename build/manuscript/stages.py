@@ -192,11 +192,14 @@ class StageCache:
         self.current[name] = record
         return True
 
-    def carry_warnings(self, name: str) -> None:
-        """Inside ``recording``: log the previous record's warnings again and keep them,
-        for a result made by patching the previous one (which warned about the rest)."""
+    def carry_warnings(self, name: str, source: str | None = None) -> None:
+        """Inside ``recording``: log the previous record's warnings (those of logger
+        ``source``, or all) again and keep them, for a result made by patching the
+        previous one (which warned about the rest)."""
         record = self.previous.get(name)
         for logged in record.warnings if record else ():
+            if source is not None and logged.logger != source:
+                continue
             logged.replay()
             self._recording[-1].warnings.append(logged)
 
