@@ -271,66 +271,83 @@ class ParsedMarkdown:
         self.markdown = markdown
         self.cache = cache
         self.key = _parse_key(markdown)
-        self._ast: dict | None = None
-        self._citekeys: tuple[list[str], dict[str, str]] = ([], {})
+        self._ast: dict | None = None  # with alias paragraphs taken out
+        self._parsed = False
         self.previous = incremental.Snapshot.load(output_dir)
-        if self.previous is not None and (cache.previous.get("parse") is None or
-                                          cache.previous["parse"].key
-                                          != _parse_key(self.previous.markdown)):
+        record = cache.previous.get("parse")
+        if self.previous is not None and (
+                record is None or record.key != _parse_key(self.previous.markdown)):
             self.previous = None  # not the parse whose warnings were recorded
         self.patch: incremental.Patch | None = None
-        self.snapshot = self.previous or incremental.Snapshot(markdown, "", [], {})
+        self.snapshot = self.previous or incremental.Snapshot(markdown, [], {}, ast_json=b"")
         self.changed = False  # the snapshot is to be written
 
-    def _parse(self) -> dict:
-        if self._ast is None:
-            with self.cache.recording("parse", self.key):
-                ast = self._reuse()
-                if ast is None:
-                    ast = pandoc.markdown_to_ast(self.markdown)
-                raw = json.dumps(ast)
-                self._citekeys = cite.collect_citekeys(ast)  # also drops alias paragraphs
-            self._ast = ast
-            if self.previous is None or raw != self.previous.ast:
-                self.snapshot = incremental.Snapshot(self.markdown, raw, *self._citekeys)
+    def _parse(self) -> None:
+        """The citations (and, unless the last build's AST serves, the AST)."""
+        if self._parsed:
+            return
+        with self.cache.recording("parse", self.key):
+            if not self._reuse():
+                ast, raw = pandoc.markdown_to_json(self.markdown)
+                citekeys = cite.collect_citekeys(ast)  # also drops alias paragraphs
+                self._ast = ast
+                self.snapshot = incremental.Snapshot(self.markdown, *citekeys, ast_json=raw)
                 self.changed = True
-        return self._ast
+        self._parsed = True
 
-    def _reuse(self) -> dict | None:
-        """The last build's AST, as it is (same Markdown) or patched; its warnings stand."""
+    def _reuse(self) -> bool:
+        """The last build's parse, as it is (same Markdown) or patched, with its warnings."""
         previous = self.previous
         if previous is None:
-            return None
-        if previous.markdown == self.markdown:
-            ast = json.loads(previous.ast)
-        else:
+            return False
+        if previous.markdown != self.markdown:
             self.patch = incremental.patch_ast(previous, self.markdown)
             if self.patch is None:
-                return None
-            if self.patch.stretch.line_shift and any(
-                    w.logger == pandoc.logger.name for w in self.cache.previous["parse"].warnings):
+                return False
+            if self.patch.stretch.line_shift and self.cache.previous["parse"].warnings:
                 self.patch = None  # pandoc's warnings name lines, some of which moved
-                return None
-            ast = self.patch.ast
-        # pandoc's warnings; collect_citekeys, run again, logs its own
-        self.cache.carry_warnings("parse", pandoc.logger.name)
-        return ast
+                return False
+            # The changed blocks hold no citation: the citations are the last build's.
+            self.snapshot = incremental.Snapshot(self.markdown, previous.citekeys,
+                                                 previous.aliases, ast=self.patch.ast)
+            self.changed = True
+        self.cache.carry_warnings("parse")
+        return True
 
     def citekeys(self) -> tuple[list[str], dict[str, str]]:
-        if self._ast is None and self.previous is not None \
-                and self.previous.markdown == self.markdown:
+        if self.previous is not None and self.previous.markdown == self.markdown:
             return self.previous.citekeys, self.previous.aliases  # no parse needed
         self._parse()
-        return self._citekeys
+        return self.snapshot.citekeys, self.snapshot.aliases
 
     def with_short_ids(self, short_ids: dict[str, str]) -> dict:
-        ast = self._parse()
-        cite.rewrite_ids(ast, short_ids)
-        return ast
+        """The AST for the renderers: alias paragraphs out, citations by short id."""
+        self._parse()
+        if self._ast is None:  # the last build's (patched) AST: its aliases again
+            ast = self.snapshot.fresh_ast()
+            with _dropped("manuscript.cite"):  # its warnings were carried
+                cite.collect_citekeys(ast)
+            self._ast = ast
+        cite.rewrite_ids(self._ast, short_ids)
+        return self._ast
 
     def replay_if_unparsed(self) -> None:
-        if self._ast is None:
+        if not self._parsed:
             self.cache.replay("parse", self.key)
+
+
+@contextmanager
+def _dropped(name: str) -> Iterator[None]:
+    """Drop what logger ``name`` logs in the block (said already, by a replay)."""
+    def drop(_record: logging.LogRecord) -> bool:
+        return False
+
+    target = logging.getLogger(name)
+    target.addFilter(drop)
+    try:
+        yield
+    finally:
+        target.removeFilter(drop)
 
 
 # ------------------------------------------------------------------------------ writing

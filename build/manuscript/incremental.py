@@ -66,20 +66,38 @@ _HTML_CLOSE = re.compile(r"</(div|section|details|table|figure|aside|article|ul|
                          r"script|style|blockquote|center|span)\s*>", re.IGNORECASE)
 
 
-@dataclass
 class Snapshot:
-    """What the last build parsed and rendered, to patch instead of redoing."""
+    """What the last build parsed and rendered, to patch instead of redoing.
 
-    markdown: str
-    ast: str  # pandoc's JSON of ``markdown`` (before citation aliases were taken out)
-    citekeys: list[str]
-    aliases: dict[str, str]
-    context: str = ""  # digest of the page's inputs other than the blocks
-    html_sha: str = ""  # the manuscript.html made from them
+    The AST is kept as pandoc's JSON (before citation aliases were taken out): stored
+    after a one-line header, it is decoded only when a build patches it.
+    """
+
+    def __init__(self, markdown: str, citekeys: list[str], aliases: dict[str, str], *,
+                 ast: dict | None = None, ast_json: bytes | None = None,
+                 context: str = "", html_sha: str = "") -> None:
+        self.markdown, self.citekeys, self.aliases = markdown, citekeys, aliases
+        self._ast, self._ast_json = ast, ast_json  # one of them; the dict is never changed
+        self.context = context  # digest of the page's inputs other than the blocks
+        self.html_sha = html_sha  # the manuscript.html made from them
+
+    @property
+    def ast_json(self) -> bytes:
+        if self._ast_json is None:
+            self._ast_json = json.dumps(self._ast).encode("utf-8")
+            self._ast = None
+        return self._ast_json
+
+    def fresh_ast(self) -> dict:
+        """A copy of the AST the caller may change."""
+        return json.loads(self.ast_json)
 
     def to_bytes(self) -> bytes:
-        data = {"format": STATE_FORMAT, **self.__dict__}
-        return json.dumps(data, ensure_ascii=False).encode("utf-8")
+        header = {"format": STATE_FORMAT, "markdown": self.markdown,
+                  "citekeys": self.citekeys, "aliases": self.aliases,
+                  "context": self.context, "html_sha": self.html_sha,
+                  "ast_sha": digest([self.ast_json])}
+        return json.dumps(header, ensure_ascii=False).encode("utf-8") + b"\n" + self.ast_json
 
     @classmethod
     def load(cls, output_dir: Path) -> Snapshot | None:
@@ -88,15 +106,22 @@ class Snapshot:
         if key in _MEMORY:
             return _MEMORY[key]
         try:
-            data = json.loads((output_dir / STATE_FILE).read_bytes())
-            if data.pop("format") != STATE_FORMAT:
+            data = (output_dir / STATE_FILE).read_bytes()
+            head, _, ast_json = data.partition(b"\n")
+            header = json.loads(head)
+            if header.get("format") != STATE_FORMAT:
                 raise ValueError("another format")
-            snapshot = cls(**data)
-            if not (isinstance(snapshot.markdown, str) and isinstance(snapshot.ast, str)):
-                raise TypeError("not text")
+            if header.get("ast_sha") != digest([ast_json]):
+                raise ValueError("the AST is not the one written")
+            snapshot = cls(header["markdown"], header["citekeys"], header["aliases"],
+                           ast_json=ast_json, context=header["context"],
+                           html_sha=header["html_sha"])
+            if not (isinstance(snapshot.markdown, str) and isinstance(snapshot.citekeys, list)
+                    and isinstance(snapshot.aliases, dict)):
+                raise TypeError("not the shape written")
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError) as error:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             logger.debug("%s not used: %s", output_dir / STATE_FILE, error)
             return None
         return snapshot
@@ -278,7 +303,11 @@ def patch_ast(snapshot: Snapshot, markdown: str) -> Patch | None:
         return None
     if not old_blocks or not new_blocks or not local(old_blocks) or not local(new_blocks):
         return None
-    ast = json.loads(snapshot.ast)
+    try:
+        ast = snapshot.fresh_ast()
+    except ValueError as error:  # an edited snapshot file: parse afresh
+        logger.debug("incremental parse not used: %s", error)
+        return None
     where = locate(ast["blocks"], old_blocks, snapshot.markdown, stretch)
     if where is None:
         return None
