@@ -37,7 +37,7 @@ from pathlib import Path
 from manubot.cite.citekey import CiteKey, shorten_citekey
 from manubot.cite.csl_item import CSL_Item
 
-from . import cite_transport, csl, yamlfile
+from . import csl, yamlfile
 from .config import Config
 from .errors import CitationError
 from .sources import find_occurrences, read_text_file
@@ -374,6 +374,8 @@ def cite(config: Config, input_ids: list[str], aliases: dict[str, str],
                                     _as_list(settings.get("references")), config.root)
     if prior is None:
         prior = load_prior_build(config.output_dir)
+    from . import cite_transport  # requests + requests-cache: 0.3 s, only when citing
+
     policy = cite_transport.HttpPolicy.from_env(config.env)
     # Standardizing a short DOI may need a lookup too, so the cache wraps all of it.
     with _manubot_quiet(config.verbose), cite_transport.installed(
@@ -537,6 +539,8 @@ def short_doi_index(items: list[dict]) -> dict[str, str]:
 
 def _fetch_all(keys: list[tuple[str, str]], infer_prefixes: bool) -> dict[str, _Lookup]:
     """Look keys up concurrently; the per-host bound lives in cite_transport."""
+    from . import cite_transport
+
     def one(key: tuple[str, str]) -> _Lookup:
         standard_id, input_id = key
         citekey = CiteKey(input_id, aliases={input_id: standard_id}, infer_prefix=infer_prefixes)
