@@ -35,6 +35,7 @@ from .fonts import FOLDER as FONTS
 from .fonts import font_files
 from .fsutil import digest, files_digest
 from .journal import JOURNAL, Transaction, exclusive, recover
+from .metadata import warn_duplicate_references
 from .stages import STATE_FILE, Stage, StageCache
 from .webpage import Site, finish, validate_version
 
@@ -155,8 +156,14 @@ def cite_stage(config: Config, processed: process.Processed,
         short_ids = {row["input_id"]: row["short_id"] for row in rows}
         return cite.Bibliography(csl_items=items, rows=rows, short_ids=short_ids)
 
-    return Stage("cite", key, lambda: cite.cite(config, *parsed.citekeys(), settings),
-                 dump, load)
+    def run() -> cite.Bibliography:
+        # Here, not in process: the files are this stage's inputs, so a text edit does
+        # not check 600 references again (their warnings are replayed).
+        warn_duplicate_references([config.root / p for p in settings.get("bibliography", [])
+                                   if isinstance(p, str)])
+        return cite.cite(config, *parsed.citekeys(), settings)
+
+    return Stage("cite", key, run, dump, load)
 
 
 def html_stage(config: Config, layout: Layout, processed: process.Processed,
