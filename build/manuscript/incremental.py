@@ -85,11 +85,17 @@ class Snapshot:
     def ast_json(self) -> bytes:
         if self._ast_json is None:
             self._ast_json = json.dumps(self._ast).encode("utf-8")
-            self._ast = None
         return self._ast_json
 
+    def shared_ast(self) -> dict:
+        """The AST, decoded once and kept (serve patches it again without decoding):
+        nobody may change it; ``patch_ast`` copies its block list only."""
+        if self._ast is None:
+            self._ast = json.loads(self.ast_json)
+        return self._ast
+
     def fresh_ast(self) -> dict:
-        """A copy of the AST the caller may change."""
+        """A deep copy of the AST the caller may change."""
         return json.loads(self.ast_json)
 
     def to_bytes(self) -> bytes:
@@ -304,10 +310,11 @@ def patch_ast(snapshot: Snapshot, markdown: str) -> Patch | None:
     if not old_blocks or not new_blocks or not local(old_blocks) or not local(new_blocks):
         return None
     try:
-        ast = snapshot.fresh_ast()
+        base = snapshot.shared_ast()
     except ValueError as error:  # an edited snapshot file: parse afresh
         logger.debug("incremental parse not used: %s", error)
         return None
+    ast = dict(base, blocks=list(base["blocks"]))  # blocks are replaced, never changed
     where = locate(ast["blocks"], old_blocks, snapshot.markdown, stretch)
     if where is None:
         return None
