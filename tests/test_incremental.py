@@ -61,6 +61,21 @@ Methods of the second part, under a heading whose text repeats.
 
 Another plain paragraph, the same words as one further down.
 
+See <https://example.org/auto> for an autolink, which opens no HTML element.
+
+- a list item
+- another item
+
+A paragraph between two lists.
+
+- the second list
+
+<div class="box">
+
+Markdown inside an HTML block.
+
+</div>
+
 The end.
 """,
 }
@@ -136,6 +151,13 @@ EDITS = {
                                   "A paragraph still citing a work", False),
     "a citation added": ("02.middle.md", "shown in a plain paragraph here.",
                          "shown in a plain paragraph here [@raw:work-1].", False),
+    "prose after an autolink": ("03.end.md", "The end.", "The very end.", True),
+    "an HTML comment opened, swallowing what follows":
+        ("02.middle.md", "Results are shown", "<!-- Results are shown", False),
+    "a paragraph made a list item beside a list":
+        ("03.end.md", "A paragraph between two lists.", "- a paragraph between two lists", False),
+    "prose inside an HTML block": ("03.end.md", "Markdown inside an HTML block.",
+                                   "Markdown inside an HTML block, edited.", False),
 }
 
 

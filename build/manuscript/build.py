@@ -254,9 +254,10 @@ def _patched_page(config: Config, theme: render.Theme, parsed: ParsedMarkdown,
         return None
     if record.warnings and patch.stretch.line_shift:
         return None  # they may name lines below the edit, which moved
-    patched = incremental.patch_html(page.decode("utf-8"), patch,
-                                     lambda blocks: render.render_blocks(
-                                         config, blocks, theme, patch.ast["pandoc-api-version"]))
+    api, meta = patch.ast["pandoc-api-version"], patch.ast["meta"]
+    patched = incremental.patch_html(
+        page.decode("utf-8"), patch,
+        lambda blocks: render.render_blocks(config, blocks, theme, api, meta))
     if patched is not None:
         parsed.cache.carry_warnings("html")  # the page's other warnings stand as they were
         logger.debug("html: patched the last page (%d block(s) changed)",

@@ -60,10 +60,14 @@ _LOCAL_INLINES = {"Str", "Emph", "Strong", "Underline", "Strikeout", "Superscrip
 _DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:|\(@|^\s*(?:[:~]\s|Table:|: )", re.MULTILINE)
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _DIV_FENCE = re.compile(r"^\s*:::")
-_HTML_OPEN = re.compile(r"<(div|section|details|table|figure|aside|article|ul|ol|dl|pre|"
-                        r"script|style|blockquote|center|span)\b", re.IGNORECASE)
-_HTML_CLOSE = re.compile(r"</(div|section|details|table|figure|aside|article|ul|ol|dl|pre|"
-                         r"script|style|blockquote|center|span)\s*>", re.IGNORECASE)
+# An HTML start tag (not an autolink such as <https://…>, whose name is followed by ":"),
+# an end tag, and the elements that have no end tag.
+_HTML_OPEN = re.compile(r"<([A-Za-z][\w-]*)(?=[\s/>])[^>]*(?<!/)>")
+_HTML_CLOSE = re.compile(r"</([A-Za-z][\w-]*)\s*>")
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+         "source", "track", "wbr"}
+# Blocks that merge with a neighbour of their kind across a blank line (lists, quotes).
+_MERGING = re.compile(r"^(?:[-*+]\s|\d+[.)]\s|#[.)]\s|\(?[A-Za-z\d]+\)\s|>)")
 
 
 class Snapshot:
@@ -176,6 +180,13 @@ def changed_stretch(old: str, new: str) -> Stretch | None:
     old_text, new_text = "\n".join(old_lines), "\n".join(new_lines)
     if _DEFINITION.search(old_text) or _DEFINITION.search(new_text):
         return None
+    if not _closed(old_lines) or not _closed(new_lines):
+        return None  # the stretch opens something that swallows what follows
+    neighbours = [next((x for x in reversed(a[:start]) if x.strip()), ""),
+                  next((x for x in a[len(a) - suffix:] if x.strip()), "")]
+    if any(_MERGING.match(x) for x in old_lines + new_lines) and any(
+            _MERGING.match(x) or x[:1].isspace() for x in neighbours):
+        return None  # a list or quote beside another one may join it
     return Stretch(old_text, new_text, start, len(new_lines) - len(old_lines))
 
 
@@ -187,17 +198,25 @@ def _at_top_level(before: list[str], after: list[str]) -> bool:
         end = before.index("...", 1)
     except ValueError:
         return False  # the front matter is not over yet
+    following = next((line for line in after if line.strip()), "")
+    attaches = following[:1].isspace() or following.startswith(
+        (":", "~", "Table:", "|", "+-", "---", "==="))
+    return _closed(before[end + 1:]) and not attaches
+
+
+def _closed(lines: list[str]) -> bool:
+    """Whether every code fence, fenced div, HTML comment and HTML element these lines
+    open, they also close (a rough count: when unsure, it says no)."""
     fences, divs, comments, html = 0, 0, 0, 0
-    for line in before[end + 1:]:
+    for line in lines:
         if _FENCE.match(line):
             fences += 1
         elif fences % 2 == 0:
             divs += bool(_DIV_FENCE.match(line))
             comments += line.count("<!--") - line.count("-->")
-            html += len(_HTML_OPEN.findall(line)) - len(_HTML_CLOSE.findall(line))
-    following = next((line for line in after if line.strip()), "")
-    attaches = following.lstrip().startswith((":", "~", "Table:", "|", "+-", "---", "==="))
-    return fences % 2 == 0 and divs % 2 == 0 and comments == 0 and html == 0 and not attaches
+            html += sum(name.lower() not in _VOID for name in _HTML_OPEN.findall(line))
+            html -= len(_HTML_CLOSE.findall(line))
+    return fences % 2 == 0 and divs % 2 == 0 and comments == 0 and html == 0
 
 
 # ------------------------------------------------------------------ blocks

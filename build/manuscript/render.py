@@ -208,11 +208,12 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
                           theme.template.read_text(encoding="utf-8"), variables)
 
 
-def render_blocks(config: Config, blocks: list[dict], theme: Theme, api: list[int]) -> str:
+def render_blocks(config: Config, blocks: list[dict], theme: Theme, api: list[int],
+                  meta: dict) -> str:
     """Blocks alone, as the page writes them: the same writer settings, and the filter
     that changes local blocks (links.lua); for blocks that depend on nothing else in the
     document (``incremental.local``). A warning means they do: then ``""``."""
-    ast = {"pandoc-api-version": api, "meta": {}, "blocks": blocks}
+    ast = {"pandoc-api-version": api, "meta": meta, "blocks": blocks}  # meta: lang…
     args = ["--from=json", "--to=html5", "--mathml", "--section-divs",
             f"--lua-filter={data_dir() / 'filters' / 'links.lua'}"]
     with tempfile.TemporaryDirectory(prefix="manuscript-blocks-") as tmp:
