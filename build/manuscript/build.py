@@ -64,6 +64,9 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
         with cache.capturing():
             processed = cache.run(process_stage(config, layout))
             parsed = ParsedMarkdown(processed.markdown, cache, config.output_dir)
+            start = time.perf_counter()
+            parsed.citekeys()  # the cite stage's key: its citations
+            cache.note("parse", time.perf_counter() - start, parsed.how())
             bibliography = cache.run(cite_stage(config, processed, parsed))
             html = cache.run(html_stage(config, layout, processed, bibliography, parsed))
             pdf_bytes = cache.run(pdf_stage(config, layout, html, processed, bibliography,
@@ -323,6 +326,14 @@ class ParsedMarkdown:
             self.changed = True
         self.cache.carry_warnings("parse")
         return True
+
+    def how(self) -> str:
+        """How the Markdown was parsed, if not by pandoc on the whole text."""
+        if not self._parsed:
+            return "unchanged"  # not "skipped": it is no stage
+        if self.patch is not None:
+            return f"changed lines only: {self.patch.stretch.new.count(chr(10)) + 1}"
+        return "unchanged, reused" if self._ast is None else ""
 
     def citekeys(self) -> tuple[list[str], dict[str, str]]:
         if self.previous is not None and self.previous.markdown == self.markdown:

@@ -134,6 +134,11 @@ class StageCache:
                     "  (unchanged, skipped)" if skipped else "")
         return value
 
+    def note(self, name: str, seconds: float, how: str = "") -> None:
+        """Time a step that is not a stage (the Markdown parse), as stages are timed."""
+        self.timings.append(Timing(name, seconds, bool(how)))
+        logger.info("%-8s %6.2f s%s", name, seconds, f"  ({how})" if how else "")
+
     def _reuse(self, stage: Stage[T]) -> tuple[T] | None:
         """``(result,)`` rebuilt from the recorded outputs, or None if the stage must run."""
         record = self.previous.get(stage.name)
