@@ -76,6 +76,10 @@ Markdown inside an HTML block.
 
 </div>
 
+<video
+  controls width="10">
+</video>
+
 The end.
 """,
 }
@@ -151,7 +155,8 @@ EDITS = {
                                   "A paragraph still citing a work", False),
     "a citation added": ("02.middle.md", "shown in a plain paragraph here.",
                          "shown in a plain paragraph here [@raw:work-1].", False),
-    "prose after an autolink": ("03.end.md", "The end.", "The very end.", True),
+    "prose after an autolink and an HTML tag over two lines":
+        ("03.end.md", "The end.", "The very end.", True),
     "an HTML comment opened, swallowing what follows":
         ("02.middle.md", "Results are shown", "<!-- Results are shown", False),
     "a paragraph made a list item beside a list":

@@ -207,16 +207,17 @@ def _at_top_level(before: list[str], after: list[str]) -> bool:
 def _closed(lines: list[str]) -> bool:
     """Whether every code fence, fenced div, HTML comment and HTML element these lines
     open, they also close (a rough count: when unsure, it says no)."""
-    fences, divs, comments, html = 0, 0, 0, 0
+    fences, divs, outside = 0, 0, []
     for line in lines:
         if _FENCE.match(line):
             fences += 1
         elif fences % 2 == 0:
             divs += bool(_DIV_FENCE.match(line))
-            comments += line.count("<!--") - line.count("-->")
-            html += sum(name.lower() not in _VOID for name in _HTML_OPEN.findall(line))
-            html -= len(_HTML_CLOSE.findall(line))
-    return fences % 2 == 0 and divs % 2 == 0 and comments == 0 and html == 0
+            outside.append(line)
+    text = "\n".join(outside)  # a start tag may span lines (<video\n  controls>)
+    opened = sum(name.lower() not in _VOID for name in _HTML_OPEN.findall(text))
+    return (fences % 2 == 0 and divs % 2 == 0 and text.count("<!--") == text.count("-->")
+            and opened == len(_HTML_CLOSE.findall(text)))
 
 
 # ------------------------------------------------------------------ blocks
