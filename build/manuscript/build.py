@@ -28,7 +28,7 @@ from pathlib import Path
 
 from manubot import __version__ as manubot_version
 
-from . import __version__, cite, formats, images, incremental, pandoc, pdf, process, render
+from . import __version__, cite, formats, images, incremental, math, pandoc, pdf, process, render
 from .config import Config, Layout, check_source_date_epoch
 from .errors import ContentError, OutputError, StrictError
 from .fonts import FOLDER as FONTS
@@ -172,23 +172,31 @@ def cite_stage(config: Config, processed: process.Processed,
 def html_stage(config: Config, layout: Layout, processed: process.Processed,
                bibliography: cite.Bibliography, parsed: ParsedMarkdown) -> Stage[str]:
     theme = render.find_theme(config)
-    # Everything but the text: what a patched page must share with the last one.
     # references.json, by the digest the cite stage recorded (not dumped again: 0.3 s)
     references = json.dumps(parsed.cache.current["cite"].outputs, sort_keys=True)
-    context = digest([_variables_but_stats(processed.variables), references,
-                      files_digest({*theme.files(), *layout.render_inputs()}, config.root),
-                      pandoc.pandoc_version(), config.version, _code_digest(),
-                      images.stage_key(config), *config.formats])
-    key = digest([processed.markdown, json.dumps(processed.variables, sort_keys=True), context])
+
+    inputs = digest([_variables_but_stats(processed.variables), references,
+                     files_digest({*theme.files(), *layout.render_inputs()}, config.root),
+                     pandoc.pandoc_version(), config.version, _code_digest(),
+                     images.stage_key(config), *config.formats])
+    key = digest([processed.markdown, json.dumps(processed.variables, sort_keys=True), inputs])
+
+    def page_context() -> str:
+        """Everything but the text: what a patched page must share with the last one,
+        the formulas it was typeset from included (not in the key: rendering rewrites
+        that cache, and the page would be made twice)."""
+        return digest([inputs, files_digest([config.cache_dir / math.CACHE_FILE],
+                                            config.root)])
 
     def run() -> str:
-        page = _patched_page(config, theme, parsed, context)
+        page = _patched_page(config, theme, parsed, page_context())
         if page is None:
             ast = parsed.with_short_ids(bibliography.short_ids)
             formats.add_downloads(ast, formats.downloads(config.formats))  # the buttons
             page = render.render_html(config, ast, bibliography.csl_items, theme,
                                       processed.variables, config.version)
-        parsed.snapshot.context, parsed.snapshot.html_sha = context, _sha(page)
+        # As the next build will find it: rendering may have rewritten the caches.
+        parsed.snapshot.context, parsed.snapshot.html_sha = page_context(), _sha(page)
         parsed.changed = True
         return page
 
