@@ -12,8 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from . import citations, toolchains
 from . import math_engine as math_bench
-from . import toolchains
 from .workloads import Workload, discover, generate_large
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,8 +25,8 @@ ROWS = [  # (key in the samples, label)
     ("ours cold cite", "ours cold, stage `cite`"),
     ("ours cold html", "ours cold, stage `html`"),
     ("ours cold pdf", "ours cold, stage `pdf` (WeasyPrint)"),
+    ("ours typst", "ours: `build --offline --pdf-engine typst`, cold"),
     ("ours typst pdf", "ours cold, stage `pdf` with `--pdf-engine typst`"),
-    ("ours typst formats", "ours cold, stage `formats` (docx, jats, latex)"),
     ("ours cold webpage", "ours cold, stage `webpage`"),
     ("ours warm", "ours: warm (nothing changed)"),
     ("ours no-pdf", "ours: `--no-pdf`, cold"),
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     math_sources.append(REPO / "tests" / "fixtures" / "showcase")
     if args.only:
         workloads = [w for w in workloads if w.name == args.only]
-        if not workloads and args.only != "math":
+        if not workloads and args.only not in ("math", "citations"):
             parser.error(f"no workload named {args.only!r}")
 
     schema = args.corpus.parent / "csl-schema" / "csl-data.json"
@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     csl = REPO / "build" / "manuscript" / "data" / "csl" / "manuscript.csl"
     rootstock_build = args.corpus / "rootstock-tour" / "build"
     pinned = (toolchains.pinned_venv(args.pinned_venv), rootstock_build) \
-        if rootstock_build.is_dir() and args.only != "math" else None
-    if pinned is None:
+        if rootstock_build.is_dir() and args.only not in ("math", "citations") else None
+    if pinned is None and args.only not in ("math", "citations"):
         notes.append(f"{rootstock_build} is absent: no pinned reference")
     results: dict[str, Samples] = {}
     for workload in workloads:
@@ -88,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
                          + ", ".join(sorted(offline_failures)))
         print(table(workload.name, samples), flush=True)
 
+    if args.only in (None, "citations"):
+        if (args.corpus / "meta-review" / "content").is_dir():
+            results["citations"] = measure_citations(args, schema)
+            print(citations.table(results["citations"]), flush=True)
+        else:
+            notes.append(f"{args.corpus} is absent: no citation benchmark")
     if args.only in (None, "math"):
         print(math_bench.table(math_sources, args.runs), flush=True)
 
@@ -128,6 +134,35 @@ def measure(workload: Workload, runs: int, schema: Path, xnos: list[str], csl: P
     return samples, failures
 
 
+MEMORY_ROWS = [  # (key in the samples, label)
+    ("ours mem cold", "ours: `build`, cold"),
+    ("ours mem warm", "ours: `build`, warm"),
+    ("ours mem no-pdf", "ours: `build --no-pdf`, cold"),
+    ("ours mem typst", "ours: `build --pdf-engine typst`, cold"),
+    ("pinned mem process", "reference (pinned): `manubot process`"),
+    ("pinned mem html", "reference (pinned): pandoc → HTML"),
+    ("pinned mem pdf", "reference (pinned): pandoc → PDF (WeasyPrint 53.4)"),
+    ("reference mem process", "reference (pandoc 3): `manubot process`"),
+    ("reference mem html", "reference (pandoc 3): pandoc → HTML"),
+    ("reference mem pdf", "reference (pandoc 3): print HTML, WeasyPrint 70"),
+]
+MEMORY_TARGET_MB = 1024
+
+
+def measure_citations(args: argparse.Namespace, schema: Path) -> Samples:
+    """Cold resolution of the `large` workload's 600 persistent ids: ours, then manubot's."""
+    samples: Samples = {}
+    venv = toolchains.pinned_venv(args.pinned_venv)
+    with tempfile.TemporaryDirectory(prefix="bench-citations-") as tmp:
+        workload, items = citations.generate(args.corpus, Path(tmp) / "source")
+        for i in range(args.runs):
+            print(f"citations: run {i + 1}/{args.runs}", file=sys.stderr, flush=True)
+            result = citations.measure(workload, items, Path(tmp) / f"run-{i}", venv, schema)
+            for key, value in result.items():
+                samples.setdefault(key, []).append(value)
+    return samples
+
+
 def table(name: str, samples: Samples) -> str:
     """A Markdown table: median (min-max) per measurement, then the speedups."""
     lines = [f"\n### {name}\n", "| measurement | median s | min-max s |", "|---|---:|---:|"]
@@ -146,6 +181,24 @@ def table(name: str, samples: Samples) -> str:
                      f"| **{full:.1f}x** | |")
         lines.append(f"| **speedup, HTML only** ({label}: process + html / ours no-pdf) "
                      f"| **{html:.1f}x** | |")
+        if "ours typst" in med:
+            typst = med[f"{ref} total"] / med["ours typst"]
+            lines.append(f"| **speedup, HTML + PDF with Typst** ({label}: total / ours "
+                         f"typst cold) | **{typst:.1f}x** | |")
+    return "\n".join(lines) + "\n" + memory_table(samples)
+
+
+def memory_table(samples: Samples) -> str:
+    """Peak resident memory of each command (largest process of its tree), max of the runs."""
+    rows = [(label, max(samples[key])) for key, label in MEMORY_ROWS if samples.get(key)]
+    if not rows:
+        return ""
+    lines = ["", "| peak memory (largest process) | MB |", "|---|---:|"]
+    lines += [f"| {label} | {mb:.0f} |" for label, mb in rows]
+    ours = max(mb for label, mb in rows if label.startswith("ours"))
+    verdict = "met" if ours <= MEMORY_TARGET_MB else "MISSED"
+    lines.append(f"| **ours, largest** (target ≤ {MEMORY_TARGET_MB} MB: {verdict}) "
+                 f"| **{ours:.0f}** |")
     return "\n".join(lines) + "\n"
 
 

@@ -7,7 +7,10 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pypandoc
@@ -41,43 +44,67 @@ def clean_env() -> dict[str, str]:
     return env
 
 
-def run(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
-    """Run a command; its wall-clock seconds and stderr. A failure stops the benchmark."""
-    start = time.perf_counter()
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    seconds = time.perf_counter() - start
+@dataclass(frozen=True)
+class Ran:
+    seconds: float  # wall clock
+    stderr: str
+    peak_mb: float  # peak resident memory of the largest process in the command's tree
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 900) -> Ran:
+    """Run a command; its wall-clock seconds, stderr and peak memory. A failure stops the
+    benchmark.
+
+    The peak comes from ``os.wait4``: the kernel's ``ru_maxrss`` of the child and every
+    descendant it waited for, i.e. the largest single process (our Python, pandoc,
+    WeasyPrint…), not the sum of processes alive at once. ``getrusage(RUSAGE_CHILDREN)``
+    cannot tell sequential commands apart (it keeps the maximum since the start).
+    """
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        stderr = err.read().decode("utf-8", "replace")
     if proc.returncode != 0:
-        raise RuntimeError(f"{args[0]} failed ({proc.returncode}) in {cwd}:\n{proc.stderr[-3000:]}")
-    return seconds, proc.stderr
+        raise RuntimeError(f"{args[0]} failed ({proc.returncode}) in {cwd}:\n{stderr[-3000:]}")
+    return Ran(seconds, stderr, usage.ru_maxrss / 1024)  # Linux: kilobytes
 
 
 # ── ours ──────────────────────────────────────────────────────────────────────────────
 
 def ours(workload: Workload, tmp: Path) -> Timings:
     """`manuscript build --offline`: cold, then warm (nothing changed), then --no-pdf cold,
-    then cold with the Typst PDF engine and every extra format."""
+    then cold with the Typst PDF engine. Keys ``mem …`` are peak memory in MB."""
     env = clean_env()
 
-    def build(folder: Path, *extra: str) -> tuple[float, str]:
-        return run([tool("manuscript"), "-C", str(folder), "build", "--offline",
-                    *workload.process_args, *extra], folder, env)
+    def build(name: str, folder: Path, *extra: str) -> Ran:
+        ran = run([tool("manuscript"), "-C", str(folder), "build", "--offline",
+                   *workload.process_args, *extra], folder, env)
+        result[name], result[f"mem {name}"] = ran.seconds, ran.peak_mb
+        return ran
 
+    result: Timings = {}
     folder = workload.copy_to(tmp / "ours", reference=False)
-    cold, stderr = build(folder)
-    result = {"cold": cold} | {f"cold {k}": v for k, v in stages(stderr).items()}
-    result["warm"], _ = build(folder)
-    nopdf = workload.copy_to(tmp / "ours-nopdf", reference=False)
-    result["no-pdf"], _ = build(nopdf, "--no-pdf")
-    # The PDF typeset by Typst instead of WeasyPrint, and the extra formats, cold.
+    result |= {f"cold {k}": v for k, v in stages(build("cold", folder).stderr).items()}
+    build("warm", folder)
+    build("no-pdf", workload.copy_to(tmp / "ours-nopdf", reference=False), "--no-pdf")
+    # The PDF typeset by Typst instead of WeasyPrint, cold.
     typst = workload.copy_to(tmp / "ours-typst", reference=False)
     try:
-        _, stderr = build(typst, "--pdf-engine", "typst",
-                          "--format", "docx", "--format", "jats", "--format", "latex")
+        ran = build("typst", typst, "--pdf-engine", "typst")
     except RuntimeError as error:  # a failure here should not hide the WeasyPrint timings
         print(f"bench: {workload.name}: the Typst build failed, its rows are left out:\n"
               f"{str(error)[-600:]}", file=sys.stderr)
         return result
-    result |= {f"typst {k}": v for k, v in stages(stderr).items() if k in ("pdf", "formats")}
+    result |= {f"typst {k}": v for k, v in stages(ran.stderr).items()}
     return result
 
 
@@ -115,25 +142,32 @@ def reference(workload: Workload, tmp: Path, schema: Path, xnos: list[str],
     cite_filter.chmod(0o755)
 
     timings: Timings = {}
-    timings["process"], _ = run(
+    timed(timings, "process", run(
         [tool("manubot"), "process", "--content-directory=content", "--output-directory=output",
          "--cache-directory=ci/cache", "--skip-citations", "--log-level=WARNING",
-         *workload.process_args], folder, env)
+         *workload.process_args], folder, env))
 
-    def pandoc(output: str) -> tuple[float, str]:
+    def pandoc(output: str) -> Ran:
         filters = [f"--filter={f}" for f in [*xnos, str(cite_filter)]]
         return run([PANDOC, "output/manuscript.md", "--from=markdown", "--to=html5",
                     "--standalone", "--wrap=preserve", *filters, "--citeproc", "--mathml",
                     f"--csl={csl}", "--metadata=link-citations:true", f"--output={output}"],
                    folder, env)
 
-    timings["html"], stderr = pandoc("output/manuscript.html")
-    print_html, _ = pandoc("output/manuscript-print.html")
-    weasy, _ = run([tool("weasyprint"), "--presentational-hints", "--base-url", "content/",
-                    "output/manuscript-print.html", "output/manuscript.pdf"], folder, env)
-    timings["pdf"] = print_html + weasy
+    html = timed(timings, "html", pandoc("output/manuscript.html"))
+    print_html = pandoc("output/manuscript-print.html")
+    weasy = run([tool("weasyprint"), "--presentational-hints", "--base-url", "content/",
+                 "output/manuscript-print.html", "output/manuscript.pdf"], folder, env)
+    timings["pdf"] = print_html.seconds + weasy.seconds
+    timings["mem pdf"] = max(print_html.peak_mb, weasy.peak_mb)
     timings["total"] = timings["process"] + timings["html"] + timings["pdf"]
-    return timings, set(NETWORK_FAILURE.findall(stderr))
+    return timings, set(NETWORK_FAILURE.findall(html.stderr))
+
+
+def timed(timings: Timings, name: str, ran: Ran) -> Ran:
+    """Record a command's seconds and peak memory (``mem NAME``, MB) under ``name``."""
+    timings[name], timings[f"mem {name}"] = ran.seconds, ran.peak_mb
+    return ran
 
 
 # ── the pinned reference: what rootstock users run (pandoc 2.19.2, xnos, WeasyPrint 53.4) ──
@@ -176,14 +210,14 @@ def pinned(workload: Workload, tmp: Path, venv: Path, rootstock_build: Path,
                          "PATH": f"{shims}:{venv / 'bin'}:{os.environ['PATH']}"}
 
     timings: Timings = {}
-    timings["process"], _ = run(
+    timed(timings, "process", run(
         [str(venv / "bin" / "manubot"), "process", "--content-directory=content",
          "--output-directory=output", "--cache-directory=ci/cache", "--skip-citations",
-         "--log-level=INFO", *workload.process_args], folder, env)
+         "--log-level=INFO", *workload.process_args], folder, env))
     defaults = [str(shims / "pandoc"), "--data-dir=build/pandoc", "--defaults=common.yaml",
                 "--defaults=html.yaml"]
-    timings["html"], stderr = run([*defaults[:1], "--verbose", *defaults[1:]], folder, env)
+    html = timed(timings, "html", run([*defaults[:1], "--verbose", *defaults[1:]], folder, env))
     (folder / "images").symlink_to("content/images")
-    timings["pdf"], _ = run([*defaults, "--defaults=pdf-weasyprint.yaml"], folder, env)
+    timed(timings, "pdf", run([*defaults, "--defaults=pdf-weasyprint.yaml"], folder, env))
     timings["total"] = timings["process"] + timings["html"] + timings["pdf"]
-    return timings, set(NETWORK_FAILURE.findall(stderr))
+    return timings, set(NETWORK_FAILURE.findall(html.stderr))

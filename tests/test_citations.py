@@ -16,7 +16,17 @@ import jsonschema
 import pytest
 import requests_cache
 
-from citation_server import CitationServer, Reply, json_reply, script_side_services
+from citation_server import (
+    CitationServer,
+    Reply,
+    arxiv_atom,
+    doi_csl,
+    json_reply,
+    pubmed_article,
+    pubmed_set,
+    pubmed_xml,
+    script_side_services,
+)
 from helpers import SEED_ENV, clean_env, parse_html, run_manuscript, select, text_of
 from manuscript import cite, csl, pandoc
 
@@ -227,31 +237,6 @@ def test_every_item_normalized_is_schema_valid() -> None:
 # ---------------------------------------------------------------- failing services
 
 
-def doi_csl(doi: str, title: str, family: str) -> dict:
-    return {"type": "journal-article", "title": title, "DOI": doi, "container-title": "Journal",
-            "author": [{"family": family, "given": "A."}], "issued": {"date-parts": [[2020]]},
-            "subject": ["Crossref extra"], "short-title": []}
-
-
-def pubmed_xml(pmid: str, title: str, family: str) -> bytes:
-    return f"""<?xml version="1.0"?>
-<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID>{pmid}</PMID><Article>
-<Journal><JournalIssue><Volume>3</Volume><PubDate><Year>2018</Year><Month>Feb</Month></PubDate>
-</JournalIssue><Title>Journal of Tests</Title></Journal><ArticleTitle>{title}</ArticleTitle>
-<AuthorList><Author><LastName>{family}</LastName><ForeName>Pat</ForeName></Author></AuthorList>
-</Article></MedlineCitation><PubmedData><ArticleIdList>
-<ArticleId IdType="pubmed">{pmid}</ArticleId></ArticleIdList></PubmedData></PubmedArticle>
-</PubmedArticleSet>""".encode()
-
-
-def arxiv_atom(arxiv_id: str, title: str, name: str) -> bytes:
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<feed xmlns="http://www.w3.org/2005/Atom"><entry>
-<id>http://arxiv.org/abs/{arxiv_id}</id><published>2021-06-01T00:00:00Z</published>
-<title>{title}</title><summary>An abstract.</summary>
-<author><name>{name}</name></author></entry></feed>""".encode()
-
-
 def cached_statuses(root: Path) -> list[int]:
     cache = requests_cache.SQLiteCache(str(root / "ci" / "cache" / "requests-cache"))
     return [response.status_code for response in cache.responses.values()]
@@ -400,6 +385,68 @@ def test_lookups_run_concurrently_within_the_per_host_bound(tmp_path: Path) -> N
     references = json.loads((root / "output" / "references.json").read_text())
     assert [r["note"].split("standard_id: ")[1].split()[0] for r in references] == sorted(
         standard)
+
+
+def test_lookups_are_spread_over_the_services(tmp_path: Path) -> None:
+    """Keys come sorted (all arXiv ids, then all DOIs): taken in that order, every worker
+    would queue behind arXiv's per-host bound while doi.org sat idle."""
+    arxiv = [f"2106.{n:05d}v1" for n in range(100, 140)]
+    dois = [f"10.5555/spread{n}" for n in range(8)]
+    root = write_manuscript(tmp_path, " ".join([f"[@arxiv:{i}]" for i in arxiv]
+                                               + [f"[@doi:{d}]" for d in dois]))
+    with CitationServer(latency=0.05) as server:
+        script_side_services(server)
+        for arxiv_id in arxiv:
+            server.script(f"id_list={arxiv_id}",
+                          Reply(body=arxiv_atom(arxiv_id, f"Paper {arxiv_id}", "N. Ame"),
+                                content_type="application/atom+xml"))
+        for doi in dois:
+            server.script(f"/doi.org/{doi}", json_reply(doi_csl(doi, f"Spread {doi}", "S")))
+        run_manuscript(root, "build", "--no-pdf",
+                       env=online_env(server, MANUSCRIPT_CITATION_PER_HOST="2",
+                                      MANUSCRIPT_CITATION_TIMEOUT="5"))
+        hosts = [target.split("/", 1)[0] for _, target in server.arrivals]
+    assert "doi.org" in hosts[:10], hosts[:10]
+    assert len(reference_list(root)) == len(arxiv) + len(dois)
+
+
+def test_retry_after_is_waited_for_before_the_retry(tmp_path: Path) -> None:
+    """A 429's Retry-After is honoured: the retry comes no sooner than asked (the backoff
+    alone would retry at once), and the answer after it is used."""
+    root = write_manuscript(tmp_path, "Limited [@pmid:33333].")
+    with CitationServer() as server:
+        server.script("efetch.fcgi",
+                      Reply(status=429, body=b"slow down", content_type="text/plain",
+                            headers={"Retry-After": "2"}),
+                      Reply(body=pubmed_xml("33333", "Patient Client Paper", "Wait"),
+                            content_type="text/xml"))
+        run_manuscript(root, "build", "--no-pdf",
+                       env=online_env(server, MANUSCRIPT_CITATION_RETRY_AFTER_MAX="5",
+                                      MANUSCRIPT_CITATION_TIMEOUT="5"))
+        times = [at for at, target in server.arrivals if "efetch.fcgi" in target]
+    assert len(times) == 2
+    assert times[1] - times[0] >= 1.9  # a lower bound the feature must produce, not a speed
+    assert "Patient Client Paper" in " | ".join(reference_list(root))
+
+
+def test_pubmed_ids_are_fetched_together(tmp_path: Path) -> None:
+    """NCBI allows a few requests a second: many PubMed ids cost one efetch request. An id
+    the batch answer lacks is asked for alone, and one found nowhere still fails by name."""
+    ids = ["40001", "40002", "40003", "40004"]
+    root = write_manuscript(tmp_path, " ".join(f"[@pmid:{i}]" for i in ids))
+    with CitationServer() as server:
+        server.script("id=40001%2C40002%2C40003%2C40004", Reply(body=pubmed_set(
+            [pubmed_article(i, f"Batch paper {i}", "Batch") for i in ids[:3]]),
+            content_type="text/xml"))
+        server.script("id=40004&", Reply(body=pubmed_xml("40004", "Lone paper", "Lone"),
+                                         content_type="text/xml"))
+        run_manuscript(root, "build", "--no-pdf", env=online_env(server))
+        fetches = [r for r in server.requests if "efetch.fcgi" in r]
+    assert len(fetches) == 2, fetches
+    entries = " | ".join(reference_list(root))
+    assert all(f"Batch paper {i}" in entries for i in ids[:3]) and "Lone paper" in entries
+    references = json.loads((root / "output" / "references.json").read_text())
+    assert sorted(r["PMID"] for r in references) == ids
 
 
 def test_test_server_must_be_on_this_machine(tmp_path: Path) -> None:

@@ -525,3 +525,38 @@ def test_remote_images_are_fetched_when_online(tmp_path: Path) -> None:
     images = [image for page in PdfReader(root / "output" / "manuscript.pdf").pages
               for image in page.images]
     assert any(image.image.size == (9, 4) for image in images)
+
+
+def test_typst_pdf_keeps_a_repeated_id_on_its_first_element(tmp_path: Path) -> None:
+    """Pandoc only warns about a repeated id (a section copied twice); Typst would stop
+    ("label occurs multiple times"). The PDF links to the first, as a browser does."""
+    from pypdf import PdfReader
+
+    root = copy_manuscript(ROOT, tmp_path)
+    for section in (root / "content").glob("[0-9]*.md"):
+        if section.name not in ("00.front-matter.md", "01.abstract.md"):
+            section.unlink()
+    filler = "\n\n".join(f"Filler paragraph {n} " + "words " * 60 for n in range(40))
+    (root / "content" / "02.plan.md").write_text(
+        f"## The plan {{#plan}}\n\nFirst plan.\n\n{filler}\n\n## The plan {{#plan}}\n\n"
+        "Second plan, see [the plan](#plan).\n", encoding="utf-8")
+    completed = run_manuscript(root, "build", "--pdf-engine", "typst")
+    warnings = [line for line in completed.stderr.splitlines() if "Typst PDF keeps" in line]
+    assert len(warnings) == 1 and "content/02.plan.md:1:" in warnings[0], completed.stderr
+
+    reader = PdfReader(root / "output" / "manuscript.pdf")
+    pages = [page.extract_text() for page in reader.pages]
+    first = next(n for n, text in enumerate(pages) if "First plan" in text)
+    second = next(n for n, text in enumerate(pages) if "Second plan" in text)
+    assert first < second
+    targets = []
+    for page in reader.pages[second:]:
+        for annotation in page.get("/Annots") or []:
+            annotation = annotation.get_object()
+            destination = annotation.get("/Dest") or (annotation.get("/A") or {}).get("/D")
+            if isinstance(destination, str):  # a named destination
+                targets.append(reader.get_destination_page_number(
+                    reader.named_destinations[destination]))
+            elif destination is not None:
+                targets.append(reader.get_page_number(destination[0].get_object()))
+    assert first in targets

@@ -121,7 +121,8 @@ def test_remote_file_that_is_not_an_image_is_not_used(manuscript: Path, tmp_path
 def test_missing_local_image_reported_where_written(manuscript: Path) -> None:
     line = _append(manuscript, "03.domain-specific-models.md",
                    "\n![A plot.](images/no-such-plot.png){#fig:plot}\n\n"
-                   '<img src="images/no-such-icon.svg" alt="icon">\n')
+                   '<img src="images/no-such-icon.svg" alt="icon">\n\n'
+                   "As @fig:plot shows.\n")  # referenced: no xref-unused warning
     completed = run_manuscript(manuscript, "build")
     assert (f"warning: content/03.domain-specific-models.md:{line + 1}: image not found "
             "(paths are relative to content/): images/no-such-plot.png") in completed.stderr

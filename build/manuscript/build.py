@@ -1,7 +1,8 @@
 """``build()``: the ordered stages, reading at a glance (as mkdocs' build does).
 
     check locations → finish an interrupted write → open the website (reads versions.json)
-    → process → cite → html → pdf → (--strict verdict) → plan the website → write all
+    → process → cite → html → (spelling) → pdf → (--strict verdict) → plan the website
+    → write all
 
 Each stage is a :class:`~manuscript.stages.Stage`: a key over everything it reads, a
 function that runs it, and the conversion of its result to output files and back. The
@@ -28,15 +29,30 @@ from pathlib import Path
 
 from manubot import __version__ as manubot_version
 
-from . import __version__, cite, formats, images, incremental, math, pandoc, pdf, process, render
+from . import (
+    __version__,
+    cite,
+    formats,
+    images,
+    incremental,
+    pandoc,
+    pdf,
+    process,
+    render,
+    spelling,
+)
 from .config import Config, Layout, check_source_date_epoch
 from .errors import ContentError, OutputError, StrictError
 from .fonts import FOLDER as FONTS
 from .fonts import font_files
 from .fsutil import digest, files_digest
 from .journal import JOURNAL, Transaction, exclusive, recover
+from .math import CACHE_FILE as MATH_CACHE
 from .metadata import warn_duplicate_references
-from .stages import STATE_FILE, Stage, StageCache
+from .progress import Progress
+from .rootstock import spellcheck_requested
+from .stages import STATE_FILE, Stage, StageCache, T
+from .summary import Summary, summarize
 from .webpage import Site, finish, validate_version
 
 logger = logging.getLogger(__name__)
@@ -46,12 +62,16 @@ logger = logging.getLogger(__name__)
 class BuildReport:
     timings: list[tuple[str, float, bool]] = field(default_factory=list)  # stage, s, skipped
     written: int = 0  # files changed in output/ and webpage/
+    summary: Summary | None = None  # what the manuscript holds, for the last line
 
 
 def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
-          writing: Callable[[], AbstractContextManager[object]] = nullcontext) -> BuildReport:
+          writing: Callable[[], AbstractContextManager[object]] = nullcontext,
+          progress: Progress | None = None) -> BuildReport:
     """Build ``output/`` and ``webpage/``. ``writing`` wraps the moments files change
-    (serve holds its lock there, so readers never see a half-written folder)."""
+    (serve holds its lock there, so readers never see a half-written folder);
+    ``progress`` shows each stage running on a terminal."""
+    progress = progress or Progress()
     layout = check_inputs(config)
     process.check_sources(config)  # no link out of the manuscript, even if nothing changed
     with exclusive(config.output_dir):  # one build at a time
@@ -61,18 +81,26 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
         site = Site.open(config.webpage_dir)  # a broken version list fails before any stage
         cache = StageCache.load(config.output_dir)
 
+        def run(stage: Stage[T]) -> T:
+            with progress.task(stage.name):
+                return cache.run(stage)
+
         with cache.capturing():
-            processed = cache.run(process_stage(config, layout))
+            processed = run(process_stage(config, layout))
             parsed = ParsedMarkdown(processed.markdown, cache, config.output_dir)
             start = time.perf_counter()
-            parsed.citekeys()  # the cite stage's key: its citations
+            with progress.task("parse"):
+                parsed.citekeys()  # the cite stage's key: its citations
             cache.note("parse", time.perf_counter() - start, parsed.how())
-            bibliography = cache.run(cite_stage(config, processed, parsed))
-            html = cache.run(html_stage(config, layout, processed, bibliography, parsed))
-            pdf_bytes = cache.run(pdf_stage(config, layout, html, processed, bibliography,
-                                            parsed)) if config.pdf else None
-            extra = cache.run(formats_stage(config, layout, html, processed, bibliography,
-                                            parsed)) if config.formats else {}
+            bibliography = run(cite_stage(config, processed, parsed, progress))
+            checks_replayed_or_run(config, layout, cache)
+            html = run(html_stage(config, layout, processed, bibliography, parsed))
+            if spellcheck_requested(config.env):  # rootstock's SPELLCHECK=true
+                run(spelling_stage(config, layout, bibliography))
+            pdf_bytes = run(pdf_stage(config, layout, html, processed, bibliography,
+                                      parsed, progress)) if config.pdf else None
+            extra = run(formats_stage(config, layout, html, processed, bibliography,
+                                      parsed)) if config.formats else {}
             parsed.replay_if_unparsed()
 
         if config.strict and warning_count():
@@ -84,12 +112,13 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
         if parsed.changed:  # what the next build patches instead of parsing and rendering
             transaction.write(config.output_dir / incremental.STATE_FILE,
                               parsed.snapshot.to_bytes())
-        report = BuildReport([(t.name, t.seconds, t.skipped) for t in cache.timings])
-        with _timed(report, "webpage"):
+        report = BuildReport([(t.name, t.seconds, t.skipped) for t in cache.timings],
+                             summary=summarize(html, bibliography.csl_items, pdf_bytes))
+        with _timed(report, "webpage"), progress.task("webpage"):
             site.publish(transaction, config.version,
                          _published(layout, html, pdf_bytes, cache, remote_images) | extra,
                          now=_now(config))
-        with _timed(report, "write"), writing():
+        with _timed(report, "write"), progress.task("write"), writing():
             report.written = transaction.commit()
             finish(config.webpage_dir)
         parsed.snapshot.remember(config.output_dir)
@@ -137,8 +166,8 @@ def process_stage(config: Config, layout: Layout) -> Stage[process.Processed]:
     return Stage("process", key, lambda: process.process(config), dump, load)
 
 
-def cite_stage(config: Config, processed: process.Processed,
-               parsed: ParsedMarkdown) -> Stage[cite.Bibliography]:
+def cite_stage(config: Config, processed: process.Processed, parsed: ParsedMarkdown,
+               progress: Progress | None = None) -> Stage[cite.Bibliography]:
     settings = processed.variables["pandoc"]
     bibliographies = cite.bibliography_files(config, settings)
     # What cite reads of the Markdown: its citations (an edit of prose cites nothing new).
@@ -159,12 +188,14 @@ def cite_stage(config: Config, processed: process.Processed,
         short_ids = {row["input_id"]: row["short_id"] for row in rows}
         return cite.Bibliography(csl_items=items, rows=rows, short_ids=short_ids)
 
+    on_lookup = progress.count if progress else None
+
     def run() -> cite.Bibliography:
         # Here, not in process: the files are this stage's inputs, so a text edit does
         # not check 600 references again (their warnings are replayed).
         warn_duplicate_references([config.root / p for p in settings.get("bibliography", [])
                                    if isinstance(p, str)])
-        return cite.cite(config, *parsed.citekeys(), settings)
+        return cite.cite(config, *parsed.citekeys(), settings, on_lookup=on_lookup)
 
     return Stage("cite", key, run, dump, load)
 
@@ -185,7 +216,7 @@ def html_stage(config: Config, layout: Layout, processed: process.Processed,
         """Everything but the text: what a patched page must share with the last one,
         the formulas it was typeset from included (not in the key: rendering rewrites
         that cache, and the page would be made twice)."""
-        return digest([inputs, files_digest([config.cache_dir / math.CACHE_FILE],
+        return digest([inputs, files_digest([config.cache_dir / MATH_CACHE],
                                             config.root)])
 
     def run() -> str:
@@ -204,8 +235,20 @@ def html_stage(config: Config, layout: Layout, processed: process.Processed,
                  lambda outputs: outputs["manuscript.html"].decode("utf-8"))
 
 
+def spelling_stage(config: Config, layout: Layout,
+                   bibliography: cite.Bibliography) -> Stage[dict[str, bytes]]:
+    """output/spelling-errors.txt and spelling-error-locations.txt, as rootstock's."""
+    words = config.root / spelling.CUSTOM_DICTIONARY
+    key = digest([files_digest(layout.content_files, config.root), bibliography.references_json,
+                  files_digest([words] if words.is_file() else [], config.root),
+                  _code_digest()])
+    return Stage("spelling", key, lambda: spelling.build_outputs(config, bibliography.csl_items),
+                 dict, dict)
+
+
 def pdf_stage(config: Config, layout: Layout, html: str, processed: process.Processed,
-              bibliography: cite.Bibliography, parsed: ParsedMarkdown) -> Stage[bytes]:
+              bibliography: cite.Bibliography, parsed: ParsedMarkdown,
+              progress: Progress | None = None) -> Stage[bytes]:
     # The page's own files (images…) are inputs; its text is already in the HTML.
     files = [p for p in layout.content_files if p.suffix != ".md"]
     key = digest([html, files_digest(files, config.root), str(config.offline), _code_digest(),
@@ -224,7 +267,8 @@ def pdf_stage(config: Config, layout: Layout, html: str, processed: process.Proc
                 ["typst"])["manuscript.pdf"]
         with images.pdf_base(config) as base:  # images/ and remote-images/, as the page has
             return pdf.render_pdf(html, base, offline=config.offline,
-                                  readable=(config.root, config.cache_dir))
+                                  readable=(config.root, config.cache_dir),
+                                  on_page=progress.page if progress else None)
 
     return Stage("pdf", key, run, lambda data: {"manuscript.pdf": data}, load)
 
@@ -274,6 +318,17 @@ def _patched_page(config: Config, theme: render.Theme, parsed: ParsedMarkdown,
         logger.debug("html: patched the last page (%d block(s) changed)",
                      len(patch.new_blocks))
     return patched
+
+
+def checks_replayed_or_run(config: Config, layout: Layout, cache: StageCache) -> None:
+    """``manuscript check``'s source checks, logged as warnings: run when the sources
+    changed, else their recorded warnings replayed (as a skipped stage's are)."""
+    from . import check
+
+    key = digest([files_digest(layout.content_files, config.root), _code_digest()])
+    if not cache.replay("checks", key):
+        with cache.recording("checks", key):
+            check.log_for_build(config)
 
 
 class ParsedMarkdown:

@@ -128,8 +128,9 @@ def _prune(item: dict) -> list[str]:
             if _delete(item, path):
                 dropped.append("/".join(map(str, path)))
         item.setdefault("type", "entry")  # required: CSL_Item.set_default_type's choice
-    if _errors(item):
-        raise InvalidItem("cannot be made valid CSL JSON")
+    else:  # six passes and still errors (a valid item, the usual case, is checked once)
+        if _errors(item):
+            raise InvalidItem("cannot be made valid CSL JSON")
     return dropped + _numeric_date_parts(item) + _drop_emptied(item)
 
 

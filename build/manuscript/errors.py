@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .problems import Problem
+
 
 class ManuscriptError(Exception):
     """Base class: a problem the user can fix, reported without a traceback."""
@@ -78,3 +80,19 @@ def _display(path: Path) -> str:
 
 class InitError(ManuscriptError):
     """``manuscript init`` cannot write a manuscript (or adopt one) in this folder."""
+
+
+class CheckFailed(ManuscriptError):
+    """``manuscript check`` found errors (or, with --strict, warnings). Each problem was
+    printed already; this names the first and the count, at the first one's place."""
+
+    def __init__(self, problems: list[Problem], first: Problem, strict: bool) -> None:
+        errors = sum(1 for p in problems if p.severity == "error")
+        counted = f"{errors} error(s), {len(problems) - errors} warning(s)"
+        self.first = first
+        super().__init__(f"{first.message} [{first.code}]; {counted}"
+                         + (" (--strict)" if strict else ""), first.path, first.line)
+
+    @property
+    def annotations(self) -> list[tuple[Path, int | None, str]]:
+        return []  # each problem was annotated where it is

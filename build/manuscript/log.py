@@ -11,6 +11,9 @@ import logging
 import sys
 from pathlib import Path
 
+from .problems import Problem
+from .progress import Progress
+
 
 class CountingHandler(logging.Handler):
     """Counts warnings and errors, so --strict can fail at the end of a build."""
@@ -32,8 +35,10 @@ class AnnotationHandler(logging.Handler):
         self.stream = stream or sys.stdout
 
     def emit(self, record: logging.LogRecord) -> None:
-        annotations = getattr(record, "annotations", None) or [
-            (getattr(record, "file", None), getattr(record, "line", None), record.getMessage())]
+        annotations = getattr(record, "annotations", None)
+        if annotations is None:  # [] is an error annotated already (check's summary)
+            annotations = [(getattr(record, "file", None), getattr(record, "line", None),
+                            record.getMessage())]
         kind = "error" if record.levelno >= logging.ERROR else "warning"
         for path, line, text in annotations:
             if path is None:
@@ -42,9 +47,42 @@ class AnnotationHandler(logging.Handler):
                 rel = Path(path).resolve().relative_to(self.root).as_posix()
             except ValueError:
                 rel = str(path)
-            where = f"file={rel},line={line}" if line else f"file={rel}"
-            message = text.replace("%", "%25").replace("\n", "%0A")
-            self.stream.write(f"::{kind} {where}::{message}\n")
+            col = getattr(record, "col", None) if len(annotations) == 1 else None
+            self.stream.write(annotation(kind, rel, line, col, text))
+
+
+def annotation(kind: str, path: str, line: int | None, col: int | None, text: str) -> str:
+    """One GitHub Actions workflow command (``::error file=…,line=…,col=…::message``)."""
+    where = f"file={path}" + (f",line={line}" if line else "") + (
+        f",col={col}" if line and col else "")
+    message = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return f"::{kind} {where}::{message}\n"
+
+
+def annotate_problems(problems: list[Problem], root: Path, stream=None) -> None:
+    """``manuscript check`` in GitHub Actions: one annotation per problem with a place."""
+    stream = stream or sys.stdout
+    for problem in problems:
+        if problem.path is not None:
+            rel = problem.location(root).split(":", 1)[0]
+            stream.write(annotation(problem.severity, rel, problem.line, problem.col,
+                                    f"{problem.message} [{problem.code}]"))
+
+
+def format_problems(problems: list[Problem], root: Path, output_format: str = "text") -> str:
+    """What ``manuscript check`` prints: one line per problem and a count, or JSON."""
+    if output_format == "json":
+        import json
+
+        rows = [{"path": p.location(root).split(":", 1)[0] if p.path else None,
+                 "line": p.line, "col": p.col, "severity": p.severity, "code": p.code,
+                 "message": p.message} for p in problems]
+        return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
+    errors = sum(1 for p in problems if p.severity == "error")
+    lines = [p.format(root) for p in problems]
+    lines.append(f"{errors} error(s), {len(problems) - errors} warning(s)" if problems
+                 else "no problems found")
+    return "\n".join(lines) + "\n"
 
 
 def annotate(path: Path | None, line: int | None) -> dict:
@@ -58,21 +96,40 @@ def annotate_error(error: object) -> dict:
             "annotations": getattr(error, "annotations", None)}
 
 
-def setup(verbose: bool, github_actions: bool, root: Path) -> CountingHandler:
+def setup(verbose: bool, github_actions: bool, root: Path, *, quiet: bool = False,
+          progress: Progress | None = None) -> CountingHandler:
+    """Log to stderr: everything from INFO (DEBUG with ``verbose``), or with ``quiet``
+    only warnings and errors. Lines make way for the ``progress`` status line."""
+    progress = progress or Progress()
     logger = logging.getLogger("manuscript")
     logger.handlers.clear()
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
-    console = logging.StreamHandler(sys.stderr)
+    console = ConsoleHandler(progress)
     console.setFormatter(_Formatter(verbose))
+    if quiet:
+        console.setLevel(logging.WARNING)
     counter = CountingHandler()
     logger.addHandler(console)
     logger.addHandler(counter)
     if github_actions:
         logger.addHandler(AnnotationHandler(root))
     # manubot logs through the root logger; show its warnings, not its chatter.
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.ERROR, format="%(message)s")
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.ERROR, format="%(message)s",
+                        handlers=[ConsoleHandler(progress)])
     return counter
+
+
+class ConsoleHandler(logging.StreamHandler):
+    """stderr, clearing the progress line before each record (and drawing it after)."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__(sys.stderr)
+        self.progress = progress
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self.progress.suspended():
+            super().emit(record)
 
 
 class _Formatter(logging.Formatter):

@@ -20,6 +20,7 @@ from manubot.cite.csl_item import CSL_Item
 
 from . import yamlfile
 from .errors import CitationError, ConfigError
+from .problems import Problem
 from .sources import json_item_lines, read_text_file
 
 logger = logging.getLogger(__name__)
@@ -31,16 +32,30 @@ _AUTHOR_TEXT = ("name", "initials", "orcid", "github", "twitter", "mastodon",
 
 
 def check_metadata(loaded: yamlfile.Loaded, path: Path) -> None:
-    """Raise ConfigError at the first value of the wrong kind."""
+    """Raise ConfigError at the first value of the wrong kind (the build stops there)."""
+    for problem in metadata_problems(loaded, path):
+        raise ConfigError(problem.message, path, problem.line)
+
+
+def metadata_problems(loaded: yamlfile.Loaded, path: Path) -> list[Problem]:
+    """Every value of the wrong kind, as ``metadata-type`` / ``metadata-required`` errors.
+
+    A value found wrong is not looked into further (an author that is not a mapping has
+    no fields to check), so each mistake is reported once.
+    """
     metadata = loaded.data
     assert isinstance(metadata, dict)
+    problems: list[Problem] = []
 
-    def fail(message: str, *where: object) -> None:
-        raise ConfigError(message, path, loaded.line(*where))
+    def fail(message: str, *where: object, code: str = "metadata-type") -> bool:
+        problems.append(Problem(path, loaded.line(*where), loaded.col(*where), "error",
+                                code, message))
+        return False
 
-    def text(key: str, value: object, *where: object) -> None:
+    def text(key: str, value: object, *where: object) -> bool:
         if value is not None and (isinstance(value, bool) or not isinstance(value, _TEXT)):
-            fail(f"{key} must be text, not {_kind(value)}", *where)
+            return fail(f"{key} must be text, not {_kind(value)}", *where)
+        return True
 
     for key in ("title", "subtitle", "lang", "html_url", "thumbnail"):
         text(key, metadata.get(key), key)
@@ -61,7 +76,13 @@ def check_metadata(loaded: yamlfile.Loaded, path: Path) -> None:
             fail(f"{key} must be a mapping of settings, not {_kind(metadata[key])}", key)
     key = "authors" if metadata.get("authors") is not None else "author_info"
     _check_authors(key, metadata.get(key), fail, text)
-    pandoc = metadata.get("pandoc") or {}
+    pandoc = metadata.get("pandoc")
+    if isinstance(pandoc, dict):
+        _check_pandoc(pandoc, fail)
+    return problems
+
+
+def _check_pandoc(pandoc: dict, fail: Callable[..., bool]) -> None:
     bibliography = pandoc.get("bibliography")
     if bibliography is not None and not (
             isinstance(bibliography, str)
@@ -82,13 +103,14 @@ def check_metadata(loaded: yamlfile.Loaded, path: Path) -> None:
         if not isinstance(references, list):
             fail(f"pandoc.references must be a list of CSL items, not {_kind(references)}",
                  "pandoc", "references")
+            return
         for index, item in enumerate(references):
             if not isinstance(item, dict):
                 fail(f"pandoc.references item {index + 1} is {_kind(item)}, not a CSL item",
                      "pandoc", "references", index)
 
 
-def _check_date(value: object, fail: Callable[..., None]) -> None:
+def _check_date(value: object, fail: Callable[..., bool]) -> None:
     if value is None or isinstance(value, date | datetime):
         return
     if isinstance(value, str):
@@ -100,21 +122,23 @@ def _check_date(value: object, fail: Callable[..., None]) -> None:
     fail(f"date must be a date as YYYY-MM-DD (e.g. 2024-02-29), not {value!r}", "date")
 
 
-def _check_authors(key: str, authors: object, fail: Callable[..., None],
-                   text: Callable[..., None]) -> None:
+def _check_authors(key: str, authors: object, fail: Callable[..., bool],
+                   text: Callable[..., bool]) -> None:
     if authors is None:
         return
     if not isinstance(authors, list):
         fail(f"{key} must be a list of authors, each with a name (`- name: Jane Roe`), "
              f"not {_kind(authors)}", key)
-    assert isinstance(authors, list)
+        return
     for index, author in enumerate(authors):
         number = f"author {index + 1}"
         if not isinstance(author, dict):
             fail(f"{number} must be a mapping with a name (`- name: Jane Roe`), "
                  f"not {_kind(author)}", key, index)
+            continue
         if not isinstance(author.get("name"), str) or not author["name"].strip():
-            fail(f"{number} has no name (each author needs `name:`)", key, index)
+            fail(f"{number} has no name (each author needs `name:`)", key, index,
+                 code="metadata-required")
         for field in _AUTHOR_TEXT:
             text(f"{number}'s {field}", author.get(field), key, index, field)
         for field in ("affiliations", "funders"):

@@ -8,7 +8,7 @@ an offline build never hangs on them. Only files inside the manuscript are read.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
@@ -44,8 +44,9 @@ _PLACEHOLDER = (
 
 
 def render_pdf(html: str, base_dir: Path, offline: bool = False, *,
-               readable: Sequence[Path]) -> bytes:
+               readable: Sequence[Path], on_page: Callable[[int], None] | None = None) -> bytes:
     """HTML text → PDF bytes; relative links resolve against ``base_dir``.
+    ``on_page(n)`` is told each page WeasyPrint lays out (a progress display).
 
     Only files that resolve (links followed) into one of the ``readable`` folders (the
     manuscript, the image cache) are read, and nothing is attached to the PDF: see
@@ -63,7 +64,7 @@ def render_pdf(html: str, base_dir: Path, offline: bool = False, *,
     try:
         # Tagged PDF: headings, lists and figures get structure, and every image (math
         # included, as its TeX) its alt text, for screen readers and text extraction.
-        with _weasyprint_errors_as_warnings():
+        with _weasyprint_errors_as_warnings(), _pages_reported(on_page):
             return document.write_pdf(pdf_tags=True)
     except Exception as error:
         raise RenderError(f"WeasyPrint failed: {type(error).__name__}: {error}") from error
@@ -124,6 +125,38 @@ def _weasyprint_errors_as_warnings() -> Iterator[None]:
         yield
     finally:
         weasy.handlers, weasy.propagate = saved
+
+
+@contextmanager
+def _pages_reported(on_page: Callable[[int], None] | None) -> Iterator[None]:
+    """Tell ``on_page`` each page laid out, from WeasyPrint's progress logger."""
+    if on_page is None:
+        yield
+        return
+    progress = logging.getLogger("weasyprint.progress")
+    handler = _Pages(on_page)
+    level = progress.level
+    progress.addHandler(handler)
+    progress.setLevel(logging.INFO)  # its records are INFO; the root logger's level is higher
+    try:
+        yield
+    finally:
+        progress.removeHandler(handler)
+        progress.setLevel(level)
+
+
+class _Pages(logging.Handler):
+    # weasyprint/layout/page.py: 'Step 5 - Creating layout - Page %d' (with
+    # ' (up-to-date)' when repaginating); the number is the record's argument.
+    _STEP = "Step 5 - Creating layout - Page %d"
+
+    def __init__(self, on_page: Callable[[int], None]) -> None:
+        super().__init__(level=logging.INFO)
+        self.on_page = on_page
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if str(record.msg).startswith(self._STEP) and isinstance(record.args, tuple):
+            self.on_page(int(record.args[0]))
 
 
 class _Forward(logging.Handler):

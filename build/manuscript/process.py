@@ -47,11 +47,14 @@ class Processed:
     sections: tuple[Section, ...]
 
 
-def process(config: Config, now: datetime | None = None) -> Processed:
+def process(config: Config, now: datetime | None = None, *,
+            metadata: dict | None = None) -> Processed:
+    """``metadata``: use this instead of reading metadata.yaml (``manuscript check`` goes
+    on past a metadata.yaml it has reported, to check the citations too)."""
     check_sources(config)
     sections = read_sections(config.content_dir)
     text = "\n\n".join(section.text for section in sections) + "\n"
-    variables = load_variables(config, now or _now(config.env))
+    variables = load_variables(config, now or _now(config.env), metadata)
     variables["manubot"]["manuscript_stats"] = get_manuscript_stats(text)
     rendered = _render(text, variables, sections)
     return Processed(markdown=_front_matter(variables["pandoc"]) + rendered,
@@ -82,9 +85,11 @@ def write_processed(config: Config, processed: Processed) -> None:
     write_text_atomic(config.output_dir / "manuscript.md", processed.markdown)
 
 
-def load_variables(config: Config, now: datetime) -> dict:
+def load_variables(config: Config, now: datetime, metadata: dict | None = None) -> dict:
     """What manubot's ``load_variables`` returns, without network or git side effects."""
-    metadata = _read_metadata(config.content_dir / "metadata.yaml")
+    if metadata is None:
+        metadata = _read_metadata(config.content_dir / "metadata.yaml")
+    metadata = dict(metadata)
     variables: dict = {"pandoc": {}, "manubot": {}}
     for key in _PANDOC_KEYS:
         if key in metadata:

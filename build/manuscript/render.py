@@ -38,6 +38,8 @@ FILTERS = ("crossref.lua", "images.lua", "pagetitle.lua", "math.lua")
 # Manubot's header template links its favicon on manubot.org; the page serves its own.
 _REMOTE_ICON = re.compile(r'[ \t]*<link rel="(?:icon|mask-icon)"[^>]*manubot\.org[^>]*/>\n?')
 _XREF_WARNING = re.compile(r"crossref: unknown reference @(\S+)")
+# Reported with its file:line:col by the build's source checks (check.py), so not here.
+_DUPLICATE_LABEL = re.compile(r"crossref: duplicate label ")
 _TITLE_WARNING = re.compile(r"pagetitle: (no title in the metadata.*)")
 
 
@@ -278,6 +280,8 @@ def _wrap(tag: str, paths: tuple[Path, ...]) -> str:
 
 def _report(config: Config, warning: str) -> None:
     """Log a pandoc/filter warning, with the content file and line when we can find it."""
+    if _DUPLICATE_LABEL.search(warning):
+        return
     match = _XREF_WARNING.search(warning)
     if match:
         places = find_occurrences(config.content_dir, f"@{match.group(1)}")

@@ -18,6 +18,7 @@ adds a hop and a second copy that can lag behind.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import mimetypes
 import os
@@ -53,6 +54,42 @@ _SCRIPT = """<script>
     }, function () { setTimeout(poll, 2000); });
   }
   poll();
+})();
+</script>
+"""
+
+# The last build's problems over the page (never in output/): a fixed, dismissible box.
+# Built with DOM calls and CSSOM styles, which the page's CSP (script hashes, no inline
+# styles) allows; the problems are JSON data, shown as text, never parsed as HTML.
+_OVERLAY = """<script>
+(function () {
+  var report = %s;
+  var box = document.createElement("section");
+  box.id = "manuscript-problems";
+  box.setAttribute("role", "alert");
+  var s = box.style;
+  s.position = "fixed"; s.right = "1rem"; s.bottom = "1rem"; s.zIndex = "2147483647";
+  s.maxWidth = "min(48rem, calc(100vw - 2rem))"; s.maxHeight = "50vh"; s.overflow = "auto";
+  s.background = "#fff8e1"; s.color = "#1a1a1a"; s.border = "2px solid #b71c1c";
+  s.borderRadius = "6px"; s.padding = "0.75rem 1rem"; s.boxShadow = "0 4px 16px #0004";
+  s.font = "13px/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace";
+  var close = document.createElement("button");
+  close.type = "button"; close.textContent = "\u00d7"; close.title = "Dismiss";
+  close.setAttribute("aria-label", "Dismiss");
+  close.style.float = "right"; close.style.font = "inherit"; close.style.cursor = "pointer";
+  close.addEventListener("click", function () { box.remove(); });
+  var title = document.createElement("strong");
+  title.textContent = report.title;
+  var list = document.createElement("ul");
+  list.style.margin = "0.5rem 0 0"; list.style.paddingLeft = "1.25rem";
+  report.problems.forEach(function (text) {
+    var item = document.createElement("li");
+    item.textContent = text;
+    item.style.whiteSpace = "pre-wrap";
+    list.appendChild(item);
+  });
+  box.append(close, title, list);
+  document.body.appendChild(box);
 })();
 </script>
 """
@@ -173,6 +210,7 @@ class Server:
         self.lock = ReadWriteLock()
         self.builds = BuildCounter()
         self.last_error: BaseException | None = None
+        self.problems: list[str] = []  # what the last build warned about, as logged
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         try:
@@ -247,8 +285,9 @@ class Server:
     def _build(self) -> None:
         from .build import build
 
-        # Count this build's warnings only (for --strict), not the whole session's.
-        counter = log.CountingHandler()
+        # Count this build's warnings only (for --strict), not the whole session's; keep
+        # their text for the overlay (replayed ones too: a skipped stage still warns).
+        counter = _WarningsKept()
         package_logger = logging.getLogger("manuscript")
         package_logger.addHandler(counter)
         try:
@@ -257,6 +296,16 @@ class Server:
                   writing=self.lock.exclusive)
         finally:
             package_logger.removeHandler(counter)
+            self.problems = counter.messages
+
+    def overlay(self) -> tuple[str, list[str]] | None:
+        """The overlay's title and lines, or None when the last build was clean."""
+        if self.last_error is not None:
+            lines = str(self.last_error).splitlines() + self.problems
+            return "The last build failed; this is the previous build.", lines
+        if self.problems:
+            return f"The last build warned ({len(self.problems)}):", self.problems
+        return None
 
     def watched(self) -> tuple[Path, ...]:
         return self.config.source_locations()
@@ -357,7 +406,7 @@ class _Handler(BaseHTTPRequestHandler):
         ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         if ctype == "text/html":
             ctype = "text/html; charset=utf-8"
-            data = _inject(data, number)
+            data = _inject(data, number, app.overlay())
         self._send(HTTPStatus.OK, data, ctype, send_body)
 
     def _livereload(self, app: Server, query: str, send_body: bool) -> None:
@@ -394,14 +443,34 @@ class _Handler(BaseHTTPRequestHandler):
         logger.debug("%s - %s", self.address_string(), format % args)
 
 
-def _inject(html: bytes, number: int) -> bytes:
-    script = (_SCRIPT % (number, LIVERELOAD_PATH)).encode("utf-8")
-    html = csp.allow_inline_script(html.decode("utf-8"), script.decode().split(">", 1)[1]
-                                   .rsplit("</script>", 1)[0]).encode("utf-8")
-    at = html.lower().rfind(b"</body>")
+def _inject(html: bytes, number: int, overlay: tuple[str, list[str]] | None = None) -> bytes:
+    scripts = [_SCRIPT % (number, LIVERELOAD_PATH)]
+    if overlay is not None:
+        title, problems = overlay
+        # JSON in a script: "<" escaped so no text can close the element early.
+        data = json.dumps({"title": title, "problems": problems}).replace("<", "\\u003c")
+        scripts.append(_OVERLAY % data)
+    text = html.decode("utf-8")
+    for script in scripts:
+        text = csp.allow_inline_script(text, script.split(">", 1)[1].rsplit("</script>", 1)[0])
+    added = "".join(scripts).encode("utf-8")
+    page = text.encode("utf-8")
+    at = page.lower().rfind(b"</body>")
     if at < 0:
-        return html + script
-    return html[:at] + script + html[at:]
+        return page + added
+    return page[:at] + added + page[at:]
+
+
+class _WarningsKept(log.CountingHandler):
+    """Counts this build's warnings (for --strict) and keeps their text (for the overlay)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        super().emit(record)
+        self.messages.append(record.getMessage())
 
 
 def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, *,

@@ -1,16 +1,383 @@
 """Offline spelling check of the manuscript's Markdown sources.
 
 Interface shared by ``manuscript check`` (the runner calls :func:`check_spelling`) and the
-build (rootstock's ``SPELLCHECK=true``). The body is being written on its own branch.
+build (rootstock's ``SPELLCHECK=true``: :func:`build_outputs`, a stage of build.py).
+
+What rootstock's check (hunspell over pandoc's text) gets wrong, and this one does not:
+
+* **Names are words.** Every word of the manuscript's own references (authors' family
+  and given names, titles, journals), of its metadata (authors, affiliations) and of its
+  ``spelling:`` list and ``build/assets/custom-dictionary.txt`` is known.
+* **Not prose, not checked.** Code, math, citations and cross-references, URLs and link
+  targets, attributes, HTML tags and comments, Jinja2 and YAML front matter are blanked
+  out of the *raw* section text (same length, same newlines), so every position reported
+  is a line and column of the file the author edits.
+* **One word, one report.** A word is reported once, at its first place, naming the
+  others; rootstock lists it again for every line it is on (and every line that merely
+  contains it in another word's sense).
+
+The English word list is the union of two lists shipped in PyPI wheels, so no download
+happens at run time: pyspellchecker's (MIT; also gives the suggestions) and the SCOWL
+derived frequency list that symspellpy ships (MIT), which brings British spellings and
+much of the scientific vocabulary the first lacks (``colour``, ``workflow``,
+``metadata``). Measurements: README, section Spelling.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import bisect
+import functools
+import importlib.util
+import logging
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from spellchecker import SpellChecker
 
 from .config import Config
+from .errors import ConfigError
 from .problems import Problem
-from .sources import Section
+from .sources import Section, read_sections, read_text_file
+
+logger = logging.getLogger(__name__)
+
+CODE = "spelling"
+CUSTOM_DICTIONARY = Path("build") / "assets" / "custom-dictionary.txt"  # rootstock's place
+DATA = Path(__file__).parent / "data" / "spelling"
+MAX_OTHER_PLACES = 5  # named in a message; the locations file lists every one
+COMMON_COUNT = 1_000_000  # uses in symspellpy's counts for a word to make compounds
+MAX_SUMMARY_WORDS = 10  # named in the build's one warning; spelling-errors.txt has them all
+
+# ------------------------------------------------------------------ what is not prose
+
+_BLANKABLE = re.compile(r"[^\n]")
+
+
+def _pattern(*parts: str, flags: int = 0) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{part})" for part in parts), flags)
+
+
+# In this order: code first (a "$" or "@" in code is code), then comments and templates,
+# then math, then the Markdown constructs whose text is not prose.
+_NOT_PROSE = (
+    # YAML front matter at the top of a section (pandoc's yaml_metadata_block)
+    _pattern(r"\A---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", flags=re.S),
+    # fenced code blocks (an unclosed fence runs to the end, as in pandoc)
+    _pattern(r"^[ \t]{0,3}(?P<fence>`{3,}|~{3,})[^\n]*\n"
+             r".*?(?:^[ \t]{0,3}(?P=fence)[`~]*[ \t]*$|\Z)", flags=re.S | re.M),
+    # inline code: a run of backticks up to the same run, within a paragraph
+    _pattern(r"(?P<ticks>`+)(?:(?!\n[ \t]*\n).)+?(?P=ticks)(?!`)", flags=re.S),
+    # HTML comments (multi-line), whole script and style elements
+    _pattern(r"<!--.*?(?:-->|\Z)", r"<(?P<tag>script|style)\b.*?</(?P=tag)\s*>",
+             flags=re.S | re.I),
+    # attributes {#fig:x width="60%"} {.class} {-} {key=value}, before Jinja's {# #}
+    _pattern(r"\{[ \t]*[#.\-][^{}\n]*\}", r"\{[^{}\n]*=[^{}\n]*\}"),
+    # Jinja2 expressions, statements, comments
+    _pattern(r"\{\{.*?\}\}", r"\{%.*?%\}", r"\{#.*?#\}", flags=re.S),
+    # display math, raw LaTeX environments, inline math as pandoc reads it ($ next to text)
+    _pattern(r"\$\$.+?\$\$", r"\\begin\{(?P<env>[A-Za-z]+\*?)\}.*?\\end\{(?P=env)\}",
+             r"\$(?![\s$])(?:\\.|(?!\n[ \t]*\n)[^$\\])*?(?<![\s\\])\$(?!\d)", flags=re.S),
+    # LaTeX commands outside math (\newpage), HTML entities
+    _pattern(r"\\[A-Za-z]+", r"&#?\w+;"),
+    # reference-style definitions: "[@tag:x]: doi:…", "[label]: https://…"
+    _pattern(r"^[ \t]{0,3}\[[^\]\n]+\]:[ \t]*\S.*$", flags=re.M),
+    # placeholder text: a paragraph that starts "Lorem ipsum" (rootstock's template has one)
+    _pattern(r"^[ \t]*Lorem ipsum\b.*?(?:\n[ \t]*\n|\Z)", flags=re.S | re.M | re.I),
+    # pandoc fenced div lines "::: {.note}" / ":::"
+    _pattern(r"^[ \t]*:{3,}.*$", flags=re.M),
+    # link and image targets ](…), e-mail addresses, URLs
+    _pattern(r"\]\((?:[^()\n]|\([^()\n]*\))*\)", r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
+             r"\b(?:[a-z][a-z0-9+.-]*://|www\.|doi:10\.)[^\s<>\"\]]*"),
+    # citations and cross-references: [@doi:…], @fig:x, +@tbl:y, [@{https://…}], [^note]
+    _pattern(r"(?<!\w)@\{[^{}\n]*\}", r"(?<![\w@])@\w[\w:.#$%&+?<>~/-]*", r"\[\^[^\]\n]*\]"),
+    # HTML tags (their names and attributes; the text between them is prose)
+    _pattern(r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>"),
+)
+
+
+def prose_only(text: str) -> str:
+    """``text`` with everything that is not prose blanked: same length, same newlines."""
+    for pattern in _NOT_PROSE:
+        text = pattern.sub(lambda match: _BLANKABLE.sub(" ", match.group()), text)
+    return text
+
+
+# ------------------------------------------------------------------ words
+
+# A chunk of letters and digits joined by word-internal characters. A chunk holding a
+# path, version, domain or identifier character ("metadata.yaml", "e.g", "and/or",
+# "x=1") is not a word of prose; hyphens and apostrophes join the parts of words.
+_CHUNK = re.compile(r"[^\W_](?:[\w'\u2019\-./\\:=+]*[^\W_])?")  # "_emphasis_": no "_"
+_IDENTIFIER_CHARS = re.compile(r"[./\\:=+_\d]")
+_PART = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*")
+_APOSTROPHE_SUFFIXES = ("'s", "'d", "'ll", "'re", "'ve", "'m", "n't", "'t")
+_ROMAN = re.compile(r"[ivx]+")
+_CAPS_PLURAL = re.compile(r"[A-Z]{2,}s")  # "APIs", "GPUs": acronyms, skipped as acronyms
+
+
+@dataclass(frozen=True)
+class Place:
+    path: Path
+    line: int
+    col: int  # 1-based, in characters
+    word: str  # as written there ("Teh" at the start of a sentence)
+
+
+def words(text: str) -> Iterator[tuple[str, int]]:
+    """(word, offset) for every word of prose in ``text`` (already :func:`prose_only`).
+
+    A hyphenated compound is checked part by part ("state-of-the-art": four words).
+    """
+    for chunk in _CHUNK.finditer(text):
+        if _IDENTIFIER_CHARS.search(chunk.group().replace("-", "")):
+            continue  # a path, number, identifier, abbreviation like "e.g"
+        for part in _PART.finditer(chunk.group()):
+            yield part.group(), chunk.start() + part.start()
+
+
+def needs_checking(word: str) -> bool:
+    """False for what no dictionary holds and no typo looks like: one letter, acronyms
+    (ALL CAPS, "GPUs"), mixed case ("bioRxiv", "GitHub"), Roman numerals, other scripts."""
+    if len(word) < 2 or word.isupper() or _CAPS_PLURAL.fullmatch(word):
+        return False
+    if any(char.isupper() for char in word[1:]) or _ROMAN.fullmatch(word):
+        return False
+    return all(char < "\u0250" or char in "'\u2019" for char in word)  # Latin script only
+
+
+def _fold(word: str) -> str:
+    """Lower case, typographic apostrophe as ASCII, accents off ("naïve" → "naive")."""
+    word = word.lower().replace("\u2019", "'")
+    if word.isascii():  # nearly every word: no decomposition to do
+        return word
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+# ------------------------------------------------------------------ dictionaries
+
+
+@functools.cache
+def english_words() -> frozenset[str]:
+    """The English word list (folded), from the two wheels' data files, loaded once."""
+    return frozenset({*(_fold(word) for word in _pyspellchecker_words()),
+                      *(_fold(word) for word, _count in _symspell_counts()),
+                      *(_fold(word) for word in _word_file(DATA / "extra-words.txt"))})
+
+
+@functools.cache
+def core_words() -> frozenset[str]:
+    """The words compounds are made of: symspellpy's common ones (a million uses or
+    more in its Google Books counts: "data", "base", "flow") and ours. Rarer entries of
+    either list include fragments ("occas", "sion", "correl", "glimmer") that would join
+    into typos or made-up words ("occassion", "correlaton")."""
+    words = {_fold(word) for word, count in _symspell_counts() if count >= COMMON_COUNT}
+    words.update(_fold(word) for word in _word_file(DATA / "extra-words.txt"))
+    return frozenset(words)
+
+
+def _package_file(package: str, name: str) -> Path:
+    """A data file inside an installed package, found without importing the package
+    (symspellpy's import pulls its C edit-distance extension, which only suggestions need)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"the Python package {package!r} is missing: the spelling check "
+                          "needs it (pip install -r requirements.lock)")
+    return Path(next(iter(spec.submodule_search_locations))) / name
+
+
+def _pyspellchecker_words() -> Iterable[str]:
+    # The suggester's own list: read once, for both.
+    return _suggester().word_frequency.dictionary.keys()
+
+
+@functools.cache
+def _symspell_counts() -> tuple[tuple[str, int], ...]:
+    path = _package_file("symspellpy", "frequency_dictionary_en_82_765.txt")
+    with path.open(encoding="utf-8") as file:
+        return tuple((word, int(count)) for word, count in map(str.split, file))
+
+
+def _word_file(path: Path) -> list[str]:
+    """One word a line; rootstock's aspell header ("personal_ws-1.1 en 22") and # comments
+    are not words."""
+    if not path.is_file():
+        return []
+    return [line.strip() for line in read_text_file(path).splitlines()
+            if line.strip() and not line.startswith(("personal_ws-", "#"))]
+
+
+def _words_in(values: Iterable[object]) -> set[str]:
+    """The folded words of ``values``' strings; a possessive gives its name too
+    ("Alzheimer's" → "alzheimer's", "alzheimer")."""
+    found: set[str] = set()
+    for value in values:
+        if isinstance(value, str):
+            for match in _PART.finditer(value):
+                word = _fold(match.group())
+                found.update((word, word.removesuffix("'s")))
+    return found
+
+
+def reference_words(csl_items: Sequence[Mapping]) -> set[str]:
+    """Words of the references: names, titles, journals, publishers."""
+    values: list[object] = []
+    for item in csl_items:
+        for key in ("title", "container-title", "container-title-short", "collection-title",
+                    "publisher", "event", "original-title", "title-short"):
+            values.append(item.get(key))
+        for role in ("author", "editor", "translator", "container-author",
+                     "collection-editor", "reviewed-author"):
+            names = item.get(role)
+            for name in names if isinstance(names, list) else ():
+                if isinstance(name, Mapping):
+                    values.extend(name.get(part) for part in
+                                  ("family", "given", "literal", "non-dropping-particle",
+                                   "dropping-particle", "suffix"))
+    return _words_in(values)
+
+
+def manuscript_words(config: Config) -> set[str]:
+    """Known words the manuscript brings: metadata's authors and affiliations, its
+    ``spelling:`` list, and rootstock's ``build/assets/custom-dictionary.txt``."""
+    from . import yamlfile  # here: yamlfile imports sources, which imports nothing of ours
+
+    known = _words_in(_word_file(config.root / CUSTOM_DICTIONARY))
+    path = config.content_dir / "metadata.yaml"
+    if not path.is_file():
+        return known
+    # Duplicate keys are the metadata check's to report; the words are known either way.
+    loaded = yamlfile.load(path, keep_duplicates=True)
+    metadata = loaded.data if isinstance(loaded.data, dict) else {}
+    listed = metadata.get("spelling", [])
+    if not isinstance(listed, list) or not all(isinstance(w, str) for w in listed):
+        raise ConfigError("spelling: must be a list of words (spelling: [Manubot, preprint])",
+                          path, loaded.line("spelling"))
+    known.update(_words_in(listed))
+    known.update(_words_in([metadata.get("title"), *_strings(metadata.get("keywords"))]))
+    for author in metadata.get("authors") or []:
+        if isinstance(author, dict):
+            known.update(_words_in([author.get("name"), *_strings(author.get("affiliations"))]))
+    return known
+
+
+def _strings(value: object) -> list[object]:
+    return value if isinstance(value, list) else [value]
+
+
+# ------------------------------------------------------------------ checking
+
+
+class Speller:
+    """Decides whether a word is known: the English list plus ``extra`` (folded) words,
+    allowing what dictionaries list only in one form: possessives, plurals, compounds."""
+
+    PREFIXES = ("pre", "re", "un", "non", "multi", "co", "sub", "inter", "intra", "meta",
+                "bio", "cross", "self", "over", "under", "semi", "anti", "post", "auto",
+                "micro", "macro", "pseudo", "hyper", "de", "mis", "out", "trans", "cyber",
+                "nano", "mono", "poly", "tele", "geo", "neuro", "immuno")
+
+    def __init__(self, extra: Iterable[str] = ()) -> None:
+        self.english = english_words()
+        self.core = core_words()
+        self.extra = frozenset(extra)
+        self._known: dict[str, bool] = {}  # words repeat: decide each once
+
+    def __contains__(self, word: str) -> bool:
+        folded = _fold(word)
+        if folded not in self._known:
+            self._known[folded] = self.known(folded)
+        return self._known[folded]
+
+    def _listed(self, folded: str) -> bool:
+        return folded in self.english or folded in self.extra
+
+    def known(self, folded: str) -> bool:
+        if self._listed(folded):
+            return True
+        for suffix in _APOSTROPHE_SUFFIXES:  # possessives and contractions
+            if folded.endswith(suffix) and len(folded) > len(suffix) + 1:
+                return self.known(folded[: -len(suffix)])
+        stem = self._singular(folded)
+        if stem and self._listed(stem):
+            return True
+        return self._compound(folded)
+
+    @staticmethod
+    def _singular(folded: str) -> str | None:
+        if folded.endswith("ies") and len(folded) > 4:
+            return folded[:-3] + "y"
+        if folded.endswith("es") and folded[-3:-2] in ("s", "x", "z", "h"):
+            return folded[:-2]
+        if folded.endswith("s") and not folded.endswith("ss") and len(folded) > 3:
+            return folded[:-1]
+        return None
+
+    def _compound(self, folded: str) -> bool:
+        """A prefix and a known word ("pretrained"), or two known words of four letters
+        or more ("codebase", "toolchain"); shorter parts would let typos through
+        ("glimmer" + "fax")."""
+        for prefix in self.PREFIXES:
+            rest = folded[len(prefix):]
+            if folded.startswith(prefix) and len(rest) >= 4 and self._plain(rest):
+                return True
+        return any(self._plain(folded[:cut]) and self._plain(folded[cut:])
+                   for cut in range(4, len(folded) - 3))
+
+    def _plain(self, folded: str) -> bool:
+        """A part of a compound: a word of the core list or the manuscript's, or its plural."""
+        stem = self._singular(folded)
+        return any(word in self.core or word in self.extra for word in (folded, stem) if word)
+
+
+def unknown_words(sections: Sequence[Section], speller: Speller) -> dict[str, list[Place]]:
+    """Each unknown word (as first written) → every place it is, in section order.
+
+    Words are grouped by their folded form: "Teh" at the start of a sentence and "teh"
+    inside one are one word.
+    """
+    found: dict[str, list[Place]] = defaultdict(list)
+    first_form: dict[str, str] = {}
+    for section in sections:
+        text = prose_only(section.text.replace("\r", " "))  # CRLF files: same columns
+        line_starts = [0, *(m.end() for m in re.finditer("\n", text))]
+        for word, offset in words(text):
+            if not needs_checking(word) or word in speller or _prefix(text, word, offset):
+                continue
+            line = bisect.bisect_right(line_starts, offset) - 1
+            folded = _fold(word)
+            first_form.setdefault(folded, word)
+            found[folded].append(Place(section.path, line + 1, offset - line_starts[line] + 1,
+                                       word))
+    return {first_form[folded]: places for folded, places in found.items()}
+
+
+def _prefix(text: str, word: str, offset: int) -> bool:
+    """"pre-registered", "non-trivial", "co-author": a prefix written with its hyphen."""
+    end = offset + len(word)
+    return text[end:end + 1] == "-" and word.lower() in Speller.PREFIXES
+
+
+@functools.cache
+def _suggester() -> SpellChecker:
+    # pyspellchecker: edit distance 1 only (distance 2 costs ~0.3 s for a long word).
+    return SpellChecker(language="en", distance=1)
+
+
+def suggestions(word: str, limit: int = 2) -> list[str]:
+    """Up to ``limit`` known words one edit away, most frequent first (cheap: distance 1)."""
+    checker = _suggester()
+    lower = word.lower()
+    candidates = checker.candidates(lower) or set()
+    ranked = sorted((c for c in candidates if c != lower),
+                    key=lambda c: (-checker.word_usage_frequency(c), c))
+    if word[:1].isupper():
+        ranked = [c[:1].upper() + c[1:] for c in ranked]
+    return ranked[:limit]
 
 
 def check_spelling(config: Config, sections: Sequence[Section],
@@ -20,4 +387,71 @@ def check_spelling(config: Config, sections: Sequence[Section],
     ``sections`` are the raw ``content/NN.*.md`` files (positions are in them);
     ``csl_items`` the manuscript's references (their names and titles are known words).
     """
-    return []
+    speller = Speller(reference_words(csl_items) | manuscript_words(config))
+    problems = []
+    for word, places in unknown_words(sections, speller).items():
+        first, others = places[0], places[1:]
+        message = f"unknown word {word!r}"
+        offered = suggestions(word)
+        if offered:
+            message += " (did you mean " + " or ".join(repr(w) for w in offered) + "?)"
+        if others:
+            shown = ", ".join(_where(config, p) for p in others[:MAX_OTHER_PLACES])
+            more = len(others) - MAX_OTHER_PLACES
+            message += f"; also at {shown}" + (f" and {more} more" if more > 0 else "")
+        problems.append(Problem(first.path, first.line, first.col, "warning", CODE, message))
+    return sorted(problems)
+
+
+def _where(config: Config, place: Place) -> str:
+    return f"{_relative(config, place.path)}:{place.line}:{place.col}"
+
+
+# ------------------------------------------------------------------ rootstock's files
+
+
+def rootstock_outputs(config: Config, sections: Sequence[Section],
+                      csl_items: Sequence[Mapping]) -> tuple[dict[str, bytes], list[str]]:
+    """``spelling-errors.txt`` and ``spelling-error-locations.txt`` as rootstock's
+    ``SPELLCHECK=true`` writes them, and the unknown words (sorted as in those files).
+
+    rootstock: one word a line, ``sort -fu``; one ``content/FILE.md:LINE:word`` a line,
+    sorted by file, then line. Unlike rootstock's (``grep`` for each word), a place is
+    listed only where the word is prose, and once.
+    """
+    speller = Speller(reference_words(csl_items) | manuscript_words(config))
+    found = unknown_words(sections, speller)
+    ordered = sorted(found, key=lambda word: (word.casefold(), word))
+    locations = sorted(
+        (_relative(config, place.path), place.line, place.col, place.word)
+        for places in found.values() for place in places)
+    errors = "".join(f"{word}\n" for word in ordered)
+    located = "".join(f"{path}:{line}:{word}\n" for path, line, _col, word in locations)
+    return ({"spelling-errors.txt": errors.encode("utf-8"),
+             "spelling-error-locations.txt": located.encode("utf-8")}, ordered)
+
+
+def _relative(config: Config, path: Path) -> str:
+    return (path.relative_to(config.root) if path.is_relative_to(config.root)
+            else path).as_posix()
+
+
+def build_outputs(config: Config, csl_items: Sequence[Mapping]) -> dict[str, bytes]:
+    """The build's spelling stage (``SPELLCHECK=true``): rootstock's two files, and one
+    summary warning naming the words.
+
+    One warning, not one per word: rootstock prints its list once at the end of the
+    build and never fails it; here a warning per word would bury the build's other
+    warnings, and the per-word detail (every place, suggestions) is what
+    ``manuscript check`` and the locations file are for.
+    """
+    outputs, unknown = rootstock_outputs(config, read_sections(config.content_dir), csl_items)
+    if unknown:
+        shown = ", ".join(unknown[:MAX_SUMMARY_WORDS])
+        more = len(unknown) - MAX_SUMMARY_WORDS
+        logger.warning("spelling: %d unknown word%s: %s%s (places: output/"
+                       "spelling-error-locations.txt; add proper words to %s or to "
+                       "`spelling:` in content/metadata.yaml)", len(unknown),
+                       "" if len(unknown) == 1 else "s", shown,
+                       f" and {more} more" if more > 0 else "", CUSTOM_DICTIONARY.as_posix())
+    return outputs

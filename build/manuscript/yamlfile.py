@@ -39,13 +39,27 @@ class Loaded:
     data: object
     # (key or index, …) → 1-based line where that key or item starts
     lines: Mapping[tuple, int] = field(default_factory=dict)
+    # the same keys → 1-based column (characters) where that key or item starts
+    columns: Mapping[tuple, int] = field(default_factory=dict)
+    # a key given twice: (its name, line, column of the later one, line of the first);
+    # only filled when ``loads(…, keep_duplicates=True)``, otherwise it is an error
+    duplicates: tuple[tuple[str, int, int, int], ...] = ()
 
     def line(self, *where: object) -> int | None:
         """The line of ``where``, or of its nearest ancestor that has one."""
+        found = self._nearest(where)
+        return self.lines[found] if found is not None else None
+
+    def col(self, *where: object) -> int | None:
+        """The column of ``where`` (or of its nearest ancestor), as ``line`` finds it."""
+        found = self._nearest(where)
+        return self.columns.get(found) if found is not None else None
+
+    def _nearest(self, where: tuple) -> tuple | None:
         path = tuple(where)
         while path:
             if path in self.lines:
-                return self.lines[path]
+                return path
             path = path[:-1]
         return None
 
@@ -62,12 +76,16 @@ class _Loader(yaml.SafeLoader):
                 None, None, f"invalid value {_shown(node)}: {error}", node.start_mark) from None
 
 
-def load(path: Path, error: type[ManuscriptError] = ConfigError) -> Loaded:
+def load(path: Path, error: type[ManuscriptError] = ConfigError, *,
+         keep_duplicates: bool = False) -> Loaded:
     """Read and parse ``path``; problems are ``error(message, path, line)``."""
-    return loads(read_text_file(path), path, error)
+    return loads(read_text_file(path), path, error, keep_duplicates=keep_duplicates)
 
 
-def loads(text: str, path: Path, error: type[ManuscriptError] = ConfigError) -> Loaded:
+def loads(text: str, path: Path, error: type[ManuscriptError] = ConfigError, *,
+          keep_duplicates: bool = False) -> Loaded:
+    """``keep_duplicates``: record a repeated key (the later value wins, as in PyYAML)
+    rather than fail, so ``manuscript check`` can report it beside everything else."""
     try:
         loader = _Loader(text)
     except yaml.reader.ReaderError as problem:  # a control character
@@ -82,9 +100,10 @@ def loads(text: str, path: Path, error: type[ManuscriptError] = ConfigError) -> 
             raise error("YAML nested too deeply", path, mark.line + 1) from None
         if node is None:
             return Loaded(None)
-        lines: dict[tuple, int] = {}
-        _Walk(path, error, lines).node(node, (), 0)
-        return Loaded(loader.construct_document(node), lines)
+        walk = _Walk(path, error, {}, keep_duplicates)
+        walk.node(node, (), 0)
+        return Loaded(loader.construct_document(node), walk.lines, walk.columns,
+                      tuple(walk.duplicates))
     except yaml.constructor.ConstructorError as problem:
         mark = problem.problem_mark
         raise error(f"YAML: {problem.problem}", path, mark.line + 1 if mark else None) from None
@@ -102,8 +121,12 @@ def loads(text: str, path: Path, error: type[ManuscriptError] = ConfigError) -> 
 class _Walk:
     """Count expanded nodes, check depth and duplicate keys, and record lines."""
 
-    def __init__(self, path: Path, error: type[ManuscriptError], lines: dict[tuple, int]):
+    def __init__(self, path: Path, error: type[ManuscriptError], lines: dict[tuple, int],
+                 keep_duplicates: bool = False):
         self.path, self.error, self.lines = path, error, lines
+        self.columns: dict[tuple, int] = {}
+        self.keep_duplicates = keep_duplicates
+        self.duplicates: list[tuple[str, int, int, int]] = []
         self.count = 0
         self.active: set[int] = set()  # nodes on the current path: an alias cycle repeats one
 
@@ -124,6 +147,7 @@ class _Walk:
         if isinstance(node, SequenceNode):
             for index, item in enumerate(node.value):
                 self.lines.setdefault((*where, index), item.start_mark.line + 1)
+                self.columns.setdefault((*where, index), item.start_mark.column + 1)
                 self.node(item, (*where, index), depth + 1)
         elif isinstance(node, MappingNode):
             self.mapping(node, where, depth)
@@ -134,12 +158,16 @@ class _Walk:
         for key, value in node.value:
             if isinstance(key, ScalarNode) and key.tag != _MERGE:
                 line = key.start_mark.line + 1
-                if (key.tag, key.value) in seen:
+                if (key.tag, key.value) in seen and self.keep_duplicates:
+                    self.duplicates.append((key.value, line, key.start_mark.column + 1,
+                                            seen[(key.tag, key.value)]))
+                elif (key.tag, key.value) in seen:
                     first = seen[(key.tag, key.value)]
                     raise self.error(f"duplicate key {key.value!r} (first given on line "
                                      f"{first}); remove one", self.path, line)
                 seen[(key.tag, key.value)] = line
                 self.lines.setdefault((*where, key.value), line)
+                self.columns.setdefault((*where, key.value), key.start_mark.column + 1)
                 child = (*where, key.value)
             else:
                 child = (*where, None)

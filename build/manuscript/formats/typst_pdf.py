@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import log
 from ..errors import RenderError
 from . import document as d
 from . import images, run
@@ -48,6 +49,7 @@ def render(config: Config, ast: dict, csl_items: list[dict], variables: dict,
     if doc.abstract_heading:
         doc.ast["meta"]["abstract-title"] = {"t": "MetaInlines",
                                             "c": doc.abstract_heading["c"][2]}
+    _warn_repeated_ids(config, drop_repeated_ids(doc.ast))
     with tempfile.TemporaryDirectory(prefix="manuscript-typst-") as tmp:
         workdir = Path(tmp)
         images.localize(doc.ast, config, workdir, raster=False)
@@ -55,6 +57,73 @@ def render(config: Config, ast: dict, csl_items: list[dict], variables: dict,
                          csl=theme.csl, csl_items=csl_items,
                          args=[f"--template={template()}"])
         return {OUTPUT: compile_pdf(source, workdir, inputs(doc))}
+
+
+# Where each element type keeps its Attr ([id, classes, attributes]) in pandoc's JSON.
+_ATTR_INDEX = {"Header": 1, "Div": 0, "Span": 0, "CodeBlock": 0, "Code": 0, "Link": 0,
+               "Image": 0, "Table": 0, "Figure": 0}
+
+
+def drop_repeated_ids(ast: dict) -> dict[str, list[str]]:
+    """Keep each element id on its first element only.
+
+    Pandoc only warns about duplicate identifiers (a section repeated, two headings with
+    the same text), and a browser takes the first; a Typst label on several elements stops
+    the compilation as soon as something links to it. So links go to the first, as in HTML.
+    Returns each repeated id with the plain text of every element that had it.
+    """
+    seen: dict[str, list[str]] = {}
+
+    def walk(node: object) -> None:
+        if isinstance(node, list):
+            for child in node:
+                walk(child)
+            return
+        if not isinstance(node, dict):
+            return
+        index = _ATTR_INDEX.get(node.get("t", ""))
+        if index is not None and isinstance(node.get("c"), list):
+            attr = node["c"][index]
+            if attr and attr[0]:
+                texts = seen.setdefault(attr[0], [])
+                texts.append(_plain(node["c"][2]) if node["t"] == "Header" else "")
+                if len(texts) > 1:
+                    attr[0] = ""
+        for value in node.values():
+            walk(value)
+
+    walk(ast["blocks"])
+    return {key: texts for key, texts in seen.items() if len(texts) > 1}
+
+
+def _plain(inlines: list[dict]) -> str:
+    return "".join(i["c"] if i["t"] == "Str" else " " if i["t"] in ("Space", "SoftBreak")
+                   else _plain(i["c"][-1]) if i["t"] in ("Emph", "Strong", "Span") else ""
+                   for i in inlines)
+
+
+def _warn_repeated_ids(config: Config, repeated: dict[str, list[str]]) -> None:
+    """One warning per repeated id, naming where it is first written when that is known:
+    an explicit ``{#id}``, else the first heading line with the heading's text."""
+    from ..sources import find_occurrences
+
+    for key, texts in repeated.items():
+        places = find_occurrences(config.content_dir, "{#" + key)
+        if not places and texts[0]:
+            places = [(path, line) for path, line in find_occurrences(config.content_dir,
+                                                                     texts[0])
+                      if _is_heading(path, line)]
+        where = ""
+        if places:
+            path, line = places[0]
+            where = f"{path.relative_to(config.root).as_posix()}:{line}: "
+        logger.warning("%sthe id %r is used by %d elements (repeated headings?); the Typst "
+                       "PDF keeps it on the first, as a browser does", where, key, len(texts),
+                       extra=log.annotate(*places[0]) if places else {})
+
+
+def _is_heading(path: Path, line: int) -> bool:
+    return path.read_text(encoding="utf-8-sig").splitlines()[line - 1].lstrip().startswith("#")
 
 
 def inputs(doc: d.Document) -> dict[str, str]:

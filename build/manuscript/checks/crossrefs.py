@@ -1,0 +1,36 @@
+"""Cross-references (pandoc-xnos syntax, numbered by ``crossref.lua``): references to
+labels that are not defined, labels defined twice, and labels never referenced."""
+
+from __future__ import annotations
+
+from ..problems import Problem
+from .citations import XREF_PREFIXES
+from .markdown import Place, Scan
+
+
+def check(scan: Scan) -> list[Problem]:
+    problems: list[Problem] = []
+    defined: dict[str, Place] = {}
+    for label in scan.labels:
+        if label.label in defined:
+            first = defined[label.label]
+            problems.append(_at(label.place, "error", "xref-duplicate",
+                                f"label {label.label} is defined twice (first at "
+                                f"{first.path.name}:{first.line})"))
+            continue
+        defined[label.label] = label.place
+    referenced = {c.key for c in scan.citations if c.key.startswith(XREF_PREFIXES)}
+    for citation in scan.citations:
+        if citation.key.startswith(XREF_PREFIXES) and citation.key not in defined:
+            problems.append(_at(citation.place, "error", "xref-undefined",
+                                f"@{citation.key} refers to no figure, table or equation "
+                                "(it prints as ??)"))
+    for label, place in defined.items():
+        if label not in referenced:
+            problems.append(_at(place, "warning", "xref-unused", f"{label} is never referenced"))
+    return problems
+
+
+def _at(place: Place, severity: str, code: str, message: str) -> Problem:
+    return Problem(place.path, place.line, place.col, severity, code,  # type: ignore[arg-type]
+                   message)

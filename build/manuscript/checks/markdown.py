@@ -1,0 +1,235 @@
+"""What the checks need from the raw sections, with positions: citations, labels,
+images, links and anchors.
+
+pandoc's Markdown reader keeps no source positions, so the sections are scanned as
+written. What pandoc would not read as Markdown is blanked out first (code, HTML
+comments, Jinja2 tags and comments), keeping every other character where it was, so
+an offset still maps to the line and column an editor shows.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..sources import Section
+
+# pandoc's citation key: starts with a letter, digit or _, may hold internal
+# punctuation (:.#$%&-+?<>~/) followed by more of the key; or any text in braces.
+_CITATION = re.compile(r"(?<![\w@\\])@(?:\{([^{}\n]+)\}|(\w(?:\w|[:.#$%&\-+?<>~/]+(?=\w))*))")
+_TAG_DEFINITION = re.compile(r"^\[@(\{[^{}\n]+\}|[^\]\s]+)\]:[ \t]*(\S+)", re.M)
+_ATTRIBUTES = re.compile(r"\{([^{}\n]*)\}")
+_ID = re.compile(r"(?:^|\s)#([^\s}]+)")
+_XREF_LABEL = re.compile(r"^(fig|tbl|eq):(.+)$")
+_RAW_ID = re.compile(r"<[A-Za-z][^<>]*?\sid\s*=\s*[\"']([^\"']+)[\"']")
+_RAW_IMG = re.compile(r"<img\b([^<>]*)>", re.I)
+_RAW_ATTR = re.compile(r"([\w-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+_ATX = re.compile(r"^#{1,6}[ \t]+(.*?)[ \t#]*$", re.M)
+_SETEXT = re.compile(r"^([^\n]+)\n[ \t]{0,3}(?:=+|-+)[ \t]*$", re.M)
+_AUTOLINK = re.compile(r"<(https?://[^\s<>]+)>")
+# Blanked before scanning (positions kept): fenced code, code spans, HTML comments,
+# and Jinja2 as manubot configures it ({{ }}, {% %}, {## ##}). Jinja2 becomes TEMPLATED
+# characters rather than spaces, so a link target made by a template is recognised
+# (and not checked: its value is known only once rendered).
+_FENCED = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[^\n]*\n.*?(?:^[ \t]{0,3}\1[ \t]*$|\Z)", re.M | re.S)
+_BLANKED = re.compile(r"(`+)[^`].*?\1|``|<!--.*?-->", re.S)
+_JINJA = re.compile(r"\{##.*?##\}|\{\{.*?\}\}|\{%.*?%\}", re.S)
+TEMPLATED = "\x1a"
+
+
+@dataclass(frozen=True)
+class Place:
+    path: Path
+    line: int
+    col: int
+
+
+@dataclass(frozen=True)
+class Citation:
+    key: str  # as written, without the @ (and without braces)
+    place: Place
+
+
+@dataclass(frozen=True)
+class TagDefinition:
+    key: str  # "tag:review"
+    target: str
+    place: Place
+
+
+@dataclass(frozen=True)
+class Label:
+    kind: str  # fig, tbl, eq
+    label: str  # "fig:plot"
+    place: Place
+
+
+@dataclass(frozen=True)
+class Image:
+    target: str
+    alt: str | None  # None: raw <img> without alt
+    attributes: str  # the {…} after it, or the raw tag's attributes
+    place: Place
+
+
+@dataclass(frozen=True)
+class Link:
+    target: str
+    place: Place
+
+
+@dataclass
+class Scan:
+    citations: list[Citation] = field(default_factory=list)
+    tags: list[TagDefinition] = field(default_factory=list)
+    labels: list[Label] = field(default_factory=list)
+    images: list[Image] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    anchors: set[str] = field(default_factory=set)
+
+
+def scan(sections: Sequence[Section]) -> Scan:
+    found = Scan()
+    for section in sections:
+        _scan_one(section, found)
+    return found
+
+
+def _scan_one(section: Section, found: Scan) -> None:
+    text = blank(section.text)
+    where = _Positions(section.path, section.text)
+    definitions: set[int] = set()
+    for match in _TAG_DEFINITION.finditer(text):
+        key = match.group(1).strip("{}")
+        found.tags.append(TagDefinition(key, match.group(2), where(match.start())))
+        definitions.add(match.start() + 1)  # the @ of the definition is no use of the key
+    for match in _CITATION.finditer(text):
+        if match.start() in definitions:
+            continue
+        key = match.group(1) or match.group(2)
+        found.citations.append(Citation(key, where(match.start())))
+    for match in _ATTRIBUTES.finditer(text):
+        for id_match in _ID.finditer(match.group(1)):
+            identifier = id_match.group(1)
+            found.anchors.add(identifier)
+            xref = _XREF_LABEL.match(identifier)
+            if xref:
+                found.labels.append(Label(xref.group(1), identifier, where(match.start())))
+    found.anchors.update(m.group(1) for m in _RAW_ID.finditer(text))
+    for heading in _headings(text):
+        found.anchors.add(heading)
+    for start, alt, target, attributes in _bracketed(text, image=True):
+        found.images.append(Image(target, alt, attributes, where(start)))
+    for match in _RAW_IMG.finditer(text):
+        attrs = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+                 for m in _RAW_ATTR.finditer(match.group(1))}
+        if attrs.get("src"):
+            found.images.append(Image(attrs["src"], attrs.get("alt"), match.group(1),
+                                      where(match.start())))
+    for start, _text, target, _attributes in _bracketed(text, image=False):
+        found.links.append(Link(target, where(start)))
+    for match in _AUTOLINK.finditer(text):
+        found.links.append(Link(match.group(1), where(match.start())))
+
+
+def blank(text: str) -> str:
+    """``text`` with code, comments and Jinja2 replaced by spaces (newlines kept)."""
+    def spaces(match: re.Match) -> str:
+        return re.sub(r"[^\n]", " ", match.group(0))
+
+    def templated(match: re.Match) -> str:
+        return re.sub(r"[^\n]", TEMPLATED, match.group(0))
+
+    return _BLANKED.sub(spaces, _JINJA.sub(templated, _FENCED.sub(spaces, text)))
+
+
+def _bracketed(text: str, image: bool) -> Iterator[tuple[int, str, str, str]]:
+    """``![alt](target){attrs}`` (image) or ``[text](target)`` (link): start, text,
+    target, attributes. Brackets nest ("![A [@cite] plot.](a.png)"), so they are
+    counted rather than matched by one regular expression."""
+    opener = "![" if image else "["
+    position = 0
+    while (start := text.find(opener, position)) >= 0:
+        position = start + len(opener)
+        if not image and start > 0 and text[start - 1] in "!\\":
+            continue
+        end = _closing(text, position)
+        if end is None or text[end + 1: end + 2] != "(":
+            continue
+        close = text.find(")", end + 2)
+        if close < 0:
+            continue
+        destination = text[end + 2: close].strip()
+        if destination.startswith("<") and ">" in destination:  # (<a target with spaces>)
+            target = destination[1:destination.index(">")]
+        else:
+            target = destination.split()[0] if destination else ""
+        if TEMPLATED in target:
+            position = close + 1
+            continue
+        attributes = ""
+        after = _ATTRIBUTES.match(text, close + 1)
+        if after:
+            attributes = after.group(1)
+        yield start, text[position:end], target, attributes
+        position = close + 1
+
+
+def _closing(text: str, position: int) -> int | None:
+    depth = 1
+    for index in range(position, len(text)):
+        char = text[index]
+        if char == "\\":
+            continue
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+            if depth == 0:
+                return index
+        elif char == "\n" and text[index + 1: index + 2] == "\n":
+            return None  # a paragraph ends
+    return None
+
+
+def _headings(text: str) -> Iterator[str]:
+    """The identifiers pandoc gives headings without an explicit ``{#id}``."""
+    titles = [m.group(1) for m in _ATX.finditer(text)]
+    titles += [m.group(1) for m in _SETEXT.finditer(text) if m.group(1).strip()
+               and not m.group(1).lstrip().startswith(("-", "*", "+", "|", ">", "#"))]
+    seen: dict[str, int] = {}
+    for title in titles:
+        if _ATTRIBUTES.search(title) and _ID.search(title.split("{", 1)[1]):
+            continue  # an explicit id, found with the other attributes
+        identifier = auto_identifier(title)
+        count = seen.get(identifier, 0)
+        seen[identifier] = count + 1
+        yield identifier if not count else f"{identifier}-{count}"
+
+
+def auto_identifier(title: str) -> str:
+    """pandoc's ``auto_identifiers``: formatting and links gone, only alphanumerics,
+    ``_-.`` kept, spaces to hyphens, lowercase, everything up to the first letter removed."""
+    title = _ATTRIBUTES.sub("", title)
+    title = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", title)  # links keep their text
+    title = re.sub(r"[*`~]|(?<!\w)_+|_+(?!\w)", "", title)  # emphasis, not snake_case
+    title = "".join(c for c in title if c.isalnum() or c in "_-. \t\n")
+    title = re.sub(r"\s+", "-", title.strip()).lower()
+    while title and not title[0].isalpha():
+        title = title[1:]
+    return title or "section"
+
+
+class _Positions:
+    """offset → (line, column), both 1-based, the column in characters."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def __call__(self, offset: int) -> Place:
+        line = bisect.bisect_right(self.starts, offset)
+        return Place(self.path, line, offset - self.starts[line - 1] + 1)

@@ -1,0 +1,294 @@
+"""``manuscript check``: every problem in one run, at its file:line:col, with its code.
+
+The fixture ``tests/fixtures/mistakes`` has one mistake of each kind; ``EXPECTED`` lists
+where each one is (found by reading the fixture, not by running the check). The check
+must report exactly those. The same source checks run in ``build`` (as warnings) and
+``serve`` (over the page).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from helpers import ROOT, SEED_ENV, clean_env, copy_manuscript, run_manuscript
+from localserver import serve_folder
+from manuscript.config import make_config
+from manuscript.serve import Server
+
+FIXTURE = Path(__file__).parent / "fixtures" / "mistakes"
+METHODS = "content/02.methods.md"
+REFS = "content/manual-references.json"
+META = "content/metadata.yaml"
+
+# (code, file, line, column): one mistake of each kind in the fixture.
+EXPECTED = {
+    ("metadata-type", META, 7, 1),  # html_url: a list
+    ("metadata-unknown-key", META, 8, 1),  # keywrods
+    ("metadata-orcid", META, 12, 5),  # wrong check digit
+    ("metadata-email", META, 13, 5),  # no @
+    ("metadata-required", META, 16, 5),  # an author without a name
+    ("metadata-duplicate-key", META, 19, 1),  # lang twice
+    ("reference-invalid", REFS, 9, 3),  # "issued": "last spring"
+    ("reference-no-type", REFS, 15, 3),
+    ("reference-no-title", REFS, 19, 3),
+    ("reference-duplicate-id", REFS, 23, 3),  # raw:roe-2020 again
+    ("citation-malformed", METHODS, 3, 85),  # @doi:not-a-doi
+    ("citation-unresolved", METHODS, 4, 37),  # a DOI in no cache, offline
+    ("citation-tag-duplicate", METHODS, 7, 1),
+    ("citation-tag-unused", METHODS, 8, 1),
+    ("image-missing", METHODS, 12, 1),
+    ("image-no-alt", METHODS, 14, 1),
+    ("image-large", METHODS, 16, 1),
+    ("xref-undefined", METHODS, 19, 51),  # @fig:results
+    ("xref-duplicate", METHODS, 31, 22),  # tbl:timings twice
+    ("link-anchor-missing", METHODS, 33, 42),  # (#discussion)
+    ("xref-unused", "content/03.results.md", 5, 17),  # eq:energy
+}
+_LINE = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<severity>error|warning): "
+                   r"(?P<message>.*) \[(?P<code>[a-z-]+)\]$")
+
+# A stage's warning knows its line, not its column.
+_NO_COLUMN = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+): (?P<severity>error|warning): "
+                        r"(?P<message>.*) \[(?P<code>[a-z-]+)\]$")
+
+
+def mistakes(tmp_path: Path) -> Path:
+    """A copy of the fixture, with its image over 5 MB (random pixels: incompressible)."""
+    root = copy_manuscript(FIXTURE, tmp_path / "mistakes")
+    pixels = Image.frombytes("RGB", (1400, 1400), os.urandom(1400 * 1400 * 3))
+    pixels.save(root / "content" / "images" / "large.png")
+    assert (root / "content" / "images" / "large.png").stat().st_size > 5 * 2**20
+    return root
+
+
+def reported(stdout: str) -> list[re.Match]:
+    """The problem lines of ``check``'s text output; every other line is the count."""
+    lines = stdout.splitlines()
+    assert lines, "no output"
+    matches = [_LINE.match(line) or _NO_COLUMN.match(line) for line in lines[:-1]]
+    assert all(matches), stdout
+    assert re.fullmatch(r"\d+ error\(s\), \d+ warning\(s\)|no problems found", lines[-1]), stdout
+    return matches  # type: ignore[return-value]
+
+
+def test_check_reports_each_mistake_where_it_is_and_nothing_else(tmp_path: Path) -> None:
+    root = mistakes(tmp_path)
+    completed = run_manuscript(root, "check", check=False)
+    assert completed.returncode == 1, completed.stderr
+    assert "Traceback" not in completed.stderr
+    found = [(m["code"], m["path"], int(m["line"]), int(m["col"]))
+             for m in reported(completed.stdout)]
+    assert len(found) == len(set(found)), completed.stdout  # each problem once
+    assert set(found) == EXPECTED, completed.stdout
+    errors = sum(1 for m in reported(completed.stdout) if m["severity"] == "error")
+    assert completed.stdout.splitlines()[-1] == (
+        f"{errors} error(s), {len(EXPECTED) - errors} warning(s)")
+    # The failure names the first error at its place, and check wrote nothing.
+    assert re.search(r"^error: .*content/02\.methods\.md:3: @doi:not-a-doi",
+                     completed.stderr, re.M), completed.stderr
+    assert not (root / "output").exists() and not (root / "webpage").exists()
+
+
+def test_json_output_for_editors(tmp_path: Path) -> None:
+    root = mistakes(tmp_path)
+    completed = run_manuscript(root, "check", "--format", "json", check=False)
+    assert completed.returncode == 1
+    rows = json.loads(completed.stdout)
+    assert {(r["code"], r["path"], r["line"], r["col"]) for r in rows} == EXPECTED
+    assert all(set(r) == {"path", "line", "col", "severity", "code", "message"} for r in rows)
+    orcid = next(r for r in rows if r["code"] == "metadata-orcid")
+    assert orcid["severity"] == "error" and "check digit" in orcid["message"]
+
+
+def test_github_actions_annotations_carry_the_column(tmp_path: Path) -> None:
+    root = mistakes(tmp_path)
+    completed = run_manuscript(root, "check", env=clean_env(**SEED_ENV),
+                               check=False)
+    assert ("::error file=content/metadata.yaml,line=12,col=5::author 1's orcid"
+            in completed.stdout), completed.stdout
+    assert ("::warning file=content/03.results.md,line=5,col=17::eq:energy is never "
+            "referenced [xref-unused]") in completed.stdout
+    assert completed.stdout.count("::error ") + completed.stdout.count("::warning ") \
+        == len(EXPECTED)
+
+
+def test_bundled_manuscript_checks_clean(tmp_path: Path) -> None:
+    root = copy_manuscript(ROOT, tmp_path)
+    completed = run_manuscript(root, "check")
+    assert completed.stdout == "no problems found\n"
+    assert "warning" not in completed.stderr
+
+
+def test_warnings_alone_pass_unless_strict(tmp_path: Path) -> None:
+    root = copy_manuscript(ROOT, tmp_path)
+    section = root / "content" / "08.conclusion.md"
+    figure = "![A diagram of the review.](images/github.svg)"
+    section.write_text(section.read_text(encoding="utf-8") + f"\n{figure}{{#fig:diagram}}\n",
+                       encoding="utf-8")
+    line = section.read_text(encoding="utf-8").count("\n")
+    completed = run_manuscript(root, "check")
+    assert completed.stdout.splitlines() == [  # the label's place: its "{"
+        f"content/08.conclusion.md:{line}:{len(figure) + 1}: warning: fig:diagram is never "
+        "referenced [xref-unused]", "0 error(s), 1 warning(s)"]
+    strict = run_manuscript(root, "check", "--strict", check=False)
+    assert strict.returncode == 1
+    assert "fig:diagram is never referenced [xref-unused]; 0 error(s), 1 warning(s) (--strict)" \
+        in strict.stderr
+
+
+def _buildable(root: Path) -> None:
+    """Take out the mistakes that stop a build (they are errors there), keep the rest."""
+    meta = root / "content" / "metadata.yaml"
+    text = meta.read_text(encoding="utf-8")
+    text = text.replace("html_url: [https://example.org/one, https://example.org/two]\n", "")
+    text = text.replace("  - initials: NN\n", "  - name: Noor Nasser\n    initials: NN\n")
+    meta.write_text(text.replace("lang: en-GB\n", ""), encoding="utf-8")
+    methods = root / METHODS
+    text = methods.read_text(encoding="utf-8")
+    text = text.replace(" and a paper whose identifier is wrong [@doi:not-a-doi]", "")
+    methods.write_text(text.replace("Another paper was never downloaded "
+                                    "[@doi:10.5555/never-fetched].\n", ""), encoding="utf-8")
+
+
+def test_build_logs_the_same_problems_as_warnings(tmp_path: Path) -> None:
+    root = mistakes(tmp_path)
+    _buildable(root)
+    checked = run_manuscript(root, "check", "--format", "json", check=False)
+    problems = json.loads(checked.stdout)
+    assert {p["code"] for p in problems} == {code for code, *_ in EXPECTED} - {
+        "metadata-type", "metadata-required", "metadata-duplicate-key", "citation-malformed",
+        "citation-unresolved"}
+    for attempt in ("first", "unchanged"):  # the second build skips stages: replays
+        built = run_manuscript(root, "build", "--no-pdf")
+        warnings = [line for line in built.stderr.splitlines() if line.startswith("warning: ")]
+        for p in problems:
+            # Stages that meet a problem report it themselves (image-missing by the HTML
+            # stage, xref-undefined by the cross-reference filter, a reference's invalid
+            # field by cite): with the file, and the line where the stage knows it.
+            own = f"warning: {p['path']}:{p['line']}:{p['col']}: {p['message']} [{p['code']}]"
+            by_stage = {"image-missing": f"{p['path']}:{p['line']}: image not found",
+                        "xref-undefined": f"{p['path']}:{p['line']}: unknown cross-reference",
+                        "reference-invalid": f"{p['path']} item 1 (id 'raw:doe-2021'): this "
+                                             "reference lost issued",
+                        "reference-duplicate-id": f"{p['path']}:{p['line']}: manual reference "
+                                                  "raw:roe-2020 is also defined at"}
+            expected = by_stage.get(p["code"], own)
+            matching = [w for w in warnings if expected in w]
+            assert len(matching) == 1, (attempt, expected, built.stderr)
+        assert len(warnings) == len(problems), (attempt, built.stderr)
+    strict = run_manuscript(root, "build", "--no-pdf", "--strict", check=False)
+    assert strict.returncode == 1
+
+
+def test_external_links_checked_against_a_local_server(tmp_path: Path) -> None:
+    # A manuscript of its own: every external link it has is on the local server.
+    root = tmp_path / "manuscript"
+    (root / "content").mkdir(parents=True)
+    (root / "content" / "metadata.yaml").write_text("title: Links\n", encoding="utf-8")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "ok.html").write_text("<p>here</p>", encoding="utf-8")
+    online = clean_env(MANUSCRIPT_OFFLINE="0")
+    with serve_folder(site) as base:
+        sentence = f"See [the data]({base}/ok.html) and "
+        (root / "content" / "01.text.md").write_text(
+            f"## Text\n\n{sentence}[the code]({base}/gone.html) or <{base}/ok.html>.\n",
+            encoding="utf-8")
+        without = run_manuscript(root, "check", env=online)
+        assert without.stdout == "no problems found\n"  # external links only with --links
+        first = run_manuscript(root, "check", "--links", env=online, check=False)
+    assert first.returncode == 1
+    assert [m.group(0) for m in reported(first.stdout)] == [
+        f"content/01.text.md:3:{len(sentence) + 1}: error: {base}/gone.html: HTTP 404 File not "
+        "found [link-broken]"]
+    cache = json.loads((root / "ci" / "cache" / "links.json").read_text(encoding="utf-8"))
+    assert cache == {f"{base}/ok.html": date.today().isoformat()}  # good answers only
+    # The server is gone: the link that answered is not asked again this week.
+    second = run_manuscript(root, "check", "--links", env=online, check=False)
+    assert [m["message"] for m in reported(second.stdout)] == [
+        f"{base}/gone.html: cannot be reached (ConnectionError)"]
+    offline = run_manuscript(root, "check", "--links")
+    assert "external links not checked" in offline.stderr
+
+
+@pytest.fixture
+def server_for(tmp_path: Path):
+    servers: list[Server] = []
+
+    def start(root: Path) -> Server:
+        server = Server(make_config(root, env={"MANUSCRIPT_OFFLINE": "1"}, pdf=False), port=0)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def test_serve_shows_the_last_builds_problems_over_the_page(tmp_path: Path,
+                                                            server_for) -> None:
+    from test_serve import get
+
+    root = copy_manuscript(ROOT, tmp_path)
+    section = root / "content" / "08.conclusion.md"
+    original = section.read_text(encoding="utf-8")
+    section.write_text(original + "\n[The start](#no-such-part) of the review.\n",
+                       encoding="utf-8")
+    line = section.read_text(encoding="utf-8").count("\n")
+    server = server_for(root)
+    status, body = get(server.port, "/")
+    assert status == 200
+    where = f"content/08.conclusion.md:{line}:1: link to #no-such-part"
+    overlay = re.search(r"<script>\n\(function \(\) \{\n  var report = (.*);\n", body)
+    assert overlay, body[-2000:]
+    report = json.loads(overlay.group(1))
+    assert report["title"] == "The last build warned (1):"
+    assert report["problems"][0].startswith(where)
+    # Allowed by the page's CSP (its hash), and only in what serve sends.
+    script = body[overlay.start() + len("<script>"): body.index("</script>", overlay.start())]
+    from manuscript.csp import digest
+
+    assert digest(script) in re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)',
+                                       body).group(1)
+    on_disk = (root / "output" / "manuscript.html").read_text(encoding="utf-8")
+    assert "manuscript-problems" not in on_disk
+    # A failed build: the previous page, with the error over it.
+    shutil.copy(root / "content" / "metadata.yaml", tmp_path / "metadata.yaml")
+    (root / "content" / "metadata.yaml").write_text("title: [broken\n", encoding="utf-8")
+    attempts = server.build_attempts
+    server.rebuild()
+    assert server.build_attempts == attempts + 1 and server.last_error is not None
+    body = get(server.port, "/")[1]
+    report = json.loads(re.search(r"var report = (.*);\n", body).group(1))
+    assert report["title"] == "The last build failed; this is the previous build."
+    assert "content/metadata.yaml:2: YAML syntax error" in report["problems"][0]
+    # Fixed: no overlay at all.
+    shutil.copy(tmp_path / "metadata.yaml", root / "content" / "metadata.yaml")
+    section.write_text(original, encoding="utf-8")
+    assert server.rebuild()
+    assert "manuscript-problems" not in get(server.port, "/")[1]
+
+
+def test_what_the_stages_warn_about_is_a_problem_too(tmp_path: Path) -> None:
+    root = copy_manuscript(ROOT, tmp_path)
+    metadata = root / "content" / "metadata.yaml"
+    text = metadata.read_text(encoding="utf-8")
+    metadata.write_text(text.replace("    initials: JJ\n",
+                                     "    initials: JJ\n    roles: [Software, Dancing]\n"),
+                        encoding="utf-8")
+    line = text.split("\n").index("    initials: JJ") + 2
+    completed = run_manuscript(root, "check")  # a warning: exit 0
+    (problem,) = reported(completed.stdout)
+    assert problem.group(0).startswith(
+        f"content/metadata.yaml:{line}: warning: Jingyun Jia has the role 'Dancing', which is "
+        "not a CRediT role")
+    assert problem["code"] == "build-warning"

@@ -1,0 +1,241 @@
+"""The spelling check: what it reports, where, what it knows, and rootstock's SPELLCHECK.
+
+tests/fixtures/spelling/ holds every construct the check must skip, each with a made-up
+word ending in "word", the names of its reference, metadata and word lists used in
+prose, and planted misspellings. The corpus tests (skipped without ../shared) plant
+misspellings in real manuscripts and compare with rootstock's own lists.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers import CORPUS, ROOT, clean_env, copy_manuscript, run_manuscript
+from manuscript import spelling
+from manuscript.config import Config
+from manuscript.errors import ConfigError
+from manuscript.problems import Problem
+from manuscript.sources import Section, read_sections
+
+FIXTURE = Path(__file__).parent / "fixtures" / "spelling"
+
+
+def _fixture(tmp_path: Path) -> Path:
+    root = copy_manuscript(FIXTURE, tmp_path / "m", "build")
+    return root
+
+
+def _references(root: Path) -> list[dict]:
+    return json.loads((root / "content" / "manual-references.json").read_text())
+
+
+def _check(root: Path, refs: list[dict] | None = None) -> list:
+    return spelling.check_spelling(Config(root=root), read_sections(root / "content"),
+                                   _references(root) if refs is None else refs)
+
+
+def _word(problem: Problem) -> str:
+    match = re.match(r"unknown word (['\"])(.+?)\1", problem.message)
+    assert match, problem.message
+    return match.group(2)
+
+
+def test_planted_misspellings_once_each_at_their_first_place(tmp_path: Path) -> None:
+    root = _fixture(tmp_path)
+    problems = _check(root)
+    by_word = {_word(p): p for p in problems}
+    assert sorted(by_word) == ["experiement", "recieve", "teh"]
+    teh = by_word["teh"]
+    # 01.text.md's last line is "A planted typo: teh results."; 02.more.md has two more.
+    last = (root / "content" / "01.text.md").read_text().splitlines()
+    assert last[-1] == "A planted typo: teh results."
+    assert (teh.path.name, teh.line, teh.col) == ("01.text.md", len(last), 17)
+    assert "also at content/02.more.md:3:12, content/02.more.md:3:44" in teh.message
+    assert (by_word["recieve"].path.name, by_word["recieve"].line, by_word["recieve"].col) \
+        == ("02.more.md", 3, 4)
+    assert "did you mean 'receive'" in by_word["recieve"].message
+    assert "did you mean 'experiment'" in by_word["experiement"].message
+    assert all(p.severity == "warning" and p.code == "spelling" for p in problems)
+
+
+def test_no_construct_that_is_not_prose_is_checked(tmp_path: Path) -> None:
+    root = _fixture(tmp_path)
+    text = (root / "content" / "01.text.md").read_text()
+    planted = set(re.findall(r"[a-z]+zqx\b", text))
+    assert len(planted) >= 20  # the fixture plants one in every construct
+    assert not [p for p in _check(root) if _word(p).endswith("zqx")]
+    # The same words in prose are reported: the skipping above is what hides them.
+    prose = " ".join(sorted(planted)) + "\n"
+    section = Section(root / "content" / "03.prose.md", prose)
+    reported = spelling.unknown_words([section], spelling.Speller())
+    assert set(reported) == planted
+
+
+@pytest.mark.parametrize(("markdown", "hidden"), [
+    ("`codeword` x", "codeword"),
+    ("$a + mathword$ x", "mathword"),
+    ("$$\n\\text{displayword}\n$$\n", "displayword"),
+    ("see [@doi:10.1/citeword] x", "citeword"),
+    ("see [@{https://example.org/braceword}] x", "braceword"),
+    ("*@fig:figword and !@eq:eqword", "figword"),
+    ("![Cap](a.png){#fig:attrword}", "attrword"),
+    ("[link](https://example.org/targetword)", "targetword"),
+    ("https://example.org/urlword", "urlword"),
+    ("<!--\ncommentword\n-->", "commentword"),
+    ('<div class="tagword">x</div>', "tagword"),
+    ("{{ jinjaword }} {% if stmtword %}x{% endif %}", "jinjaword"),
+    ("~~~\nfenceword\n~~~\n", "fenceword"),
+    ("---\nkey: frontword\n---\n\ntext", "frontword"),
+    ("\\begin{align}\nlatexword\n\\end{align}", "latexword"),
+])
+def test_each_construct_is_blanked_in_place(markdown: str, hidden: str) -> None:
+    blanked = spelling.prose_only(markdown)
+    assert len(blanked) == len(markdown) and blanked.count("\n") == markdown.count("\n")
+    assert hidden not in blanked
+
+
+def test_words_of_prose_and_what_is_not_a_word() -> None:
+    text = ("_Emphasised_ and __strong__ words, a state-of-the-art snake_case "
+            "content/metadata.yaml e.g. COVID-19 authors' it\u2019s")
+    assert [word for word, _ in spelling.words(text)] == [
+        "Emphasised", "and", "strong", "words", "a", "state", "of", "the", "art",
+        "authors", "it\u2019s"]
+    assert [offset for word, offset in spelling.words(text) if word == "strong"] == [
+        text.index("strong")]
+
+
+# Common misspellings (several would pass as two dictionary fragments: occas+sion).
+TYPOS = ("accomodate acheive adress begining beleive concious definately enviroment "
+         "existance goverment independant occured occurence recieve seperate succesful "
+         "thier wierd arguement occassion correlaton similiar analagous paramter becuase")
+# Correct words that dictionaries list in another form: compounds, prefixes, plurals,
+# possessives, British spellings.
+FINE = ("datasets codebase toolchain pretrained multimodal preprints workflows metadata "
+        "subfolders colour behaviour modelling analyses reviewer's didn't")
+
+
+@pytest.mark.parametrize("typo", TYPOS.split())
+def test_common_misspellings_are_unknown(typo: str) -> None:
+    assert typo not in spelling.Speller()
+
+
+@pytest.mark.parametrize("word", FINE.split())
+def test_words_in_other_forms_are_known(word: str) -> None:
+    assert word in spelling.Speller()
+
+
+def test_crlf_sections_and_possessive_names(tmp_path: Path) -> None:
+    text = "---\r\ntitle: frontzqx\r\n---\r\n\r\nAlzheimer and teh end\r\n"
+    refs = [{"id": "a", "title": "Alzheimer's disease"}]
+    speller = spelling.Speller(spelling.reference_words(refs))
+    found = spelling.unknown_words([Section(tmp_path / "01.a.md", text)], speller)
+    assert {word: [(p.line, p.col) for p in places] for word, places in found.items()} == {
+        "teh": [(5, 15)]}
+
+
+def test_names_of_references_metadata_and_word_lists_are_known(tmp_path: Path) -> None:
+    root = _fixture(tmp_path)
+    names = {"Wojciechowski", "Xiaoqiang", "Ngcobo", "Thorvaldsdottir", "Quoxological",
+             "Zymographic", "glymmerases", "Kwiatkowska", "Instytut", "Zoologii", "Frobnix",
+             "snarqlegrum", "Glymmerfax"}
+    assert not names & {_word(p) for p in _check(root)}
+    # Each is known only through the manuscript: without its references and lists, all
+    # of them are reported.
+    (root / "build" / "assets" / "custom-dictionary.txt").unlink()
+    metadata = root / "content" / "metadata.yaml"
+    metadata.write_text(metadata.read_text().split("authors:")[0])
+    bare = {_word(p).lower() for p in _check(root, refs=[])}
+    assert {name.lower() for name in names} <= bare
+
+
+def test_spelling_list_must_be_a_list_of_words(tmp_path: Path) -> None:
+    root = _fixture(tmp_path)
+    metadata = root / "content" / "metadata.yaml"
+    metadata.write_text("title: T\nspelling: 42\n")
+    with pytest.raises(ConfigError) as raised:
+        _check(root)
+    assert str(raised.value).endswith(
+        "metadata.yaml:2: spelling: must be a list of words (spelling: [Manubot, preprint])")
+
+
+BUILDABLE = """## Results
+
+Wojciechowski et al. recieve teh samples [@raw:zymography].
+Ada Kwiatkowska uses Frobnix; Teh experiement worked.
+"""
+
+
+def test_spellcheck_switch_writes_rootstocks_files(tmp_path: Path) -> None:
+    root = _fixture(tmp_path)
+    (root / "content" / "01.text.md").write_text(BUILDABLE)  # no unresolvable citation
+    completed = run_manuscript(root, "build", "--no-pdf", env=clean_env(SPELLCHECK="true"))
+    output = root / "output"
+    assert (output / "spelling-errors.txt").read_text() == "experiement\nrecieve\nteh\n"
+    assert (output / "spelling-error-locations.txt").read_text().splitlines() == [
+        "content/01.text.md:3:recieve", "content/01.text.md:3:teh",
+        "content/01.text.md:4:Teh", "content/01.text.md:4:experiement",
+        "content/02.more.md:3:recieve", "content/02.more.md:3:teh",
+        "content/02.more.md:3:experiement", "content/02.more.md:3:Teh"]
+    summary = [line for line in completed.stderr.splitlines() if "spelling:" in line]
+    assert len(summary) == 1 and "3 unknown words: experiement, recieve, teh" in summary[0]
+    # Without the switch: no spelling stage, no warning.
+    quiet = run_manuscript(root, "build", "--no-pdf")
+    assert "spelling" not in quiet.stderr
+
+
+def test_bundled_manuscript_spells_clean() -> None:
+    refs_path = ROOT / "content" / "manual-references.json"
+    refs = json.loads(refs_path.read_text()) if refs_path.is_file() else []
+    problems = spelling.check_spelling(Config(root=ROOT), read_sections(ROOT / "content"),
+                                       refs)
+    assert problems == []
+
+
+# ------------------------------------------------------------------ the shared corpus
+
+PLANTED = "We recieve teh samples and repeat the experiement.\n"
+
+
+@pytest.mark.parametrize("name", ["meta-review", "rootstock-tour"])
+def test_corpus_planted_misspellings_found_and_authors_not(
+        needs_shared: Path, tmp_path: Path, name: str) -> None:
+    source = CORPUS / name
+    root = copy_manuscript(source, tmp_path / name)
+    refs = json.loads((source / "upstream" / "references.json").read_text())
+    families = sorted({a["family"] for item in refs for a in item.get("author", [])
+                       if isinstance(a, dict) and a.get("family")})
+    assert families
+    section = sorted((root / "content").glob("[0-9]*.md"))[1]
+    original = section.read_text()
+    # The planted line goes first; every family name of the references is written as prose
+    # at the end.
+    section.write_text(PLANTED + original + "\n\n" + ", ".join(families) + ".\n")
+    problems = _check(root, refs)
+    found = {_word(p): p for p in problems}
+    for word in ("recieve", "teh", "experiement"):
+        place = (section, 1, PLANTED.index(word) + 1)
+        assert (found[word].path, found[word].line, found[word].col) == place
+    family_words = {w.lower() for f in families for w in re.findall(r"[^\W\d_]+", f)}
+    assert not family_words & {w.lower() for w in found}
+    # Fewer words than rootstock's hunspell listed for the same manuscript.
+    upstream = (source / "upstream" / "spelling-errors.txt").read_text().split()
+    assert len(found) - 3 < len(upstream)
+
+
+def test_corpus_rootstock_tour_builds_with_spellcheck(needs_shared: Path, tmp_path: Path) -> None:
+    """A whole rootstock repository with SPELLCHECK=true: its custom dictionary is read,
+    its Lorem ipsum paragraph is not reported."""
+    root = tmp_path / "tour"
+    shutil.copytree(CORPUS / "rootstock-tour", root)
+    for path in [root, *root.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o200)
+    shutil.copy(root / "upstream" / "references.json",
+                root / "content" / "manual-references-upstream.json")
+    run_manuscript(root, "build", "--no-pdf", env=clean_env(SPELLCHECK="true"))
+    assert (root / "output" / "spelling-errors.txt").read_text() == ""
+    assert (root / "output" / "spelling-error-locations.txt").read_text() == ""
