@@ -149,7 +149,7 @@ def test_a_pipe_gets_plain_lines_only(tmp_path: Path) -> None:
     assert "\r" not in completed.stderr and "\x1b" not in completed.stderr
     stages = [line.split()[0] for line in completed.stderr.splitlines()
               if re.match(r"^\w+ +\d+\.\d\d s$", line)]
-    assert stages == ["process", "cite", "html", "webpage", "write"]
+    assert stages == ["process", "parse", "cite", "html", "webpage", "write"]
     assert SUMMARY.match(completed.stderr.splitlines()[-1])
 
 

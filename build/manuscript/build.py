@@ -29,13 +29,26 @@ from pathlib import Path
 
 from manubot import __version__ as manubot_version
 
-from . import __version__, cite, formats, images, pandoc, pdf, process, render, spelling
+from . import (
+    __version__,
+    cite,
+    formats,
+    images,
+    incremental,
+    pandoc,
+    pdf,
+    process,
+    render,
+    spelling,
+)
 from .config import Config, Layout, check_source_date_epoch
 from .errors import ContentError, OutputError, StrictError
 from .fonts import FOLDER as FONTS
 from .fonts import font_files
 from .fsutil import digest, files_digest
 from .journal import JOURNAL, Transaction, exclusive, recover
+from .math import CACHE_FILE as MATH_CACHE
+from .metadata import warn_duplicate_references
 from .progress import Progress
 from .rootstock import spellcheck_requested
 from .stages import STATE_FILE, Stage, StageCache, T
@@ -74,7 +87,11 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
 
         with cache.capturing():
             processed = run(process_stage(config, layout))
-            parsed = ParsedMarkdown(processed.markdown, cache)
+            parsed = ParsedMarkdown(processed.markdown, cache, config.output_dir)
+            start = time.perf_counter()
+            with progress.task("parse"):
+                parsed.citekeys()  # the cite stage's key: its citations
+            cache.note("parse", time.perf_counter() - start, parsed.how())
             bibliography = run(cite_stage(config, processed, parsed, progress))
             checks_replayed_or_run(config, layout, cache)
             html = run(html_stage(config, layout, processed, bibliography, parsed))
@@ -92,6 +109,9 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
         transaction = Transaction(config.root, tops, config.output_dir / JOURNAL)
         remote_images = images.remote_files(config, html)
         _write_outputs(transaction, config, layout, cache, remote_images)
+        if parsed.changed:  # what the next build patches instead of parsing and rendering
+            transaction.write(config.output_dir / incremental.STATE_FILE,
+                              parsed.snapshot.to_bytes())
         report = BuildReport([(t.name, t.seconds, t.skipped) for t in cache.timings],
                              summary=summarize(html, bibliography.csl_items, pdf_bytes))
         with _timed(report, "webpage"), progress.task("webpage"):
@@ -101,6 +121,7 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
         with _timed(report, "write"), progress.task("write"), writing():
             report.written = transaction.commit()
             finish(config.webpage_dir)
+        parsed.snapshot.remember(config.output_dir)
         # manubot-bibliography-cache: a cache beside the sources, like ci/cache/
         cite.write_bibliography_cache(config, processed.variables["pandoc"], bibliography)
         return report
@@ -149,8 +170,10 @@ def cite_stage(config: Config, processed: process.Processed, parsed: ParsedMarkd
                progress: Progress | None = None) -> Stage[cite.Bibliography]:
     settings = processed.variables["pandoc"]
     bibliographies = cite.bibliography_files(config, settings)
-    key = digest([processed.markdown, files_digest(bibliographies, config.root),
-                  str(config.offline), _code_digest()])
+    # What cite reads of the Markdown: its citations (an edit of prose cites nothing new).
+    key = digest([json.dumps(parsed.citekeys()), json.dumps(settings, sort_keys=True),
+                  files_digest(bibliographies, config.root), str(config.offline),
+                  _code_digest()])
 
     def dump(bibliography: cite.Bibliography) -> dict[str, bytes]:
         return {"references.json": bibliography.references_json.encode("utf-8"),
@@ -166,24 +189,47 @@ def cite_stage(config: Config, processed: process.Processed, parsed: ParsedMarkd
         return cite.Bibliography(csl_items=items, rows=rows, short_ids=short_ids)
 
     on_lookup = progress.count if progress else None
-    return Stage("cite", key, lambda: cite.cite(config, *parsed.citekeys(), settings,
-                                                 on_lookup=on_lookup), dump, load)
+
+    def run() -> cite.Bibliography:
+        # Here, not in process: the files are this stage's inputs, so a text edit does
+        # not check 600 references again (their warnings are replayed).
+        warn_duplicate_references([config.root / p for p in settings.get("bibliography", [])
+                                   if isinstance(p, str)])
+        return cite.cite(config, *parsed.citekeys(), settings, on_lookup=on_lookup)
+
+    return Stage("cite", key, run, dump, load)
 
 
 def html_stage(config: Config, layout: Layout, processed: process.Processed,
                bibliography: cite.Bibliography, parsed: ParsedMarkdown) -> Stage[str]:
     theme = render.find_theme(config)
-    key = digest([processed.markdown, json.dumps(processed.variables, sort_keys=True),
-                  bibliography.references_json,
-                  files_digest({*theme.files(), *layout.render_inputs()}, config.root),
-                  pandoc.pandoc_version(), config.version, _code_digest(),
-                  images.stage_key(config), *config.formats])
+    # references.json, by the digest the cite stage recorded (not dumped again: 0.3 s)
+    references = json.dumps(parsed.cache.current["cite"].outputs, sort_keys=True)
+
+    inputs = digest([_variables_but_stats(processed.variables), references,
+                     files_digest({*theme.files(), *layout.render_inputs()}, config.root),
+                     pandoc.pandoc_version(), config.version, _code_digest(),
+                     images.stage_key(config), *config.formats])
+    key = digest([processed.markdown, json.dumps(processed.variables, sort_keys=True), inputs])
+
+    def page_context() -> str:
+        """Everything but the text: what a patched page must share with the last one,
+        the formulas it was typeset from included (not in the key: rendering rewrites
+        that cache, and the page would be made twice)."""
+        return digest([inputs, files_digest([config.cache_dir / MATH_CACHE],
+                                            config.root)])
 
     def run() -> str:
-        ast = parsed.with_short_ids(bibliography.short_ids)
-        formats.add_downloads(ast, formats.downloads(config.formats))  # the page's buttons
-        return render.render_html(config, ast, bibliography.csl_items, theme,
-                                  processed.variables, config.version)
+        page = _patched_page(config, theme, parsed, page_context())
+        if page is None:
+            ast = parsed.with_short_ids(bibliography.short_ids)
+            formats.add_downloads(ast, formats.downloads(config.formats))  # the buttons
+            page = render.render_html(config, ast, bibliography.csl_items, theme,
+                                      processed.variables, config.version)
+        # As the next build will find it: rendering may have rewritten the caches.
+        parsed.snapshot.context, parsed.snapshot.html_sha = page_context(), _sha(page)
+        parsed.changed = True
+        return page
 
     return Stage("html", key, run, lambda html: {"manuscript.html": html.encode("utf-8")},
                  lambda outputs: outputs["manuscript.html"].decode("utf-8"))
@@ -249,6 +295,31 @@ def formats_stage(config: Config, layout: Layout, html: str, processed: process.
     return Stage("formats", key, run, dict, load)
 
 
+def _patched_page(config: Config, theme: render.Theme, parsed: ParsedMarkdown,
+                  context: str) -> str | None:
+    """The last page with the changed paragraphs replaced, when that is the page a
+    cold build makes (see incremental.py); None: render the whole document."""
+    parsed.citekeys()  # parses (patches) the Markdown if no stage did yet
+    previous, patch = parsed.previous, parsed.patch
+    if previous is None or patch is None or previous.context != context:
+        return None
+    record = parsed.cache.previous.get("html")
+    page = (parsed.cache.verified_outputs("html") or {}).get("manuscript.html")
+    if record is None or page is None or _sha(page.decode("utf-8")) != previous.html_sha:
+        return None
+    if record.warnings and patch.stretch.line_shift:
+        return None  # they may name lines below the edit, which moved
+    api, meta = patch.ast["pandoc-api-version"], patch.ast["meta"]
+    patched = incremental.patch_html(
+        page.decode("utf-8"), patch,
+        lambda blocks: render.render_blocks(config, blocks, theme, api, meta))
+    if patched is not None:
+        parsed.cache.carry_warnings("html")  # the page's other warnings stand as they were
+        logger.debug("html: patched the last page (%d block(s) changed)",
+                     len(patch.new_blocks))
+    return patched
+
+
 def checks_replayed_or_run(config: Config, layout: Layout, cache: StageCache) -> None:
     """``manuscript check``'s source checks, logged as warnings: run when the sources
     changed, else their recorded warnings replayed (as a skipped stage's are)."""
@@ -266,35 +337,101 @@ class ParsedMarkdown:
     Parsing may warn (pandoc, duplicate citation aliases). Those warnings belong to the
     Markdown, not to whichever stage parsed it first, so they are recorded under their own
     name ("parse") and logged again when no stage needs to parse.
+
+    The last build's parse is kept (``incremental.Snapshot``, in ``output/`` and in
+    memory): unchanged Markdown is not parsed again, and Markdown changed in one stretch
+    of prose is patched (``incremental.patch_ast``) rather than parsed whole.
     """
 
-    def __init__(self, markdown: str, cache: StageCache) -> None:
+    def __init__(self, markdown: str, cache: StageCache, output_dir: Path) -> None:
         self.markdown = markdown
         self.cache = cache
-        self.key = digest([markdown, pandoc.pandoc_version(), _code_digest()])
-        self._ast: dict | None = None
-        self._citekeys: tuple[list[str], dict[str, str]] = ([], {})
+        self.key = _parse_key(markdown)
+        self._ast: dict | None = None  # with alias paragraphs taken out
+        self._parsed = False
+        self.previous = incremental.Snapshot.load(output_dir)
+        record = cache.previous.get("parse")
+        if self.previous is not None and (
+                record is None or record.key != _parse_key(self.previous.markdown)):
+            self.previous = None  # not the parse whose warnings were recorded
+        self.patch: incremental.Patch | None = None
+        self.snapshot = self.previous or incremental.Snapshot(markdown, [], {}, ast_json=b"")
+        self.changed = False  # the snapshot is to be written
 
-    def _parse(self) -> dict:
-        if self._ast is None:
-            with self.cache.recording("parse", self.key):
-                ast = pandoc.markdown_to_ast(self.markdown)
-                self._citekeys = cite.collect_citekeys(ast)  # also drops alias paragraphs
-            self._ast = ast
-        return self._ast
+    def _parse(self) -> None:
+        """The citations (and, unless the last build's AST serves, the AST)."""
+        if self._parsed:
+            return
+        with self.cache.recording("parse", self.key):
+            if not self._reuse():
+                ast, raw = pandoc.markdown_to_json(self.markdown)
+                citekeys = cite.collect_citekeys(ast)  # also drops alias paragraphs
+                self._ast = ast
+                self.snapshot = incremental.Snapshot(self.markdown, *citekeys, ast_json=raw)
+                self.changed = True
+        self._parsed = True
+
+    def _reuse(self) -> bool:
+        """The last build's parse, as it is (same Markdown) or patched, with its warnings."""
+        previous = self.previous
+        if previous is None:
+            return False
+        if previous.markdown != self.markdown:
+            self.patch = incremental.patch_ast(previous, self.markdown)
+            if self.patch is None:
+                return False
+            if self.patch.stretch.line_shift and self.cache.previous["parse"].warnings:
+                self.patch = None  # pandoc's warnings name lines, some of which moved
+                return False
+            # The changed blocks hold no citation: the citations are the last build's.
+            self.snapshot = incremental.Snapshot(self.markdown, previous.citekeys,
+                                                 previous.aliases, ast=self.patch.ast)
+            self.changed = True
+        self.cache.carry_warnings("parse")
+        return True
+
+    def how(self) -> str:
+        """How the Markdown was parsed, if not by pandoc on the whole text."""
+        if not self._parsed:
+            return "unchanged"  # not "skipped": it is no stage
+        if self.patch is not None:
+            return f"changed lines only: {self.patch.stretch.new.count(chr(10)) + 1}"
+        return "unchanged, reused" if self._ast is None else ""
 
     def citekeys(self) -> tuple[list[str], dict[str, str]]:
+        if self.previous is not None and self.previous.markdown == self.markdown:
+            return self.previous.citekeys, self.previous.aliases  # no parse needed
         self._parse()
-        return self._citekeys
+        return self.snapshot.citekeys, self.snapshot.aliases
 
     def with_short_ids(self, short_ids: dict[str, str]) -> dict:
-        ast = self._parse()
-        cite.rewrite_ids(ast, short_ids)
-        return ast
+        """The AST for the renderers: alias paragraphs out, citations by short id."""
+        self._parse()
+        if self._ast is None:  # the last build's (patched) AST: its aliases again
+            ast = self.snapshot.fresh_ast()
+            with _dropped("manuscript.cite"):  # its warnings were carried
+                cite.collect_citekeys(ast)
+            self._ast = ast
+        cite.rewrite_ids(self._ast, short_ids)
+        return self._ast
 
     def replay_if_unparsed(self) -> None:
-        if self._ast is None:
+        if not self._parsed:
             self.cache.replay("parse", self.key)
+
+
+@contextmanager
+def _dropped(name: str) -> Iterator[None]:
+    """Drop what logger ``name`` logs in the block (said already, by a replay)."""
+    def drop(_record: logging.LogRecord) -> bool:
+        return False
+
+    target = logging.getLogger(name)
+    target.addFilter(drop)
+    try:
+        yield
+    finally:
+        target.removeFilter(drop)
 
 
 # ------------------------------------------------------------------------------ writing
@@ -372,6 +509,21 @@ def _code_digest() -> str:
     package = Path(__file__).parent
     files = [p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
     return digest([__version__, files_digest(files, package)])
+
+
+def _parse_key(markdown: str) -> str:
+    return digest([markdown, pandoc.pandoc_version(), _code_digest()])
+
+
+def _variables_but_stats(variables: dict) -> str:
+    """The variables the page is made with; the word counts change with every edit and
+    show only where the text prints them, and then the text changes too."""
+    manubot = {k: v for k, v in variables.get("manubot", {}).items() if k != "manuscript_stats"}
+    return json.dumps(dict(variables, manubot=manubot), sort_keys=True)
+
+
+def _sha(text: str) -> str:
+    return digest([text])
 
 
 def _json(data: object) -> bytes:

@@ -40,7 +40,7 @@ from xml.etree import ElementTree
 from manubot.cite.citekey import CiteKey, shorten_citekey
 from manubot.cite.csl_item import CSL_Item
 
-from . import cite_transport, csl, yamlfile
+from . import csl, yamlfile
 from .config import Config
 from .errors import CitationError
 from .sources import find_occurrences, read_text_file
@@ -378,6 +378,8 @@ def cite(config: Config, input_ids: list[str], aliases: dict[str, str],
                                     _as_list(settings.get("references")), config.root)
     if prior is None:
         prior = load_prior_build(config.output_dir)
+    from . import cite_transport  # requests + requests-cache: 0.3 s, only when citing
+
     policy = cite_transport.HttpPolicy.from_env(config.env)
     # Standardizing a short DOI may need a lookup too, so the cache wraps all of it.
     with _manubot_quiet(config.verbose), cite_transport.installed(
@@ -551,6 +553,8 @@ def _fetch_all(keys: list[tuple[str, str]], infer_prefixes: bool,
     spread over the hosts rather than all waiting on the first one's bound (the keys come
     sorted, hence grouped by prefix).
     """
+    from . import cite_transport
+
     lock, done = threading.Lock(), [0]  # the workers count together
     if keys:
         on_lookup(0, len(keys))

@@ -80,14 +80,15 @@ def stage_key(config: Config) -> str:
     """What the HTML stage reads besides the Markdown: the image cache and content's files.
 
     While an image could not be fetched the key is new on every build, so the HTML is
-    made again (and the problem reported again) until it can.
+    made again (and the problem reported again) until it can. Offline no fetch is
+    tried, so the same key: the recorded warnings are logged again instead.
     """
     index = _Index.load(config)
-    if index.unresolved:
+    if index.unresolved and not config.offline:
         return f"unresolved-{time.time_ns()}"
     names = sorted(p.relative_to(config.content_dir).as_posix()
                    for p in config.content_dir.rglob("*") if p.is_file())
-    return digest([json.dumps(index.images, sort_keys=True), *names])
+    return digest([json.dumps(index.images, sort_keys=True), str(config.offline), *names])
 
 
 # ------------------------------------------------------------------ remote images

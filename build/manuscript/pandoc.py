@@ -77,6 +77,11 @@ def markdown_to_ast(markdown: str) -> dict:
     The AST's depth is checked here, once: every later walk (our Python generators,
     ``json.dumps``, the Lua filters) recurses per level and would overflow otherwise.
     """
+    return markdown_to_json(markdown)[0]
+
+
+def markdown_to_json(markdown: str) -> tuple[dict, bytes]:
+    """``markdown_to_ast``, and pandoc's JSON as it printed it (kept for the next build)."""
     result = run(["--from", MARKDOWN, "--to", "json"], markdown.encode("utf-8"))
     for warning in result.warnings:
         logger.warning("pandoc: %s", warning)
@@ -87,7 +92,7 @@ def markdown_to_ast(markdown: str) -> dict:
     if ast is None or _depth(ast) > MAX_AST_DEPTH:
         raise RenderError(f"the document is nested too deeply (more than {MAX_AST_DEPTH} "
                           "levels of lists, quotes, divs or emphasis)")
-    return ast
+    return ast, result.output
 
 
 def _depth(tree: object) -> int:

@@ -186,8 +186,6 @@ def _add_manubot_cite_settings(config: Config, pandoc: dict) -> None:
         # cite reads these and pandoc's citeproc could print their contents.
         if isinstance(bibliography, str) and (config.root / bibliography).exists():
             check_inside(config.root, config.root / bibliography)
-    metadata_checks.warn_duplicate_references(
-        [config.root / p for p in bibliographies if isinstance(p, str)])
     pandoc["bibliography"] = bibliographies
     pandoc["manubot-output-bibliography"] = "output/references.json"
     pandoc["manubot-output-citekeys"] = "output/citations.tsv"

@@ -210,6 +210,23 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
                           theme.template.read_text(encoding="utf-8"), variables)
 
 
+def render_blocks(config: Config, blocks: list[dict], theme: Theme, api: list[int],
+                  meta: dict) -> str:
+    """Blocks alone, as the page writes them: the same writer settings, and the filter
+    that changes local blocks (links.lua); for blocks that depend on nothing else in the
+    document (``incremental.local``). A warning means they do: then ``""``."""
+    ast = {"pandoc-api-version": api, "meta": meta, "blocks": blocks}  # meta: lang…
+    args = ["--from=json", "--to=html5", "--mathml", "--section-divs",
+            f"--lua-filter={data_dir() / 'filters' / 'links.lua'}"]
+    with tempfile.TemporaryDirectory(prefix="manuscript-blocks-") as tmp:
+        if theme.defaults:
+            defaults = Path(tmp) / "defaults.yaml"
+            defaults.write_text(yaml.safe_dump(theme.defaults), encoding="utf-8")
+            args.insert(0, f"--defaults={defaults}")
+        result = pandoc.run(args, json.dumps(ast).encode("utf-8"))
+    return "" if result.warnings else result.output.decode("utf-8")
+
+
 def page_variables(variables: dict, version: str) -> list[tuple[str, str]]:
     """Template variables made here rather than in pandoc's template language.
 

@@ -195,12 +195,15 @@ def json_item_lines(text: str) -> list[int | None]:
         return []
     lines: list[int | None] = []
     position = start + 1
+    line, counted = 1, 0  # newlines counted up to ``counted``: linear, not quadratic
     while True:
         while position < len(text) and text[position] in " \t\r\n,":
             position += 1
         if position >= len(text) or text[position] == "]":
             return lines
-        lines.append(text.count("\n", 0, position) + 1)
+        line += text.count("\n", counted, position)
+        counted = position
+        lines.append(line)
         try:
             _, position = decoder.raw_decode(text, position)
         except (ValueError, RecursionError):

@@ -134,6 +134,11 @@ class StageCache:
                     "  (unchanged, skipped)" if skipped else "")
         return value
 
+    def note(self, name: str, seconds: float, how: str = "") -> None:
+        """Time a step that is not a stage (the Markdown parse), as stages are timed."""
+        self.timings.append(Timing(name, seconds, bool(how)))
+        logger.info("%-8s %6.2f s%s", name, seconds, f"  ({how})" if how else "")
+
     def _reuse(self, stage: Stage[T]) -> tuple[T] | None:
         """``(result,)`` rebuilt from the recorded outputs, or None if the stage must run."""
         record = self.previous.get(stage.name)
@@ -191,6 +196,17 @@ class StageCache:
             logged.replay()
         self.current[name] = record
         return True
+
+    def carry_warnings(self, name: str, source: str | None = None) -> None:
+        """Inside ``recording``: log the previous record's warnings (those of logger
+        ``source``, or all) again and keep them, for a result made by patching the
+        previous one (which warned about the rest)."""
+        record = self.previous.get(name)
+        for logged in record.warnings if record else ():
+            if source is not None and logged.logger != source:
+                continue
+            logged.replay()
+            self._recording[-1].warnings.append(logged)
 
     @contextmanager
     def capturing(self) -> Iterator[None]:
