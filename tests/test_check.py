@@ -96,6 +96,11 @@ def test_check_reports_each_mistake_where_it_is_and_nothing_else(tmp_path: Path)
     assert re.search(r"^error: .*content/02\.methods\.md:3: @doi:not-a-doi",
                      completed.stderr, re.M), completed.stderr
     assert not (root / "output").exists() and not (root / "webpage").exists()
+    # Offline, an unknown key says where it was looked for, not what the parser made of
+    # the cache's refusal.
+    unresolved = next(m for m in reported(completed.stdout) if m["code"] == "citation-unresolved")
+    assert "is not known offline" in unresolved["message"], unresolved["message"]
+    assert "JSONDecodeError" not in completed.stdout
 
 
 def test_json_output_for_editors(tmp_path: Path) -> None:

@@ -513,7 +513,8 @@ def resolve(
             logger.debug("@%s: stale cached answers used: %s", first,
                          ", ".join(lookup.stale_urls))
         if lookup.item is None:
-            failures.append(Failure(first, lookup.problem, places))
+            failures.append(Failure(first, _offline_problem(lookup.problem)
+                                    if config.offline else lookup.problem, places))
         else:
             found[standard_id] = lookup.item
     if failures:
@@ -542,6 +543,16 @@ def short_doi_index(items: list[dict]) -> dict[str, str]:
         if isinstance(doi, str) and match and not match.group(1).startswith("10"):
             index[f"doi:10/{match.group(1).lower()}"] = f"doi:{doi.lower()}"
     return index
+
+
+def _offline_problem(problem: str) -> str:
+    """Offline, the cache's refusal surfaces as whatever manubot's parser made of an
+    empty answer (a JSONDecodeError…): say what it means and what to do instead."""
+    if not problem.startswith("lookup failed"):
+        return problem  # not an identifier, not valid: true online as well
+    return ("is not known offline: not in the manual references, the earlier "
+            "output/references.json or ci/cache/ (build once online, or add it to "
+            "content/manual-references.json)")
 
 
 def _fetch_all(keys: list[tuple[str, str]], infer_prefixes: bool,
