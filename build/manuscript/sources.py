@@ -184,7 +184,12 @@ def find_occurrences(content_dir: Path, needle: str) -> list[tuple[Path, int]]:
 
 
 def json_item_lines(text: str) -> list[int | None]:
-    """The line each element of a top-level JSON array starts on (for error messages).
+    """The line each element of a top-level JSON array starts on (for error messages)."""
+    return [line for line, _ in json_item_positions(text)]
+
+
+def json_item_positions(text: str) -> list[tuple[int, int]]:
+    """(line, column) where each element of a top-level JSON array starts.
 
     ``json`` keeps no positions, so decode the array element by element with
     ``raw_decode``, which reports where each one ends.
@@ -193,18 +198,18 @@ def json_item_lines(text: str) -> list[int | None]:
     start = text.find("[")
     if start < 0:
         return []
-    lines: list[int | None] = []
+    positions: list[tuple[int, int]] = []
     position = start + 1
     line, counted = 1, 0  # newlines counted up to ``counted``: linear, not quadratic
     while True:
         while position < len(text) and text[position] in " \t\r\n,":
             position += 1
         if position >= len(text) or text[position] == "]":
-            return lines
+            return positions
         line += text.count("\n", counted, position)
         counted = position
-        lines.append(line)
+        positions.append((line, position - text.rfind("\n", 0, position)))
         try:
             _, position = decoder.raw_decode(text, position)
         except (ValueError, RecursionError):
-            return lines
+            return positions

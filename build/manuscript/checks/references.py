@@ -13,7 +13,7 @@ from manubot.cite.csl_item import CSL_Item
 from .. import csl, yamlfile
 from ..errors import ManuscriptError
 from ..problems import Problem
-from ..sources import read_text_file
+from ..sources import json_item_positions, read_text_file
 
 Position = tuple[int | None, int | None]
 
@@ -125,31 +125,3 @@ def _items(path: Path) -> list[tuple[object, Position]]:
                                   "manual references must be a list of CSL items"))
     return [(item, positions[i] if i < len(positions) else (None, None))
             for i, item in enumerate(items)]
-
-
-def json_item_positions(text: str) -> list[Position]:
-    """(line, column) where each element of a top-level JSON array starts.
-
-    ``json`` keeps no positions, so decode element by element with ``raw_decode``,
-    which reports where each one ends (as ``sources.json_item_lines``).
-    """
-    decoder = json.JSONDecoder()
-    start = text.find("[")
-    if start < 0:
-        return []
-    positions: list[Position] = []
-    position = start + 1
-    line, counted = 1, 0  # lines counted incrementally: a file of thousands of items
-    while True:
-        while position < len(text) and text[position] in " \t\r\n,":
-            position += 1
-        if position >= len(text) or text[position] == "]":
-            return positions
-        line += text.count("\n", counted, position)
-        counted = position
-        line_start = text.rfind("\n", 0, position) + 1
-        positions.append((line, position - line_start + 1))
-        try:
-            _, position = decoder.raw_decode(text, position)
-        except (ValueError, RecursionError):
-            return positions
