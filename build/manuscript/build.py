@@ -171,9 +171,12 @@ def cite_stage(config: Config, processed: process.Processed, parsed: ParsedMarkd
     settings = processed.variables["pandoc"]
     bibliographies = cite.bibliography_files(config, settings)
     # What cite reads of the Markdown: its citations (an edit of prose cites nothing new).
+    # With manubot-clear-requests-cache, a changed manuscript looks them up afresh, as
+    # each manubot run does: the author asked for fresh metadata.
+    refresh = processed.markdown if settings.get("manubot-clear-requests-cache") else ""
     key = digest([json.dumps(parsed.citekeys()), json.dumps(settings, sort_keys=True),
                   files_digest(bibliographies, config.root), str(config.offline),
-                  _code_digest()])
+                  _code_digest(), refresh])
 
     def dump(bibliography: cite.Bibliography) -> dict[str, bytes]:
         return {"references.json": bibliography.references_json.encode("utf-8"),
