@@ -7,6 +7,8 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cssselect2
@@ -100,3 +102,18 @@ def pdf_words(path: Path) -> str:
     """The PDF's text with every run of white space as one space: justified print breaks
     lines anywhere, and a phrase must still be found across a line break."""
     return " ".join(pdf_text(path).split())
+
+
+@contextmanager
+def serving(root: Path) -> Iterator[object]:
+    """A started ``manuscript serve`` of ``root`` (offline, no PDF) on a free port,
+    shut down afterwards."""
+    from manuscript.config import make_config
+    from manuscript.serve import Server
+
+    server = Server(make_config(root, env={"MANUSCRIPT_OFFLINE": "1"}, pdf=False), port=0)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()

@@ -12,16 +12,15 @@ import json
 import os
 import re
 import shutil
+from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from helpers import ROOT, SEED_ENV, clean_env, copy_manuscript, run_manuscript
+from helpers import ROOT, SEED_ENV, clean_env, copy_manuscript, run_manuscript, serving
 from localserver import serve_folder
-from manuscript.config import make_config
-from manuscript.serve import Server
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mistakes"
 METHODS = "content/02.methods.md"
@@ -230,17 +229,8 @@ def test_external_links_checked_against_a_local_server(tmp_path: Path) -> None:
 
 @pytest.fixture
 def server_for(tmp_path: Path):
-    servers: list[Server] = []
-
-    def start(root: Path) -> Server:
-        server = Server(make_config(root, env={"MANUSCRIPT_OFFLINE": "1"}, pdf=False), port=0)
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.shutdown()
+    with ExitStack() as servers:
+        yield lambda root: servers.enter_context(serving(root))
 
 
 def test_serve_shows_the_last_builds_problems_over_the_page(tmp_path: Path,

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from helpers import ROOT, copy_manuscript
-from manuscript.config import make_config
+from helpers import ROOT, copy_manuscript, serving
 from manuscript.serve import Server
 
 from .test_csp import RECORD_VIOLATIONS, violations
@@ -23,12 +22,8 @@ def warned_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = copy_manuscript(ROOT, tmp_path_factory.mktemp("overlay"))
     section = root / "content" / "08.conclusion.md"
     section.write_text(section.read_text(encoding="utf-8") + BROKEN, encoding="utf-8")
-    server = Server(make_config(root, env={"MANUSCRIPT_OFFLINE": "1"}, pdf=False), port=0)
-    server.start()
-    try:
+    with serving(root) as server:
         yield server
-    finally:
-        server.shutdown()
 
 
 def test_overlay_lists_the_problems_and_can_be_dismissed(new_page,

@@ -11,8 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from helpers import ROOT, clean_env, copy_manuscript, run_manuscript
-from manuscript.config import make_config
+from helpers import ROOT, clean_env, copy_manuscript, run_manuscript, serving
 from manuscript.screenshot import serve_directory
 from manuscript.serve import Server
 
@@ -106,12 +105,8 @@ def test_external_links_open_no_opener_and_send_no_referrer(new_page, hostile_si
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = copy_manuscript(ROOT, tmp_path_factory.mktemp("csp-serve"))
-    server = Server(make_config(root, env={"MANUSCRIPT_OFFLINE": "1"}, pdf=False), port=0)
-    server.start()
-    try:
+    with serving(root) as server:
         yield server
-    finally:
-        server.shutdown()
 
 
 def test_live_reload_script_is_allowed(new_page, live_server: Server) -> None:
