@@ -60,25 +60,25 @@ def check(config: Config, *, external_links: bool = False) -> Report:
     (a link out of the manuscript, an unreadable section): nothing to check then."""
     process.check_sources(config)
     sections = read_sections(config.content_dir)
-    problems = source_problems(config, sections)
+    scan = markdown.scan(sections)  # once: every check below reads the same sources
+    problems = source_problems(config, scan)
     with _captured_warnings() as logged:
-        csl_items, stage_problems = _run_stages(config, problems)
+        csl_items, stage_problems = _run_stages(config, problems, scan)
     problems += stage_problems
     logged_problems = [_logged_problem(record, config.root) for record in logged]
     problems += [p for p in logged_problems if not _covered(p, problems)]
     problems += _spelling(config, sections, csl_items or [], problems)
     if external_links:
-        problems += _external_links(config, sections)
+        problems += _external_links(config, scan)
     return Report(sorted(set(problems), key=_order), len(sections),
                   len(csl_items) if csl_items is not None else None)
 
 
-def source_problems(config: Config, sections: list[Section], *,
+def source_problems(config: Config, scan: markdown.Scan, *,
                     for_build: bool = False) -> list[Problem]:
     """The checks of the sources themselves: no processing, no lookups, no network.
     ``for_build``: without what the build's stages check themselves."""
     metadata_path = config.content_dir / "metadata.yaml"
-    scan = markdown.scan(sections)
     return [*metadata.check(metadata_path),
             *references.check(config.layout().manual_references, validate=not for_build),
             *citations.check(scan, _metadata_aliases(metadata_path)),
@@ -89,8 +89,8 @@ def source_problems(config: Config, sections: list[Section], *,
 
 def log_for_build(config: Config) -> None:
     """``build``: the source checks' problems as warnings (see ``REPORTED_BY_BUILD``)."""
-    sections = read_sections(config.content_dir)
-    for problem in sorted(source_problems(config, sections, for_build=True), key=_order):
+    scan = markdown.scan(read_sections(config.content_dir))
+    for problem in sorted(source_problems(config, scan, for_build=True), key=_order):
         if problem.code in REPORTED_BY_BUILD:
             continue
         logger.warning("%s: %s [%s]", problem.location(config.root), problem.message,
@@ -101,7 +101,8 @@ def log_for_build(config: Config) -> None:
 # ------------------------------------------------------------------ the build's stages
 
 
-def _run_stages(config: Config, found: list[Problem]) -> tuple[list[dict] | None, list[Problem]]:
+def _run_stages(config: Config, found: list[Problem],
+                scan: markdown.Scan) -> tuple[list[dict] | None, list[Problem]]:
     """process → parse → cite, in memory; their errors as problems (unless a check
     already reported the same place). The CSL items, or None if cite could not run."""
     try:
@@ -110,7 +111,7 @@ def _run_stages(config: Config, found: list[Problem]) -> tuple[list[dict] | None
         keys, aliases = cite.collect_citekeys(ast)
         bibliography = cite.cite(config, keys, aliases, processed.variables["pandoc"])
     except cite.UnresolvedCitations as error:
-        return None, _unresolved(config, error)
+        return None, _unresolved(error, scan)
     except ManuscriptError as error:
         problem = Problem(error.path, error.line, None, "error",
                           _ERROR_CODES.get(type(error), "build-error"), error.message)
@@ -118,9 +119,8 @@ def _run_stages(config: Config, found: list[Problem]) -> tuple[list[dict] | None
     return bibliography.csl_items, []
 
 
-def _unresolved(config: Config, error: cite.UnresolvedCitations) -> list[Problem]:
+def _unresolved(error: cite.UnresolvedCitations, scan: markdown.Scan) -> list[Problem]:
     """One ``citation-unresolved`` error per place a failed key is cited, with its column."""
-    scan = markdown.scan(read_sections(config.content_dir))
     problems = []
     for failure in error.failures:
         if citations.malformed(failure.key):
@@ -207,11 +207,11 @@ def _spelling(config: Config, sections: list[Section], csl_items: list[dict],
         return [] if _covered(problem, found) else [problem]
 
 
-def _external_links(config: Config, sections: list[Section]) -> list[Problem]:
+def _external_links(config: Config, scan: markdown.Scan) -> list[Problem]:
     if config.offline:
         logger.info("links: offline, external links not checked")
         return []
-    return links.check_external(links.external(markdown.scan(sections)), config.cache_dir)
+    return links.check_external(links.external(scan), config.cache_dir)
 
 
 def _metadata_aliases(path: Path) -> dict[str, markdown.Place | None]:
