@@ -488,9 +488,13 @@ def test_corrupt_cache_is_moved_aside(tmp_path: Path) -> None:
         True) == 1
     with sqlite3.connect(cache / "requests-cache.sqlite") as db:
         db.execute("select count(*) from responses")
-    (root / "content" / "01.text.md").write_text("## Text\n\nStill no citations.\n")
-    again = run_manuscript(root, "build", "--no-pdf")  # the cite stage runs again
-    assert "unreadable" not in again.stderr
+    unchanged = run_manuscript(root, "build", "--no-pdf")  # cite skipped: nothing replayed
+    assert "unreadable" not in unchanged.stderr
+    (root / "content" / "manual-references.json").write_text("[ ]\n")  # an input of cite
+    again = run_manuscript(root, "build", "--no-pdf")
+    cite_line = next(line for line in again.stderr.splitlines() if line.startswith("cite "))
+    assert "skipped" not in cite_line  # cite ran again, and
+    assert "unreadable" not in again.stderr  # the event is neither seen again nor replayed
     assert len(list(cache.glob("*.corrupt-*"))) == 1
 
 

@@ -131,6 +131,18 @@ def test_state_records_digests_and_warnings(tmp_path: Path) -> None:
     assert warning["file"].endswith("content/01.one.md") and warning["line"] == 3
 
 
+def test_a_prose_edit_a_second_later_looks_no_citation_up_again(tmp_path: Path) -> None:
+    """The page's <meta> block carries the build time to the second; cite does not read
+    it, so a later build of edited prose reuses the resolved references."""
+    root = tiny_manuscript(tmp_path, "Text.")
+    first = run_manuscript(root, "build", "--no-pdf", env=clean_env(SOURCE_DATE_EPOCH="1700000000"))
+    assert "cite" not in skipped(first.stderr)
+    (root / "content" / "01.one.md").write_text("## One\n\nOther text.\n", encoding="utf-8")
+    later = run_manuscript(root, "build", "--no-pdf", env=clean_env(SOURCE_DATE_EPOCH="1700000007"))
+    assert "process" not in skipped(later.stderr) and "cite" in skipped(later.stderr)
+    assert "2023-11-14T22:13:27" in (root / "output" / "manuscript.html").read_text()
+
+
 def test_a_parse_warning_is_logged_once_per_build_whoever_parses(tmp_path: Path) -> None:
     """pandoc's warnings while parsing belong to the Markdown, not to the stage that
     happened to parse it: once per build, whether cite, html or no stage parsed."""

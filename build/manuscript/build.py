@@ -174,7 +174,10 @@ def cite_stage(config: Config, processed: process.Processed, parsed: ParsedMarkd
     # With manubot-clear-requests-cache, a changed manuscript looks them up afresh, as
     # each manubot run does: the author asked for fresh metadata.
     refresh = processed.markdown if settings.get("manubot-clear-requests-cache") else ""
-    key = digest([json.dumps(parsed.citekeys()), json.dumps(settings, sort_keys=True),
+    # header-includes is the page's <meta> block, stamped to the second (dc.modified): a
+    # prose edit would otherwise look every citation up again.
+    cited_settings = {k: v for k, v in settings.items() if k != "header-includes"}
+    key = digest([json.dumps(parsed.citekeys()), json.dumps(cited_settings, sort_keys=True),
                   files_digest(bibliographies, config.root), str(config.offline),
                   _code_digest(), refresh])
 

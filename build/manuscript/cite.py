@@ -44,6 +44,7 @@ from . import csl, yamlfile
 from .config import Config
 from .errors import CitationError
 from .sources import find_occurrences, read_text_file
+from .stages import ONCE
 
 logger = logging.getLogger(__name__)
 
@@ -295,17 +296,19 @@ def _prior_references(path: Path) -> dict[str, dict]:
     except (json.JSONDecodeError, CitationError) as error:
         line = getattr(error, "lineno", None) or getattr(error, "line", None)
         logger.warning("%s:%s: ignoring an unreadable earlier output (%s)", path, line or 1,
-                       getattr(error, "msg", error))
+                       getattr(error, "msg", error), extra=ONCE)
         return {}
     if not isinstance(items, list):
-        logger.warning("%s: ignoring an earlier output that is not a list of CSL items", path)
+        logger.warning("%s: ignoring an earlier output that is not a list of CSL items", path,
+                       extra=ONCE)
         return {}
     references: dict[str, dict] = {}
     for index, item in enumerate(items):
         try:
             valid = csl.normalize(item, f"{path.name} item {index}").item
         except csl.InvalidItem as error:
-            logger.warning("%s: ignoring item %d of an earlier output: %s", path, index, error)
+            logger.warning("%s: ignoring item %d of an earlier output: %s", path, index, error,
+                           extra=ONCE)
             continue
         standard_id = CSL_Item(valid).note_dict.get("standard_id")
         if standard_id:
@@ -320,11 +323,11 @@ def _prior_standard_ids(path: Path) -> dict[str, str]:
         reader = csv.DictReader(io.StringIO(read_text_file(path)), delimiter="\t")
         rows = list(reader)
     except (CitationError, csv.Error) as error:
-        logger.warning("%s: ignoring an unreadable earlier output (%s)", path, error)
+        logger.warning("%s: ignoring an unreadable earlier output (%s)", path, error, extra=ONCE)
         return {}
     if not set(TSV_FIELDS) <= set(reader.fieldnames or ()):
         logger.warning("%s: ignoring an earlier output without the columns %s", path,
-                       ", ".join(TSV_FIELDS))
+                       ", ".join(TSV_FIELDS), extra=ONCE)
         return {}
     standard_ids: dict[str, str] = {}
     for row in rows:

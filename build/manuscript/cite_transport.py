@@ -40,6 +40,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from .errors import ConfigError
+from .stages import ONCE
 
 logger = logging.getLogger(__name__)
 
@@ -213,7 +214,7 @@ def open_cache(cache_path: Path) -> requests_cache.SQLiteCache:
         aside = db_file.with_name(f"{db_file.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
         db_file.replace(aside)
         logger.warning("%s: the citation cache is unreadable (%s); moved it to %s and "
-                       "starting an empty one", db_file, error, aside.name)
+                       "starting an empty one", db_file, error, aside.name, extra=ONCE)
         return requests_cache.SQLiteCache(str(cache_path), wal=True)
 
 

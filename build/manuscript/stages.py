@@ -8,6 +8,9 @@ the key, the sha256 of each output and the warnings. A skipped stage
   missing, unreadable, edited or malformed counts as absent and the stage runs again;
 * logs its recorded warnings again, exactly as when it ran, so ``--strict`` gives the same
   verdict on the first build and the tenth.
+
+A warning about an event rather than about the sources (a corrupt cache moved aside) is
+logged with ``extra=ONCE``: it is not recorded, since the next build has nothing to repeat.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ logger = logging.getLogger(__name__)
 STATE_FILE = ".build-state.json"
 STATE_FORMAT = 2
 T = TypeVar("T")
+
+
+ONCE = {"once": True}  # ``logger.warning(..., extra=ONCE)``: an event, never replayed
 
 
 @dataclass(frozen=True)
@@ -221,7 +227,7 @@ class StageCache:
     def _capture(self, record: logging.LogRecord) -> None:
         if not self._recording or threading.get_ident() != self._thread:
             return
-        if getattr(record, "replayed", False):
+        if getattr(record, "replayed", False) or getattr(record, "once", False):
             return
         file = getattr(record, "file", None)
         self._recording[-1].warnings.append(Logged(
