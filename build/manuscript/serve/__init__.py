@@ -28,7 +28,7 @@ from pathlib import Path
 from ..config import Config, make_config
 from ..errors import ManuscriptError
 from .builder import BuildCounter, Builder, ReadWriteLock, Reconfigure
-from .page import LIVERELOAD_PATH, Overlay, Status
+from .page import LIVERELOAD_PATH, Status
 from .watch import DEBOUNCE_SECONDS, POLL_SECONDS, Snapshot, Watcher, snapshot
 from .web import INDEX, Found, HTTPServer, resolve_url
 
@@ -69,20 +69,12 @@ class Server:
         return self.builder.config
 
     @property
-    def lock(self) -> ReadWriteLock:
-        return self.builder.lock
-
-    @property
     def builds(self) -> BuildCounter:
         return self.builder.status
 
     @property
     def last_error(self) -> BaseException | None:
         return self.builder.last_error
-
-    @property
-    def problems(self) -> list[str]:
-        return self.builder.problems
 
     @property
     def build_number(self) -> int:
@@ -94,10 +86,6 @@ class Server:
 
     def status(self) -> Status:
         return self.builds.current()
-
-    def overlay(self) -> Overlay | None:
-        """The overlay's title and lines, or None when the last build was clean."""
-        return self.builder.overlay()
 
     def wait_for_build(self, after: int, timeout: float) -> int:
         """Block until the build number exceeds ``after`` (or timeout, or shutdown)."""
@@ -132,8 +120,12 @@ class Server:
         if self._threads:
             self.httpd.shutdown()  # only valid while serve_forever runs in another thread
         self.httpd.server_close()
+        if self.builder.building.is_set():
+            # The watcher ends the build it runs (which writes output/ last): say why we wait.
+            logger.info("stopping once the build in progress ends "
+                        "(Ctrl-C again to quit without waiting)")
         for thread in self._threads:
-            thread.join()  # the watcher may wait for a build in progress to finish
+            thread.join()
 
     # --- building -----------------------------------------------------------------------
 
@@ -153,17 +145,13 @@ class Server:
 
     # --- serving ------------------------------------------------------------------------
 
-    def resolve(self, url_path: str) -> Path | None:
-        """The file a URL path names inside the served folder, or None (→ 404)."""
-        return resolve_url(self.config, url_path)
-
     def read(self, url_path: str) -> Found | None:
         """A file's bytes and the status of the build they belong to, read under the
         shared lock so that a page and its number always match (and no build is
         half-way through writing)."""
-        with self.lock.shared():
+        with self.builder.lock.shared():
             try:
-                path = self.resolve(url_path)
+                path = resolve_url(self.config, url_path)
                 if path is None:
                     return None
                 return Found(path, path.read_bytes(), self.status())

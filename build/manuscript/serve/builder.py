@@ -130,11 +130,13 @@ class Builder:
         self.status = BuildCounter()
         self.last_error: BaseException | None = None
         self.problems: list[str] = []  # what the last build warned about, as logged
+        self.building = threading.Event()  # set while a build runs (shutdown waits for it)
 
     def rebuild(self) -> bool:
         """One build. Errors are logged, never raised: the last good outputs stay in
         place (the build writes only when all stages pass)."""
         kept = _WarningsKept()
+        self.building.set()
         try:
             self._refresh_config()
             self._build(kept)
@@ -147,6 +149,8 @@ class Builder:
             logger.error("build failed: %s", error, exc_info=True)
         else:
             self.last_error = None
+        finally:
+            self.building.clear()
         # Replayed warnings too: a skipped stage still warns.
         self.problems = kept.messages
         ok = self.last_error is None
