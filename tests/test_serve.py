@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, copy_manuscript
+from helpers import ROOT, copy_manuscript, serving
 from manuscript import serve as serve_module
 from manuscript.config import make_config
 from manuscript.serve import Server, serve
@@ -152,3 +152,79 @@ def test_pandoc_defaults_are_watched(server: Server) -> None:
     assert server.wait_for_build(before, BUILD_TIMEOUT) > before
     (defaults / "html.yaml").unlink()
     assert server.wait_for_build(before + 1, BUILD_TIMEOUT) > before + 1
+
+
+def test_a_failed_build_reloads_the_page_with_its_error_then_clears(tmp_path: Path) -> None:
+    """A page polling with its build and attempt learns of a failed build (and reloads to
+    show the error over the previous build), and of the fix (and loses the error)."""
+    root = copy_manuscript(ROOT, tmp_path)
+    with serving(root) as server:
+        status, page = get(server.port, "/")
+        assert status == 200 and "manuscript-problems" not in page
+        shown = (server.build_number, server.build_attempts)
+        assert f"var a = {shown[1]};" in page
+        metadata = root / "content" / "metadata.yaml"
+        good = metadata.read_text(encoding="utf-8")
+        metadata.write_text("title: [unclosed\n", encoding="utf-8")
+        poll = f"/__livereload?v={shown[0]}&a={shown[1]}"
+        assert get(server.port, poll) == (200, f"{shown[0]}\n")
+        status, page = get(server.port, "/")
+        assert status == 200 and TITLE in page  # the last good page…
+        assert "The last build failed" in page and "metadata.yaml" in page  # …with why
+        failed = server.build_attempts
+        assert f"var a = {failed};" in page
+
+        metadata.write_text(good, encoding="utf-8")
+        status, body = get(server.port, f"/__livereload?v={shown[0]}&a={failed}")
+        assert status == 200 and int(body) > shown[0]
+        assert "manuscript-problems" not in get(server.port, "/")[1]
+
+
+def test_without_a_good_build_the_root_explains_and_reloads_once_one_succeeds(
+        tmp_path: Path) -> None:
+    root = copy_manuscript(ROOT, tmp_path)
+    metadata = root / "content" / "metadata.yaml"
+    good = metadata.read_text(encoding="utf-8")
+    metadata.write_text("title: [unclosed\n", encoding="utf-8")
+    with serving(root) as server:
+        assert server.build_number == 0 and server.last_error is not None
+        status, page = get(server.port, "/")
+        assert status == 503
+        assert "No page yet" in page and "metadata.yaml" in page
+        assert "var v = 0;" in page and "/__livereload" in page
+        assert get(server.port, "/nonexistent.html")[0] == 404
+
+        metadata.write_text(good, encoding="utf-8")
+        assert get(server.port, f"/__livereload?v=0&a={server.build_attempts}")[0] == 200
+        status, page = get(server.port, "/")
+        assert status == 200 and TITLE in page and "No page yet" not in page
+
+
+def test_an_edit_of_manuscript_toml_applies_without_a_restart(tmp_path: Path) -> None:
+    """manuscript.toml is watched, so its edits count: here a template-variables file it
+    names (itself watched from then on) supplies a word the content uses."""
+    root = copy_manuscript(ROOT, tmp_path)
+    section = root / "content" / "02.introduction.md"
+    section.write_text(section.read_text(encoding="utf-8") + "\n\nThe word {{ serve_word }}.\n",
+                       encoding="utf-8")
+    variables = root / "words.json"
+    variables.write_text(f'{{"serve_word": "{WORD}"}}', encoding="utf-8")
+    with serving(root) as server:
+        assert WORD not in get(server.port, "/")[1]  # serve_word is undefined
+        before = server.build_number
+        (root / "manuscript.toml").write_text('template-variables-path = ["words.json"]\n',
+                                              encoding="utf-8")
+        after_toml = server.wait_for_build(before, BUILD_TIMEOUT)
+        assert after_toml > before
+        assert WORD in get(server.port, "/")[1]
+        assert variables in server.watched()
+
+        variables.write_text('{"serve_word": "Quokkaphant"}', encoding="utf-8")
+        assert server.wait_for_build(after_toml, BUILD_TIMEOUT) > after_toml
+        assert "Quokkaphant" in get(server.port, "/")[1]
+
+        attempts = server.build_attempts  # a broken manuscript.toml fails like any input
+        (root / "manuscript.toml").write_text("strict = 'yes'\n", encoding="utf-8")
+        assert server.wait_for_attempt(attempts, BUILD_TIMEOUT)
+        assert "manuscript.toml" in str(server.last_error)
+        assert "Quokkaphant" in get(server.port, "/")[1]

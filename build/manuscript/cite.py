@@ -462,18 +462,48 @@ def resolve(
 ) -> Bibliography:
     """Resolve every key, or raise UnresolvedCitations naming each failure and its places.
 
-    Lookups that reach manubot's resolvers go through ``requests``: call this inside
-    ``cite_transport.installed`` (as ``cite()`` does) so they use the cache.
+    In stages (the module's docstring says why in this order): standardize the keys;
+    take what the manual references and then the earlier output hold; look the rest up
+    (the requests cache, then the network); fall back to the earlier output's copy when
+    a lookup fails. Lookups that reach manubot's resolvers go through ``requests``: call
+    this inside ``cite_transport.installed`` (as ``cite()`` does) so they use the cache.
     """
-    rows: list[dict[str, str]] = []
-    groups: dict[str, list[str]] = {}
+    keys = _standardize(config, input_ids, aliases, manual, prior, infer_prefixes)
+    found, to_fetch = _found_locally(keys.groups, manual, prior, refresh)
+    fetched = _fetch_all([(sid, keys.groups[sid][0]) for sid in to_fetch], infer_prefixes,
+                         on_lookup or _no_progress)
+    for standard_id in to_fetch:
+        item = _fetched_or_earlier(config, keys, standard_id, fetched[standard_id], prior)
+        if item is not None:
+            found[standard_id] = item
+    if keys.failures:
+        raise UnresolvedCitations(keys.failures, config.root)
+    return _bibliography(found, keys)
+
+
+@dataclass
+class _Keys:
+    """The cited keys, standardized: what the lookups work on and citations.tsv records."""
+
+    rows: list[dict[str, str]] = field(default_factory=list)  # citations.tsv
+    groups: dict[str, list[str]] = field(default_factory=dict)  # standard_id → input_ids
+    failures: list[Failure] = field(default_factory=list)
+
+
+def _standardize(config: Config, input_ids: list[str], aliases: dict[str, str],
+                 manual: dict[str, CSL_Item], prior: PriorBuild,
+                 infer_prefixes: bool) -> _Keys:
+    """Each key's standard id, as manubot's ``CiteKey`` gives it; cross-references skipped.
+
+    A short DOI needs a lookup to standardize: the earlier build's citations.tsv, or
+    a reference that records its shortDOI, already did it, so no request is made.
+    """
+    keys = _Keys()
     short_dois = short_doi_index([*manual.values(), *prior.references.values()])
-    failures: list[Failure] = []
     for input_id in input_ids:
         if _XNOS.match(input_id):
             continue
         dealiased = aliases.get(input_id, input_id)
-        # A short DOI needs a lookup to standardize; an earlier build already did it.
         known_standard = (prior.standard_ids.get(dealiased) or prior.standard_ids.get(input_id)
                           or short_dois.get(dealiased.lower()))
         effective = {input_id: known_standard} if known_standard else aliases
@@ -481,13 +511,19 @@ def resolve(
         try:
             standard_id = citekey.standard_id
         except Exception as error:  # manubot's standardizers raise anything, network included
-            failures.append(Failure(input_id, f"cannot be standardized: {error}",
-                                    _places(config, input_id)))
+            keys.failures.append(Failure(input_id, f"cannot be standardized: {error}",
+                                         _places(config, input_id)))
             continue
-        rows.append({"input_id": input_id, "dealiased_id": dealiased,
-                     "standard_id": standard_id, "short_id": shorten_citekey(standard_id)})
-        groups.setdefault(standard_id, []).append(input_id)
+        keys.rows.append({"input_id": input_id, "dealiased_id": dealiased,
+                          "standard_id": standard_id, "short_id": shorten_citekey(standard_id)})
+        keys.groups.setdefault(standard_id, []).append(input_id)
+    return keys
 
+
+def _found_locally(groups: dict[str, list[str]], manual: dict[str, CSL_Item],
+                   prior: PriorBuild, refresh: bool) -> tuple[dict[str, dict], list[str]]:
+    """The items the manual references, then the earlier output, hold (the latter not
+    when ``refresh``: the author asked for fresh metadata); and the ids left to fetch."""
     found: dict[str, dict] = {}
     to_fetch: list[str] = []
     for standard_id in sorted(groups):
@@ -498,39 +534,38 @@ def resolve(
             to_fetch.append(standard_id)
         else:
             found[standard_id] = item
-    lookups = _fetch_all([(sid, groups[sid][0]) for sid in to_fetch], infer_prefixes,
-                         on_lookup or _no_progress)
-    for standard_id in to_fetch:
-        first = groups[standard_id][0]
-        lookup = lookups[standard_id]
-        earlier = prior.references.get(standard_id)
-        places = _places(config, first)
-        extra = {"file": places[0][0], "line": places[0][1]} if places else {}
-        if lookup.item is None and earlier is not None:
-            logger.warning("@%s: %s; using the earlier build's output/references.json",
-                           first, lookup.problem, extra=extra)
-            lookup.item = earlier
-        elif lookup.item is not None and lookup.stale_urls:
-            logger.warning("@%s: the citation service failed; using the cached answer of an "
-                           "earlier lookup", first, extra=extra)
-            logger.debug("@%s: stale cached answers used: %s", first,
-                         ", ".join(lookup.stale_urls))
-        if lookup.item is None:
-            failures.append(Failure(first, _offline_problem(lookup.problem)
-                                    if config.offline else lookup.problem, places))
-        else:
-            found[standard_id] = lookup.item
-    if failures:
-        raise UnresolvedCitations(failures, config.root)
+    return found, to_fetch
 
-    csl_items: list[dict] = []
-    short_ids: dict[str, str] = {}
-    for standard_id in sorted(found):
-        item = found[standard_id]
-        csl_items.append(item)
-        for input_id in groups[standard_id]:
-            short_ids[input_id] = item["id"]
-    return Bibliography(csl_items=csl_items, rows=rows, short_ids=short_ids)
+
+def _fetched_or_earlier(config: Config, keys: _Keys, standard_id: str, lookup: _Lookup,
+                        prior: PriorBuild) -> dict | None:
+    """A looked-up item (from the service, or a stale cached answer when the service
+    failed), else the earlier output's copy, else None with a Failure recorded."""
+    first = keys.groups[standard_id][0]
+    places = _places(config, first)
+    extra = {"file": places[0][0], "line": places[0][1]} if places else {}
+    earlier = prior.references.get(standard_id)
+    if lookup.item is None and earlier is not None:
+        logger.warning("@%s: %s; using the earlier build's output/references.json",
+                       first, lookup.problem, extra=extra)
+        return earlier
+    if lookup.item is not None and lookup.stale_urls:
+        logger.warning("@%s: the citation service failed; using the cached answer of an "
+                       "earlier lookup", first, extra=extra)
+        logger.debug("@%s: stale cached answers used: %s", first, ", ".join(lookup.stale_urls))
+    if lookup.item is None:
+        problem = _offline_problem(lookup.problem) if config.offline else lookup.problem
+        keys.failures.append(Failure(first, problem, places))
+    return lookup.item
+
+
+def _bibliography(found: dict[str, dict], keys: _Keys) -> Bibliography:
+    """The items in standard-id order, and the short id each cited key now points at."""
+    csl_items = [found[standard_id] for standard_id in sorted(found)]
+    short_ids = {input_id: item["id"]
+                 for item, standard_id in zip(csl_items, sorted(found), strict=True)
+                 for input_id in keys.groups[standard_id]}
+    return Bibliography(csl_items=csl_items, rows=keys.rows, short_ids=short_ids)
 
 
 def short_doi_index(items: list[dict]) -> dict[str, str]:
