@@ -8,6 +8,7 @@ so nothing here reaches the network.
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import sys
 from pathlib import Path
@@ -363,6 +364,32 @@ def test_clear_cache_refetches_and_falls_back_with_a_warning(tmp_path: Path) -> 
     assert "@doi:10.5555/a" in done.stderr and "earlier build's output/references.json" in (
         done.stderr)
     assert "Paper A" in " | ".join(reference_list(root))
+
+
+def test_a_citation_cut_and_pasted_back_is_still_known_offline(tmp_path: Path) -> None:
+    """Offline, with references known only from the output branch: a build without one
+    citation (a half-saved section in serve) must not forget it for the next build."""
+    cited = "A [@doi:10.5555/a] and B [@arxiv:2106.00002v1]."
+    root = write_manuscript(tmp_path, cited)
+    with CitationServer() as server:
+        script_side_services(server)
+        server.script("/doi.org/10.5555/a", json_reply(doi_csl("10.5555/a", "Paper A", "Aa")))
+        server.script("export.arxiv.org/api/query",
+                      Reply(body=arxiv_atom("2106.00002v1", "Paper B", "B. Bee"),
+                            content_type="application/atom+xml"))
+        run_manuscript(root, "build", "--no-pdf", env=online_env(server))
+    shutil.rmtree(root / "ci" / "cache")  # what a fresh clone with the output branch has
+
+    (root / "content" / "01.text.md").write_text("## Text\n\nB [@arxiv:2106.00002v1].\n")
+    run_manuscript(root, "build", "--no-pdf")  # offline, A cut
+    assert "Paper A" not in " | ".join(reference_list(root))
+    (root / "content" / "01.text.md").write_text("## Text\n\nNo citation left.\n")
+    run_manuscript(root, "build", "--no-pdf")  # offline, B cut too
+    (root / "content" / "01.text.md").write_text(f"## Text\n\n{cited}\n")
+    done = run_manuscript(root, "build", "--no-pdf", check=False)  # both pasted back
+    assert done.returncode == 0, done.stderr
+    entries = " | ".join(reference_list(root))
+    assert "Paper A" in entries and "Paper B" in entries
 
 
 def test_lookups_run_concurrently_within_the_per_host_bound(tmp_path: Path) -> None:

@@ -183,7 +183,8 @@ def cite_stage(config: Config, processed: process.Processed, parsed: ParsedMarkd
 
     def dump(bibliography: cite.Bibliography) -> dict[str, bytes]:
         return {"references.json": bibliography.references_json.encode("utf-8"),
-                "citations.tsv": bibliography.citations_tsv.encode("utf-8")}
+                "citations.tsv": bibliography.citations_tsv.encode("utf-8"),
+                cite.EARLIER_FILE: bibliography.cited_earlier.encode("utf-8")}
 
     def load(outputs: dict[str, bytes]) -> cite.Bibliography:
         items = json.loads(outputs["references.json"])
@@ -192,7 +193,8 @@ def cite_stage(config: Config, processed: process.Processed, parsed: ParsedMarkd
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise TypeError("references.json is not a list of CSL items")
         short_ids = {row["input_id"]: row["short_id"] for row in rows}
-        return cite.Bibliography(csl_items=items, rows=rows, short_ids=short_ids)
+        return cite.Bibliography(csl_items=items, rows=rows, short_ids=short_ids,
+                                 cited_earlier=outputs[cite.EARLIER_FILE].decode("utf-8"))
 
     on_lookup = progress.count if progress else None
 

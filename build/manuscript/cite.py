@@ -50,6 +50,10 @@ logger = logging.getLogger(__name__)
 
 TSV_FIELDS = ("input_id", "dealiased_id", "standard_id", "short_id")
 DEFAULT_REQUESTS_CACHE = "ci/cache/requests-cache"
+# In output/, beside references.json: what earlier builds cited and this one does not. Offline,
+# a citation cut (or half-saved) and pasted back is then still known: the earlier output
+# alone would have forgotten it with the build in between.
+EARLIER_FILE = ".cited-earlier.json"
 _MAX_WORKERS = 16  # lookups in flight overall; cite_transport bounds them per host
 _XNOS = re.compile(r"^(fig|tbl|eq):")  # cross-references, handled by the crossref filter
 OnLookup = Callable[[int, int], None]  # (lookups done, lookups in all)
@@ -60,6 +64,7 @@ class Bibliography:
     csl_items: list[dict]
     rows: list[dict[str, str]]  # citations.tsv
     short_ids: dict[str, str] = field(default_factory=dict)  # input_id → short_id
+    cited_earlier: str = "{}\n"  # EARLIER_FILE's text
 
     @functools.cached_property  # written to output/ and handed to pandoc: encode once
     def references_json(self) -> str:
@@ -277,15 +282,46 @@ class PriorBuild:
     references: dict[str, dict]  # standard_id → CSL item
     standard_ids: dict[str, str]  # input_id and dealiased_id → standard_id
 
+    def not_in(self, bibliography: Bibliography) -> str:
+        """EARLIER_FILE's text: what this prior build knew that ``bibliography`` dropped."""
+        standard = {row["standard_id"] for row in bibliography.rows}
+        cited = {row[column] for row in bibliography.rows
+                 for column in ("input_id", "dealiased_id")}
+        kept = {"references": {sid: item for sid, item in sorted(self.references.items())
+                               if sid not in standard},
+                "standard_ids": {key: sid for key, sid in sorted(self.standard_ids.items())
+                                 if key not in cited}}
+        return json.dumps(kept, indent=1, ensure_ascii=False) + "\n"
+
 
 def load_prior_build(output_dir: Path) -> PriorBuild:
-    """An earlier build's outputs (or a copy of a repository's ``output`` branch).
+    """An earlier build's outputs (or a copy of a repository's ``output`` branch), and what
+    builds before it cited (EARLIER_FILE).
 
     They are only a shortcut: anything unreadable or of the wrong shape is ignored
     with a warning, and the keys are looked up again.
     """
     refs_path, tsv_path = output_dir / "references.json", output_dir / "citations.tsv"
-    return PriorBuild(_prior_references(refs_path), _prior_standard_ids(tsv_path))
+    earlier = _cited_earlier(output_dir / EARLIER_FILE)
+    return PriorBuild({**earlier.references, **_prior_references(refs_path)},
+                      {**earlier.standard_ids, **_prior_standard_ids(tsv_path)})
+
+
+def _cited_earlier(path: Path) -> PriorBuild:
+    """EARLIER_FILE; our own bookkeeping, so a damaged one is quietly nothing."""
+    try:
+        data = json.loads(path.read_bytes())
+        references, standard_ids = data["references"], data["standard_ids"]
+        if not (isinstance(references, dict) and isinstance(standard_ids, dict)
+                and all(isinstance(item, dict) for item in references.values())
+                and all(isinstance(sid, str) for sid in standard_ids.values())):
+            raise TypeError("not the shape this build writes")
+    except FileNotFoundError:
+        return PriorBuild({}, {})
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        logger.debug("%s not used: %s", path, error)
+        return PriorBuild({}, {})
+    return PriorBuild(references, standard_ids)
 
 
 def _prior_references(path: Path) -> dict[str, dict]:
@@ -388,9 +424,11 @@ def cite(config: Config, input_ids: list[str], aliases: dict[str, str],
     with _manubot_quiet(config.verbose), cite_transport.installed(
             options.requests_cache, offline=config.offline, clear=options.clear_cache,
             policy=policy):
-        return resolve(config, input_ids, aliases, manual, prior,
-                       infer_prefixes=options.infer_prefixes, refresh=options.clear_cache,
-                       on_lookup=on_lookup)
+        bibliography = resolve(config, input_ids, aliases, manual, prior,
+                               infer_prefixes=options.infer_prefixes,
+                               refresh=options.clear_cache, on_lookup=on_lookup)
+    bibliography.cited_earlier = prior.not_in(bibliography)
+    return bibliography
 
 
 @contextmanager
