@@ -11,6 +11,8 @@ Syntax (pandoc-xnos):
   {#fig:}                                        numbered, but not referenceable
   @fig:id  +@fig:id  *@fig:id  !@fig:id          plain, "fig. 1", "Figure 1", "1"
   [@fig:a; @fig:b]  or  @fig:a; @fig:b           "1 and 2" ("figs. 1 and 2")
+  +@fig:a; @tbl:b                                "fig. 1 and table 1" (each kind named)
+  [see @fig:a, left]                             "see 1, left" (the citation's words kept)
 
 Supplementary numbering: a heading with the class `.supplementary` (or the
 attribute `supplementary=true`) starts a supplementary part that lasts until
@@ -375,6 +377,14 @@ local function tag_inlines(text)
   return {pandoc.Str(text)}
 end
 
+-- "(1)", or "(", the math, ")" for a tag that is math.
+local function parenthesised(text)
+  local inlines = pandoc.Inlines({pandoc.Str('(')})
+  inlines:extend(tag_inlines(text))
+  inlines:insert(pandoc.Str(')'))
+  return inlines
+end
+
 -- "Figure 1:" as a Span, as pandoc-fignos wrote it.
 local function caption_prefix(kind, text)
   local inlines = pandoc.Inlines({pandoc.Str(kind.caption_name .. NBSP)})
@@ -559,10 +569,7 @@ end
 
 -- HTML: the math and "(1)" in an eqnos Span carrying the id.
 local function html_equation(kind, math, attr, text, id)
-  local number_text = pandoc.Inlines({pandoc.Str('(')})
-  number_text:extend(tag_inlines(text))
-  number_text:insert(pandoc.Str(')'))
-  local number = pandoc.Span(number_text, pandoc.Attr('', {'eqnos-number'}))
+  local number = pandoc.Span(parenthesised(text), pandoc.Attr('', {'eqnos-number'}))
   local span_attr = clean_attr(attr)
   span_attr.identifier = id
   span_attr.classes:insert(1, kind.class)
@@ -689,45 +696,110 @@ local function reference_link(state, label)
   if LATEX then  -- \ref prints the number given to the label (and links it)
     return pandoc.RawInline('latex', (eqref and '\\eqref{' or '\\ref{') .. label .. '}')
   end
-  local text = eqref and '(' .. entry.text .. ')' or entry.text
-  return pandoc.Link(tag_inlines(text), '#' .. label)
+  return pandoc.Link(eqref and parenthesised(entry.text) or tag_inlines(entry.text), '#' .. label)
 end
 
 -- "1", "1 and 2", "1, 2 and 3" (pandoc-xnos joins lists this way).
-local function join_links(links)
+local function join_items(items)
   local out = pandoc.Inlines({})
-  for n, link in ipairs(links) do
+  for n, item in ipairs(items) do
     if n > 1 then
-      if n == #links then
+      if n == #items then
         out:extend({pandoc.Space(), pandoc.Str('and'), pandoc.Space()})
       else
         out:extend({pandoc.Str(','), pandoc.Space()})
       end
     end
-    out:insert(link)
-  end
-  return out
-end
-
--- Render the references `ids` with a modifier ('+', '*', '!' or nil).
-local function render_references(state, ids, modifier)
-  local kind = state.kinds[kind_of(ids[1])]
-  local links = {}
-  for n, id in ipairs(ids) do
-    links[n] = reference_link(state, id)
-  end
-  local clever = modifier == '+' or modifier == '*'
-    or (modifier == nil and kind.cleveref)
-  local out = join_links(links)
-  if clever then
-    local names = modifier == '*' and kind.star_name or kind.plus_name
-    local name = #ids > 1 and names[2] or names[1]
-    out:insert(1, pandoc.Str(name .. NBSP))
+    out:extend(item)
   end
   return out
 end
 
 local MODIFIERS = {['+'] = true, ['*'] = true, ['!'] = true}
+
+-- A citation's prefix, split into the modifier it ends with ("[see +@fig:a]")
+-- and the text before it, without trailing spaces.
+local function prefix_parts(citation)
+  local prefix = citation.prefix:clone()
+  local last = prefix[#prefix]
+  local modifier
+  if last and last.t == 'Str' and MODIFIERS[last.text:sub(-1)] then
+    modifier = last.text:sub(-1)
+    if #last.text == 1 then
+      prefix:remove()
+    else
+      last.text = last.text:sub(1, -2)
+    end
+  end
+  while #prefix > 0 and (prefix[#prefix].t == 'Space' or prefix[#prefix].t == 'SoftBreak') do
+    prefix:remove()
+  end
+  return modifier, prefix
+end
+
+-- "figs." for `count` references of `kind` if the modifier (or, without
+-- one, the kind's cleveref option) asks for a name; nil otherwise.
+local function clever_name(kind, modifier, count)
+  local clever = modifier == '+' or modifier == '*'
+    or (modifier == nil and kind.cleveref)
+  if not clever then
+    return nil
+  end
+  local names = modifier == '*' and kind.star_name or kind.plus_name
+  return count > 1 and names[2] or names[1]
+end
+
+-- Consecutive citations of the same kind, each group named on its own:
+-- "+@fig:a; @fig:b; @tbl:c" is "figs. 1, 2 and table 1".
+local function kind_groups(citations)
+  local groups = {}
+  for _, c in ipairs(citations) do
+    local key = kind_of(c.id)
+    local group = groups[#groups]
+    if not group or group.key ~= key then
+      group = {key = key, citations = {}}
+      groups[#groups + 1] = group
+    end
+    group.citations[#group.citations + 1] = c
+  end
+  return groups
+end
+
+-- One reference as it reads: the citation's prefix text, the kind's name
+-- (for the first of a group), the link, and the citation's suffix text.
+local function reference_item(state, citation, prefix, name)
+  local item = pandoc.Inlines(prefix)
+  if #item > 0 then
+    item:insert(pandoc.Space())
+  end
+  if name then
+    item:insert(pandoc.Str(name .. NBSP))
+  end
+  item:insert(reference_link(state, citation.id))
+  item:extend(citation.suffix)
+  return item
+end
+
+-- The items of one group of references of the same kind.
+local function group_items(state, group, modifier, items)
+  local kind = state.kinds[group.key]
+  local own_modifier, first_prefix = prefix_parts(group.citations[1])
+  local name = clever_name(kind, own_modifier or modifier, #group.citations)
+  for n, citation in ipairs(group.citations) do
+    local _, prefix = prefix_parts(citation)
+    items[#items + 1] = reference_item(state, citation, n == 1 and first_prefix or prefix,
+      n == 1 and name or nil)
+  end
+end
+
+-- Render references with the modifier typed before them ('+', '*', '!' or nil).
+local function render_references(state, citations, modifier)
+  local items = {}
+  for _, group in ipairs(kind_groups(citations)) do
+    group_items(state, group, modifier, items)
+  end
+  return join_items(items)
+end
 
 -- Text of a Cite that keeps only the (non-crossref) citations given.
 local function citation_source(citations)
@@ -756,19 +828,10 @@ local function cite_runs(cite)
   return runs
 end
 
--- The ids of `citations`, appended to `ids` (a new list if nil).
-local function citation_ids(citations, ids)
-  ids = ids or {}
-  for _, c in ipairs(citations) do
-    ids[#ids + 1] = c.id
-  end
-  return ids
-end
-
 -- One run of a Cite split by kind: cross-references become links, citations stay.
 local function render_run(state, run)
   if run.xref then
-    return render_references(state, citation_ids(run.citations), nil)
+    return render_references(state, run.citations, nil)
   end
   return pandoc.Inlines {pandoc.Cite({pandoc.Str(citation_source(run.citations))}, run.citations)}
 end
@@ -785,36 +848,51 @@ local function split_cite(state, cite)
   return out
 end
 
--- The modifier typed just before a reference ("+@fig:a") and whether braces
--- protect it ("{+@fig:a}", `following` being the inline after the Cite).
--- Both are cut from the end of `out`, the text already rendered.
-local function take_modifier(out, following)
-  local prev = out[#out]
-  if not prev or prev.t ~= 'Str' then
-    return nil, false
-  end
-  local text, modifier = prev.text, nil
-  if MODIFIERS[text:sub(-1)] then
-    modifier, text = text:sub(-1), text:sub(1, -2)
-  end
-  local brace = text:sub(-1) == '{' and following ~= nil and following.t == 'Str'
-    and following.text:sub(1, 1) == '}'
-  if brace then
-    text = text:sub(1, -2)
-  end
-  if text == '' then
+-- Drop the last character of the Str ending `out` (the Str too if emptied).
+local function cut_last_char(out)
+  local last = out[#out]
+  if #last.text == 1 then
     out:remove()
   else
-    prev.text = text
+    last.text = last.text:sub(1, -2)
   end
-  return modifier, brace
 end
 
--- Whether inlines[i..i+2] is "; @fig:b", continuing a list "@fig:a; @fig:b".
+-- Whether `out` (the text rendered so far) ends with the character `char`.
+local function ends_with(out, char)
+  local last = out[#out]
+  return last ~= nil and last.t == 'Str' and last.text:sub(-1) == char
+end
+
+-- The modifier typed just before a reference ("+@fig:a"), cut from `out`.
+local function take_modifier(out)
+  local last = out[#out]
+  if not last or last.t ~= 'Str' or not MODIFIERS[last.text:sub(-1)] then
+    return nil
+  end
+  local modifier = last.text:sub(-1)
+  cut_last_char(out)
+  return modifier
+end
+
+-- If `out` ends with `opener` and inlines[i] starts with `closer`, cut both
+-- and return the text after the closer ('' if none); nil otherwise.
+local function take_enclosure(out, inlines, i, opener, closer)
+  local following = inlines[i]
+  if not ends_with(out, opener) or not following or following.t ~= 'Str'
+      or following.text:sub(1, 1) ~= closer then
+    return nil
+  end
+  cut_last_char(out)
+  return following.text:sub(2)
+end
+
+-- Whether inlines[i..i+2] is "; @fig:b", continuing a list "@fig:a; @fig:b"
+-- (the space may be a line break in the source).
 local function continues_list(inlines, i)
   local separator, space, cite = inlines[i], inlines[i + 1], inlines[i + 2]
   return separator ~= nil and separator.t == 'Str' and separator.text == ';'
-    and space ~= nil and space.t == 'Space'
+    and space ~= nil and (space.t == 'Space' or space.t == 'SoftBreak')
     and cite ~= nil and cite.t == 'Cite' and is_xref(cite.citations[1])
 end
 
@@ -823,43 +901,49 @@ end
 local function extend_list(inlines, cluster)
   while #cluster.runs == 1 and continues_list(inlines, cluster.next) do
     local runs = cite_runs(inlines[cluster.next + 2])
-    citation_ids(runs[1].citations, cluster.ids)
+    for _, c in ipairs(runs[1].citations) do
+      cluster.citations[#cluster.citations + 1] = c
+    end
     cluster.runs = runs
     cluster.next = cluster.next + 3
   end
 end
 
--- The reference cluster starting with the Cite inlines[i]: its labels and
--- modifier, the runs of its last Cite (ordinary citations after the labels
--- stay citations), the text after a closing brace, and the next index.
+-- The reference cluster starting with the Cite inlines[i]: its citations and
+-- modifier, the runs of its last Cite (ordinary citations after the
+-- references stay citations), the text after a closing brace or bracket, and
+-- the next index. "{+@fig:a}" protects a reference, and "[*@fig:a; @fig:b]"
+-- (which pandoc does not read as one Cite, because of the "*") is one list;
+-- their braces and brackets are dropped.
 local function read_cluster(inlines, i, out)
   local cite = inlines[i]
-  local modifier, brace = take_modifier(out, inlines[i + 1])
+  local typed = take_modifier(out)
   -- "[+@fig:a; ...]": the modifier is the first citation's prefix.
-  local first_prefix = stringify(cite.citations[1].prefix)
-  if MODIFIERS[first_prefix] then
-    modifier = first_prefix
-  end
+  local in_prefix = prefix_parts(cite.citations[1])
   local runs = cite_runs(cite)
-  local cluster = {ids = citation_ids(runs[1].citations), modifier = modifier,
-                   runs = runs, next = i + 1}
-  if brace then
-    cluster.after_brace = inlines[i + 1].text:sub(2)
+  local cluster = {citations = {table.unpack(runs[1].citations)},
+                   modifier = in_prefix or typed, runs = runs, next = i + 1}
+  cluster.after = take_enclosure(out, inlines, i + 1, '{', '}')
+  if cluster.after then
     cluster.next = i + 2
-  else
-    extend_list(inlines, cluster)
+    return cluster
+  end
+  extend_list(inlines, cluster)
+  if typed then
+    cluster.after = take_enclosure(out, inlines, cluster.next, '[', ']')
+    cluster.next = cluster.next + (cluster.after and 1 or 0)
   end
   return cluster
 end
 
 local function render_cluster(state, cluster)
-  local out = render_references(state, cluster.ids, cluster.modifier)
+  local out = render_references(state, cluster.citations, cluster.modifier)
   for r = 2, #cluster.runs do
     out:insert(pandoc.Space())
     out:extend(render_run(state, cluster.runs[r]))
   end
-  if cluster.after_brace and cluster.after_brace ~= '' then
-    out:insert(pandoc.Str(cluster.after_brace))
+  if cluster.after and cluster.after ~= '' then
+    out:insert(pandoc.Str(cluster.after))
   end
   return out
 end
