@@ -13,6 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "filters"))
 
 import golden
 
+from helpers import copy_manuscript, run_manuscript
+
 CASES = golden.discover_cases()
 CROSSREF = golden.FILTERS_DIR / "crossref.lua"
 
@@ -239,3 +241,24 @@ def test_state_is_per_document(tmp_path: Path) -> None:
     # The first document's labels are unknown in the second.
     assert links == [("#fig:other", "1"), ("#fig:one", "??")]
     assert golden.normalize_warnings(result.stderr) == "crossref: unknown reference @fig:one\n"
+
+
+SHOWCASE = Path(__file__).resolve().parent / "fixtures" / "showcase"
+
+
+def test_build_reports_each_unknown_reference_once(tmp_path: Path) -> None:
+    """The filter warns once per unknown label and the build lists its places:
+    each place once (a label referenced n times used to give n x n lines)."""
+    root = copy_manuscript(SHOWCASE, tmp_path)
+    (root / "content" / "40.unknown.md").write_text(
+        "## Unknown\n\nFirst @fig:gone.\n\n"
+        "![A caption naming @fig:gone.](images/x.png){#fig:here}\n\n"
+        "Again [see @fig:gone] and @fig:here.\n",
+        encoding="utf-8",
+    )
+    completed = run_manuscript(root, "build", "--offline", "--no-pdf")
+    reported = [line for line in completed.stderr.splitlines() if "@fig:gone" in line]
+    assert reported == [
+        f"warning: content/40.unknown.md:{line}: unknown cross-reference @fig:gone"
+        for line in (3, 5, 7)
+    ]

@@ -303,6 +303,7 @@ local function new_state(meta)
     -- label -> {kind = 'fig', text = '1'}; filled before any reference is
     -- resolved, so forward references work.
     labels = {},
+    unknown = {},          -- labels already reported unknown
     counters = {},         -- kind -> main counter
     supp_counters = {},    -- kind -> supplementary counter
     unnamed = 0,           -- for ids of unreferenceable "{#fig:}" labels
@@ -689,7 +690,11 @@ end
 local function reference_link(state, label)
   local entry = state.labels[label]
   if not entry then
-    warn('unknown reference @' .. label)
+    -- Once per label: the build lists every place the label is referenced.
+    if not state.unknown[label] then
+      state.unknown[label] = true
+      warn('unknown reference @' .. label)
+    end
     return pandoc.Link({pandoc.Str('??')}, '#' .. label, '', pandoc.Attr('', {'xref-unknown'}))
   end
   local eqref = entry.kind == 'eq' and state.kinds.eq.eqref
