@@ -732,8 +732,8 @@ local function prefix_parts(citation)
     modifier = last.text:sub(-1)
     if #last.text == 1 then
       prefix:remove()
-    else
-      last.text = last.text:sub(1, -2)
+    else  -- a new Str: the clone shares its elements with the document
+      prefix[#prefix] = pandoc.Str(last.text:sub(1, -2))
     end
   end
   while #prefix > 0 and (prefix[#prefix].t == 'Space' or prefix[#prefix].t == 'SoftBreak') do
@@ -786,14 +786,13 @@ local function reference_item(state, citation, prefix, name)
 end
 
 -- The items of one group of references of the same kind.
+-- A modifier in the group's first prefix ("[@fig:a; +@tbl:b]") is its own.
 local function group_items(state, group, modifier, items)
   local kind = state.kinds[group.key]
-  local own_modifier, first_prefix = prefix_parts(group.citations[1])
-  local name = clever_name(kind, own_modifier or modifier, #group.citations)
   for n, citation in ipairs(group.citations) do
-    local _, prefix = prefix_parts(citation)
-    items[#items + 1] = reference_item(state, citation, n == 1 and first_prefix or prefix,
-      n == 1 and name or nil)
+    local own_modifier, prefix = prefix_parts(citation)
+    local name = n == 1 and clever_name(kind, own_modifier or modifier, #group.citations) or nil
+    items[#items + 1] = reference_item(state, citation, prefix, name)
   end
 end
 
