@@ -13,6 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "filters"))
 
 import golden
 
+from helpers import copy_manuscript, run_manuscript
+
 CASES = golden.discover_cases()
 CROSSREF = golden.FILTERS_DIR / "crossref.lua"
 
@@ -202,3 +204,61 @@ def test_supplementary_numbering() -> None:
     )
     captions = [text(c) for c in root.select("figcaption")]
     assert captions == ["Figure 1: Main.", "Figure S1: Extra.", "Figure 2: Main two."]
+
+
+TWICE = Path(__file__).resolve().parent / "filters" / "crossref-twice.lua"
+
+
+def test_state_is_per_document(tmp_path: Path) -> None:
+    """One loaded filter, two documents: the second is numbered, named and
+    resolved on its own, as if pandoc had run the filter on it alone."""
+    first = tmp_path / "first.md"
+    first.write_text(
+        "---\nfignos-caption-name: Fig.\n---\n\n"
+        "![One.](1.png){#fig:one}\n\n![Two.](2.png){#fig:two}\n\nSee @fig:one and @fig:two.\n",
+        encoding="utf-8",
+    )
+    second = tmp_path / "second.md"
+    second.write_text(
+        "![Other.](3.png){#fig:other}\n\nSee @fig:other and @fig:one.\n", encoding="utf-8"
+    )
+    result = subprocess.run(
+        [golden.pandoc_path(), "lua", str(TWICE), str(CROSSREF), str(first), str(second)],
+        capture_output=True, text=True, encoding="utf-8", check=True,
+    )
+    pages = result.stdout.split("<!-- next document -->")
+    assert len(pages) == 2
+    trees = []
+    for page in pages:
+        parser = TreeBuilder()
+        parser.feed(page)
+        trees.append(parser.root)
+    first_root, second_root = trees
+    assert [text(c) for c in first_root.select("figcaption")] == ["Fig. 1: One.", "Fig. 2: Two."]
+    # Numbering restarts, and the first document's caption name stays there.
+    assert [text(c) for c in second_root.select("figcaption")] == ["Figure 1: Other."]
+    links = [(a.attrs["href"], text(a)) for a in second_root.select("a")]
+    # The first document's labels are unknown in the second.
+    assert links == [("#fig:other", "1"), ("#fig:one", "??")]
+    assert golden.normalize_warnings(result.stderr) == "crossref: unknown reference @fig:one\n"
+
+
+SHOWCASE = Path(__file__).resolve().parent / "fixtures" / "showcase"
+
+
+def test_build_reports_each_unknown_reference_once(tmp_path: Path) -> None:
+    """The filter warns once per unknown label and the build lists its places:
+    each place once (a label referenced n times used to give n x n lines)."""
+    root = copy_manuscript(SHOWCASE, tmp_path)
+    (root / "content" / "40.unknown.md").write_text(
+        "## Unknown\n\nFirst @fig:gone.\n\n"
+        "![A caption naming @fig:gone.](images/x.png){#fig:here}\n\n"
+        "Again [see @fig:gone] and @fig:here.\n",
+        encoding="utf-8",
+    )
+    completed = run_manuscript(root, "build", "--offline", "--no-pdf")
+    reported = [line for line in completed.stderr.splitlines() if "@fig:gone" in line]
+    assert reported == [
+        f"warning: content/40.unknown.md:{line}: unknown cross-reference @fig:gone"
+        for line in (3, 5, 7)
+    ]

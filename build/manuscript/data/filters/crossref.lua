@@ -11,6 +11,8 @@ Syntax (pandoc-xnos):
   {#fig:}                                        numbered, but not referenceable
   @fig:id  +@fig:id  *@fig:id  !@fig:id          plain, "fig. 1", "Figure 1", "1"
   [@fig:a; @fig:b]  or  @fig:a; @fig:b           "1 and 2" ("figs. 1 and 2")
+  +@fig:a; @tbl:b                                "fig. 1 and table 1" (each kind named)
+  [see @fig:a, left]                             "see 1, left" (the citation's words kept)
 
 Supplementary numbering: a heading with the class `.supplementary` (or the
 attribute `supplementary=true`) starts a supplementary part that lasts until
@@ -25,6 +27,12 @@ xnos-capitalise (or xnos-capitalize), eqnos-eqref; <kind> is fig, table, eq.
 
 Only Cite elements whose citation ids start with the lowercase prefixes
 `fig:`, `tbl:` or `eq:` are touched; every other citation is left alone.
+
+The filter indexes every label first, then resolves the references (so forward
+references work), as quarto's crossref and pandoc-crossref do. Everything it
+learns while doing so lives in one state table made per document (new_state),
+never in module variables, so running it on several documents in one Lua
+state numbers each from 1.
 
 Warnings (the build maps them to file and line, so keep the wording):
   crossref: unknown reference @fig:missing
@@ -76,32 +84,37 @@ end
 -- Options
 ------------------------------------------------------------------------
 
--- One entry per kind of label; the defaults are those of pandoc-xnos.
-local kinds = {
-  fig = {
-    prefix = 'fig:', meta = 'fignos', class = 'fignos',
-    caption_name = 'Figure',
-    plus_name = {'fig.', 'figs.'}, star_name = {'Figure', 'Figures'},
-    cleveref = false,
-  },
-  tbl = {
-    prefix = 'tbl:', meta = 'tablenos', class = 'tablenos',
-    caption_name = 'Table',
-    plus_name = {'table', 'tables'}, star_name = {'Table', 'Tables'},
-    cleveref = false,
-  },
-  eq = {
-    prefix = 'eq:', meta = 'eqnos', class = 'eqnos',
-    caption_name = 'Equation',
-    plus_name = {'eq.', 'eqs.'}, star_name = {'Equation', 'Equations'},
-    cleveref = false, eqref = false,
-  },
-}
+-- One entry per kind of label, with the defaults of pandoc-xnos. A function,
+-- not a table, because each document's metadata may change the names.
+local function default_kinds()
+  return {
+    fig = {
+      key = 'fig', prefix = 'fig:', meta = 'fignos', class = 'fignos',
+      caption_name = 'Figure',
+      plus_name = {'fig.', 'figs.'}, star_name = {'Figure', 'Figures'},
+      cleveref = false,
+    },
+    tbl = {
+      key = 'tbl', prefix = 'tbl:', meta = 'tablenos', class = 'tablenos',
+      caption_name = 'Table',
+      plus_name = {'table', 'tables'}, star_name = {'Table', 'Tables'},
+      cleveref = false,
+    },
+    eq = {
+      key = 'eq', prefix = 'eq:', meta = 'eqnos', class = 'eqnos',
+      caption_name = 'Equation',
+      plus_name = {'eq.', 'eqs.'}, star_name = {'Equation', 'Equations'},
+      cleveref = false, eqref = false,
+    },
+  }
+end
+
+local KIND_KEYS = {fig = true, tbl = true, eq = true}
 
 -- 'fig', 'tbl' or 'eq' for a label; lowercase prefixes only, as pandoc-xnos.
 local function kind_of(label)
   local key = label:match('^(%l+):')
-  if key and kinds[key] then
+  if key and KIND_KEYS[key] then
     return key
   end
   return nil
@@ -143,31 +156,38 @@ local function capitalise(name)
   return (name:gsub('^%l', string.upper))
 end
 
+-- Apply "<meta>-caption-name", "-plus-name", "-star-name", "-cleveref" to one kind.
+local function read_kind_options(kind, meta, default_cleveref, capitalise_names)
+  local key = kind.meta
+  if meta[key .. '-caption-name'] ~= nil then
+    kind.caption_name = stringify(meta[key .. '-caption-name'])
+  end
+  kind.plus_name = meta_names(meta[key .. '-plus-name']) or kind.plus_name
+  kind.star_name = meta_names(meta[key .. '-star-name']) or kind.star_name
+  local cleveref = meta_bool(meta[key .. '-cleveref'])
+  if cleveref == nil then
+    cleveref = default_cleveref
+  end
+  kind.cleveref = cleveref or false
+  if capitalise_names then
+    kind.plus_name = {capitalise(kind.plus_name[1]), capitalise(kind.plus_name[2])}
+  end
+end
+
+-- The kinds, with this document's metadata applied.
 local function read_options(meta)
+  local kinds = default_kinds()
   local default_cleveref = meta_bool(meta['xnos-cleveref'])
   if default_cleveref == nil then
     default_cleveref = meta_bool(meta['cleveref'])
   end
   local capitalise_names = meta_bool(meta['xnos-capitalise'])
     or meta_bool(meta['xnos-capitalize'])
-
   for _, kind in pairs(kinds) do
-    local key = kind.meta
-    if meta[key .. '-caption-name'] ~= nil then
-      kind.caption_name = stringify(meta[key .. '-caption-name'])
-    end
-    kind.plus_name = meta_names(meta[key .. '-plus-name']) or kind.plus_name
-    kind.star_name = meta_names(meta[key .. '-star-name']) or kind.star_name
-    local cleveref = meta_bool(meta[key .. '-cleveref'])
-    if cleveref == nil then
-      cleveref = default_cleveref
-    end
-    kind.cleveref = cleveref or false
-    if capitalise_names then
-      kind.plus_name = {capitalise(kind.plus_name[1]), capitalise(kind.plus_name[2])}
-    end
+    read_kind_options(kind, meta, default_cleveref, capitalise_names)
   end
   kinds.eq.eqref = meta_bool(meta['eqnos-eqref']) or false
+  return kinds
 end
 
 ------------------------------------------------------------------------
@@ -194,6 +214,38 @@ local function source_text(inlines)
   return table.concat(parts)
 end
 
+-- key="value", key='value' and key=value, tried in this order.
+local PAIR_PATTERNS = {
+  '^([%w_%-:]+)="([^"]*)"',
+  "^([%w_%-:]+)='([^']*)'",
+  '^([%w_%-:]+)=([^%s}]*)',
+}
+
+-- The attribute token at `pos` of `body`: its type ('space', 'id', 'class',
+-- 'pair' or 'junk'), the index of its last character, and its values.
+local function attr_token(body, pos)
+  local s, e, a, b = body:find('^%s+', pos)
+  if s then
+    return 'space', e
+  end
+  s, e, a = body:find('^#([^%s}]*)', pos)
+  if s then
+    return 'id', e, a
+  end
+  s, e, a = body:find('^%.([^%s}]+)', pos)
+  if s then
+    return 'class', e, a
+  end
+  for _, pattern in ipairs(PAIR_PATTERNS) do
+    s, e, a, b = body:find(pattern, pos)
+    if s then
+      return 'pair', e, a, b
+    end
+  end
+  s, e = body:find('^%S+', pos)
+  return 'junk', e
+end
+
 -- Parse "{#id .class key=value key="quoted value"}" leniently: pandoc-xnos
 -- accepted "{#tbl: junk}" as the unnamed label "tbl:", so junk is skipped.
 local function parse_attr(text)
@@ -204,36 +256,15 @@ local function parse_attr(text)
   local id, classes, attributes = '', {}, {}
   local pos = 1
   while pos <= #body do
-    local s, e, value
-    s, e = body:find('^%s+', pos)
-    if s then
-      pos = e + 1
-    else
-      s, e, value = body:find('^#([^%s}]*)', pos)
-      if s then
-        id = value
-      else
-        s, e, value = body:find('^%.([^%s}]+)', pos)
-        if s then
-          classes[#classes + 1] = value
-        else
-          local key, quoted
-          s, e, key, quoted = body:find('^([%w_%-:]+)="([^"]*)"', pos)
-          if not s then
-            s, e, key, quoted = body:find("^([%w_%-:]+)='([^']*)'", pos)
-          end
-          if not s then
-            s, e, key, quoted = body:find('^([%w_%-:]+)=([^%s}]*)', pos)
-          end
-          if s then
-            attributes[#attributes + 1] = {key, quoted}
-          else
-            s, e = body:find('^%S+', pos)  -- junk word: skip it
-          end
-        end
-      end
-      pos = e + 1
+    local token, last, a, b = attr_token(body, pos)
+    if token == 'id' then
+      id = a
+    elseif token == 'class' then
+      classes[#classes + 1] = a
+    elseif token == 'pair' then
+      attributes[#attributes + 1] = {a, b}
     end
+    pos = last + 1
   end
   return pandoc.Attr(id, classes, attributes)
 end
@@ -262,20 +293,27 @@ local function attr_block_at(inlines, i, prefix)
 end
 
 ------------------------------------------------------------------------
--- Pass 2: number every label in document order
+-- The state of one document
 ------------------------------------------------------------------------
 
--- label -> {kind = 'fig', text = '1'}; filled before any reference is
--- resolved, so forward references work.
-local labels = {}
-local counters = {}        -- kind -> main counter
-local supp_counters = {}   -- kind -> supplementary counter
-local unnamed = 0          -- for ids of unreferenceable "{#fig:}" labels
-local supplementary_level = nil  -- heading level that opened the supplement
-local supplementary_divs = 0     -- depth of supplementary Divs being walked
+-- Everything the filter learns about a document; made afresh for each one.
+local function new_state(meta)
+  return {
+    kinds = read_options(meta),  -- names and options of fig, tbl and eq
+    -- label -> {kind = 'fig', text = '1'}; filled before any reference is
+    -- resolved, so forward references work.
+    labels = {},
+    unknown = {},          -- labels already reported unknown
+    counters = {},         -- kind -> main counter
+    supp_counters = {},    -- kind -> supplementary counter
+    unnamed = 0,           -- for ids of unreferenceable "{#fig:}" labels
+    supplementary_level = nil,  -- heading level that opened the supplement
+    supplementary_divs = 0,     -- depth of supplementary Divs being walked
+  }
+end
 
-local function in_supplement()
-  return supplementary_level ~= nil or supplementary_divs > 0
+local function in_supplement(state)
+  return state.supplementary_level ~= nil or state.supplementary_divs > 0
 end
 
 local function is_supplementary(el)
@@ -283,32 +321,53 @@ local function is_supplementary(el)
     or meta_bool(el.attributes['supplementary']) == true
 end
 
+-- A heading ends the supplement opened at its level or deeper, and a
+-- supplementary heading opens one.
+local function track_supplement(state, header)
+  if state.supplementary_level and header.level <= state.supplementary_level then
+    state.supplementary_level = nil
+  end
+  if is_supplementary(header) then
+    state.supplementary_level = header.level
+  end
+end
+
+-- The next number of a kind: "1", "2"... or, in a supplement, "S1", "S2"...
+local function next_number(state, kind_key)
+  if in_supplement(state) then
+    state.supp_counters[kind_key] = (state.supp_counters[kind_key] or 0) + 1
+    return 'S' .. state.supp_counters[kind_key]
+  end
+  state.counters[kind_key] = (state.counters[kind_key] or 0) + 1
+  return tostring(state.counters[kind_key])
+end
+
 -- Assign the number (or tag) for a label and return its display text
 -- and the id to use in the output.
-local function register(kind_key, attr)
+local function register(state, kind_key, attr)
   local label = attr.identifier
   local id = label
   local tag = attr.attributes['tag']
   local text
   if tag and tag ~= '' then
     text = tag  -- tags do not consume a number
-  elseif in_supplement() then
-    supp_counters[kind_key] = (supp_counters[kind_key] or 0) + 1
-    text = 'S' .. supp_counters[kind_key]
   else
-    counters[kind_key] = (counters[kind_key] or 0) + 1
-    text = tostring(counters[kind_key])
+    text = next_number(state, kind_key)
   end
-  if label == kinds[kind_key].prefix then
-    unnamed = unnamed + 1
-    id = label .. '__unnamed-' .. unnamed
-  elseif labels[label] then
+  if label == state.kinds[kind_key].prefix then
+    state.unnamed = state.unnamed + 1
+    id = label .. '__unnamed-' .. state.unnamed
+  elseif state.labels[label] then
     warn('duplicate label ' .. label)
   else
-    labels[label] = {kind = kind_key, text = text}
+    state.labels[label] = {kind = kind_key, text = text}
   end
   return text, id
 end
+
+------------------------------------------------------------------------
+-- Pass 1: number every label in document order
+------------------------------------------------------------------------
 
 -- Tag text that is inline math ("$B.1'$") stays math, as in pandoc-xnos.
 local function tag_inlines(text)
@@ -319,10 +378,17 @@ local function tag_inlines(text)
   return {pandoc.Str(text)}
 end
 
--- The attributes without the id and "tag" (consumed here), in their order.
+-- "(1)", or "(", the math, ")" for a tag that is math.
+local function parenthesised(text)
+  local inlines = pandoc.Inlines({pandoc.Str('(')})
+  inlines:extend(tag_inlines(text))
+  inlines:insert(pandoc.Str(')'))
+  return inlines
+end
+
 -- "Figure 1:" as a Span, as pandoc-fignos wrote it.
-local function caption_prefix(kind_key, text)
-  local inlines = pandoc.Inlines({pandoc.Str(kinds[kind_key].caption_name .. NBSP)})
+local function caption_prefix(kind, text)
+  local inlines = pandoc.Inlines({pandoc.Str(kind.caption_name .. NBSP)})
   inlines:extend(tag_inlines(text))
   inlines:insert(pandoc.Str(':'))
   return pandoc.Span(inlines)
@@ -338,6 +404,7 @@ local function prefix_caption_blocks(blocks, prefix)
   return blocks
 end
 
+-- The attributes without the id and "tag" (consumed here), in their order.
 local function clean_attr(attr)
   local attributes = {}
   for _, kv in ipairs(attr.attributes) do
@@ -361,24 +428,22 @@ end
 
 -- The figure or table itself carries the id. In LaTeX, the caption and every
 -- \ref print our number (or tag) and caption name instead of LaTeX's count.
-local function element_with_id(el, kind_key, text, id)
+local function element_with_id(el, kind, text, id)
   el.attr = clean_attr(el.attr)
   el.identifier = id
   if not LATEX then
-    el.caption.long = prefix_caption_blocks(el.caption.long, caption_prefix(kind_key, text))
+    el.caption.long = prefix_caption_blocks(el.caption.long, caption_prefix(kind, text))
     return el
   end
-  local counter, name = table.unpack(LATEX_COUNTER[kind_key])
+  local counter, name = table.unpack(LATEX_COUNTER[kind.key])
   local set = string.format('\\renewcommand{\\the%s}{%s}\\renewcommand{\\%s}{%s}',
-    counter, latex_text(text), name, kinds[kind_key].caption_name)
+    counter, latex_text(text), name, kind.caption_name)
   return {pandoc.RawBlock('latex', set), el}
 end
 
-local function number_figure(fig)
-  if kind_of(fig.identifier) ~= 'fig' then
-    return nil
-  end
-  -- pandoc 3 gives the figure only the id; "tag" lands on the image.
+-- The figure's attributes, with the "tag" that pandoc 3 puts on the image
+-- (it gives the figure only the id); the tag is taken off the image.
+local function figure_attr(fig)
   local attr = fig.attr:clone()
   fig.content = fig.content:walk {
     Image = function (img)
@@ -390,30 +455,42 @@ local function number_figure(fig)
       end
     end,
   }
-  local text, id = register('fig', attr)
-  if ID_ON_ELEMENT then
-    return element_with_id(fig, 'fig', text, id)
-  end
+  return attr
+end
+
+-- HTML: "Figure 1:" before the caption, the id on a wrapping fignos Div.
+local function wrap_figure(fig, kind, text, id)
   local caption_text = stringify(fig.caption.long)
-  local prefix = caption_prefix('fig', text)
+  local prefix = caption_prefix(kind, text)
   -- pandoc marks the caption aria-hidden when the image's alt text repeats
   -- it; keep them equal (as pandoc-fignos did) so that still holds.
   fig.content = fig.content:walk {
     Image = function (img)
       if stringify(img.caption) == caption_text then
         img.caption:insert(1, pandoc.Space())
-        img.caption:insert(1, pandoc.Str(kinds.fig.caption_name .. NBSP .. text .. ':'))
+        img.caption:insert(1, pandoc.Str(kind.caption_name .. NBSP .. text .. ':'))
       end
       return img
     end,
   }
   fig.caption.long = prefix_caption_blocks(fig.caption.long, prefix)
   fig.attr = clean_attr(fig.attr)
-  return pandoc.Div({fig}, pandoc.Attr(id, {kinds.fig.class}))
+  return pandoc.Div({fig}, pandoc.Attr(id, {kind.class}))
+end
+
+local function number_figure(state, fig)
+  if kind_of(fig.identifier) ~= 'fig' then
+    return nil
+  end
+  local text, id = register(state, 'fig', figure_attr(fig))
+  if ID_ON_ELEMENT then
+    return element_with_id(fig, state.kinds.fig, text, id)
+  end
+  return wrap_figure(fig, state.kinds.fig, text, id)
 end
 
 -- A lone image in a paragraph (implicit_figures off): make it a figure.
-local function number_image_para(para)
+local function number_image_para(state, para)
   if #para.content ~= 1 or para.content[1].t ~= 'Image' then
     return nil
   end
@@ -426,7 +503,7 @@ local function number_image_para(para)
     pandoc.Caption(pandoc.Blocks({pandoc.Plain(img.caption:clone())})),
     pandoc.Attr(img.identifier, {}, img.attributes['tag'] and {{'tag', img.attributes['tag']}} or {}))
   fig.content[1].content[1].attr = clean_attr(img.attr)
-  return number_figure(fig)
+  return number_figure(state, fig)
 end
 
 -- pandoc 3 reads "{#tbl:id}" after a caption itself; pandoc-xnos also
@@ -455,7 +532,7 @@ local function table_attr_from_caption(tbl)
   return nil
 end
 
-local function number_table(tbl)
+local function number_table(state, tbl)
   if kind_of(tbl.identifier) ~= 'tbl' then
     local attr = table_attr_from_caption(tbl)
     if not attr then
@@ -463,63 +540,81 @@ local function number_table(tbl)
     end
     tbl.attr = attr
   end
-  local text, id = register('tbl', tbl.attr)
+  local kind = state.kinds.tbl
+  local text, id = register(state, 'tbl', tbl.attr)
   if ID_ON_ELEMENT then
-    return element_with_id(tbl, 'tbl', text, id)
+    return element_with_id(tbl, kind, text, id)
   end
-  tbl.caption.long = prefix_caption_blocks(tbl.caption.long, caption_prefix('tbl', text))
+  tbl.caption.long = prefix_caption_blocks(tbl.caption.long, caption_prefix(kind, text))
   tbl.attr = clean_attr(tbl.attr)
-  return pandoc.Div({tbl}, pandoc.Attr(id, {kinds.tbl.class}))
+  return pandoc.Div({tbl}, pandoc.Attr(id, {kind.class}))
 end
 
--- Display math followed by "{#eq:...}" (pandoc parses the attributes as
--- text) becomes a numbered equation span.
-local function number_equations(block)
+-- LaTeX numbers the equation, printing our number or tag.
+local function latex_equation(math, text, id)
+  return {pandoc.RawInline('latex', string.format(
+    '\\begin{equation}%s\\tag{%s}\\label{%s}\\end{equation}',
+    math.text, latex_text(text), id))}
+end
+
+-- Typst numbers the equation itself (right-aligned), with our number as text.
+local function typst_equation(math, text, id)
+  local number = text:gsub('^%$(.+)%$$', '%1'):gsub('[\\"]', '\\%0')
+  return {
+    pandoc.RawInline('typst', string.format(
+      '#[#set math.equation(numbering: _ => "(%s)");', number)),
+    math,
+    pandoc.RawInline('typst', string.format(' <%s>]', id)),
+  }
+end
+
+-- HTML: the math and "(1)" in an eqnos Span carrying the id.
+local function html_equation(kind, math, attr, text, id)
+  local number = pandoc.Span(parenthesised(text), pandoc.Attr('', {'eqnos-number'}))
+  local span_attr = clean_attr(attr)
+  span_attr.identifier = id
+  span_attr.classes:insert(1, kind.class)
+  return {pandoc.Span({math, number}, span_attr)}
+end
+
+local function numbered_equation(state, math, attr)
+  local text, id = register(state, 'eq', attr)
+  if LATEX then
+    return latex_equation(math, text, id)
+  elseif TYPST then
+    return typst_equation(math, text, id)
+  end
+  return html_equation(state.kinds.eq, math, attr, text, id)
+end
+
+-- If inlines[i] is display math followed by "{#eq:...}" (pandoc parses the
+-- attributes as text), the parsed Attr and the index of its last inline.
+local function equation_attr_at(inlines, i)
+  local el = inlines[i]
+  if el.t ~= 'Math' or el.mathtype ~= 'DisplayMath' then
+    return nil
+  end
+  local start = i + 1
+  if inlines[start] and inlines[start].t == 'Space' then
+    start = start + 1
+  end
+  return attr_block_at(inlines, start, 'eq:')
+end
+
+-- Number the labelled display equations of a Para or Plain.
+local function number_equations(state, block)
   local inlines = block.content
   local out = pandoc.Inlines({})
   local changed = false
   local i = 1
   while i <= #inlines do
-    local el = inlines[i]
-    local attr, last
-    if el.t == 'Math' and el.mathtype == 'DisplayMath' then
-      local start = i + 1
-      if inlines[start] and inlines[start].t == 'Space' then
-        start = start + 1
-      end
-      attr, last = attr_block_at(inlines, start, 'eq:')
-    end
-    if attr and LATEX then
-      local text, id = register('eq', attr)
-      out:insert(pandoc.RawInline('latex', string.format(
-        '\\begin{equation}%s\\tag{%s}\\label{%s}\\end{equation}',
-        el.text, latex_text(text), id)))
-      changed = true
-      i = last + 1
-    elseif attr and TYPST then
-      -- Typst numbers the equation itself (right-aligned), with our number as text.
-      local text, id = register('eq', attr)
-      local number = text:gsub('^%$(.+)%$$', '%1'):gsub('[\\"]', '\\%0')
-      out:insert(pandoc.RawInline('typst', string.format(
-        '#[#set math.equation(numbering: _ => "(%s)");', number)))
-      out:insert(el)
-      out:insert(pandoc.RawInline('typst', string.format(' <%s>]', id)))
-      changed = true
-      i = last + 1
-    elseif attr then
-      local text, id = register('eq', attr)
-      local number_text = pandoc.Inlines({pandoc.Str('(')})
-      number_text:extend(tag_inlines(text))
-      number_text:insert(pandoc.Str(')'))
-      local number = pandoc.Span(number_text, pandoc.Attr('', {'eqnos-number'}))
-      local a = clean_attr(attr)
-      a.identifier = id
-      a.classes:insert(1, kinds.eq.class)
-      out:insert(pandoc.Span({el, number}, a))
+    local attr, last = equation_attr_at(inlines, i)
+    if attr then
+      out:extend(numbered_equation(state, inlines[i], attr))
       changed = true
       i = last + 1
     else
-      out:insert(el)
+      out:insert(inlines[i])
       i = i + 1
     end
   end
@@ -530,113 +625,185 @@ local function number_equations(block)
   return nil
 end
 
--- Walked top-down, so labels are met in document order.
-local function index_labels(doc)
-  local numbering
-  numbering = {
+-- A supplementary Div numbers what it holds S1, S2...; walk() applies the
+-- filter to the Div's children, not the Div itself.
+local function number_supplementary_div(state, div, filter)
+  if not is_supplementary(div) then
+    return nil
+  end
+  state.supplementary_divs = state.supplementary_divs + 1
+  local ok, result = pcall(function () return div:walk(filter) end)
+  state.supplementary_divs = state.supplementary_divs - 1
+  if not ok then
+    error(result, 0)
+  end
+  return result, false
+end
+
+-- The numbering filter, walked top-down so labels are met in document order.
+local function numbering_filter(state)
+  local filter
+  filter = {
     traverse = 'topdown',
     Header = guarded('Header', function (h)
-      if supplementary_level and h.level <= supplementary_level then
-        supplementary_level = nil
-      end
-      if is_supplementary(h) then
-        supplementary_level = h.level
-      end
+      track_supplement(state, h)
       return nil
     end),
     Div = guarded('Div', function (div)
-      if not is_supplementary(div) then
-        return nil
-      end
-      supplementary_divs = supplementary_divs + 1
-      -- walk() applies the filter to the Div's children, not the Div itself.
-      local ok, result = pcall(function () return div:walk(numbering) end)
-      supplementary_divs = supplementary_divs - 1
-      if not ok then
-        error(result, 0)
-      end
-      return result, false
+      return number_supplementary_div(state, div, filter)
     end),
     Figure = guarded('Figure', function (fig)
       -- The figure's own children are not searched for further labels.
-      local result = number_figure(fig)
+      local result = number_figure(state, fig)
       return result, result == nil
     end),
     Table = guarded('Table', function (tbl)
-      local result = number_table(tbl)
+      local result = number_table(state, tbl)
       if result then
         return result, false
       end
       return nil
     end),
     Para = guarded('Para', function (para)
-      return number_image_para(para) or number_equations(para)
+      return number_image_para(state, para) or number_equations(state, para)
     end),
-    Plain = guarded('Plain', number_equations),
+    Plain = guarded('Plain', function (plain)
+      return number_equations(state, plain)
+    end),
   }
-  return doc:walk(numbering)
+  return filter
+end
+
+local function index_labels(doc, state)
+  return doc:walk(numbering_filter(state))
 end
 
 ------------------------------------------------------------------------
--- Pass 3: resolve references
+-- Pass 2: resolve references
 ------------------------------------------------------------------------
 
 local function is_xref(citation)
   return kind_of(citation.id) ~= nil
 end
 
-local function reference_link(label)
-  local entry = labels[label]
+-- A link to a label showing its number, or "??" (with a warning) if unknown.
+local function reference_link(state, label)
+  local entry = state.labels[label]
   if not entry then
-    warn('unknown reference @' .. label)
+    -- Once per label: the build lists every place the label is referenced.
+    if not state.unknown[label] then
+      state.unknown[label] = true
+      warn('unknown reference @' .. label)
+    end
     return pandoc.Link({pandoc.Str('??')}, '#' .. label, '', pandoc.Attr('', {'xref-unknown'}))
   end
-  local text = entry.text
+  local eqref = entry.kind == 'eq' and state.kinds.eq.eqref
   if LATEX then  -- \ref prints the number given to the label (and links it)
-    local ref = entry.kind == 'eq' and kinds.eq.eqref and '\\eqref{' or '\\ref{'
-    return pandoc.RawInline('latex', ref .. label .. '}')
+    return pandoc.RawInline('latex', (eqref and '\\eqref{' or '\\ref{') .. label .. '}')
   end
-  if entry.kind == 'eq' and kinds.eq.eqref then
-    text = '(' .. text .. ')'
-  end
-  return pandoc.Link(tag_inlines(text), '#' .. label)
+  return pandoc.Link(eqref and parenthesised(entry.text) or tag_inlines(entry.text), '#' .. label)
 end
 
 -- "1", "1 and 2", "1, 2 and 3" (pandoc-xnos joins lists this way).
-local function join_links(links)
+local function join_items(items)
   local out = pandoc.Inlines({})
-  for n, link in ipairs(links) do
+  for n, item in ipairs(items) do
     if n > 1 then
-      if n == #links then
+      if n == #items then
         out:extend({pandoc.Space(), pandoc.Str('and'), pandoc.Space()})
       else
         out:extend({pandoc.Str(','), pandoc.Space()})
       end
     end
-    out:insert(link)
-  end
-  return out
-end
-
--- Render the references `ids` with a modifier ('+', '*', '!' or nil).
-local function render_references(ids, modifier)
-  local kind = kinds[kind_of(ids[1])]
-  local links = {}
-  for n, id in ipairs(ids) do
-    links[n] = reference_link(id)
-  end
-  local clever = modifier == '+' or modifier == '*'
-    or (modifier == nil and kind.cleveref)
-  local out = join_links(links)
-  if clever then
-    local names = modifier == '*' and kind.star_name or kind.plus_name
-    local name = #ids > 1 and names[2] or names[1]
-    out:insert(1, pandoc.Str(name .. NBSP))
+    out:extend(item)
   end
   return out
 end
 
 local MODIFIERS = {['+'] = true, ['*'] = true, ['!'] = true}
+
+-- A citation's prefix, split into the modifier it ends with ("[see +@fig:a]")
+-- and the text before it, without trailing spaces.
+local function prefix_parts(citation)
+  local prefix = citation.prefix:clone()
+  local last = prefix[#prefix]
+  local modifier
+  if last and last.t == 'Str' and MODIFIERS[last.text:sub(-1)] then
+    modifier = last.text:sub(-1)
+    if #last.text == 1 then
+      prefix:remove()
+    else  -- a new Str: the clone shares its elements with the document
+      prefix[#prefix] = pandoc.Str(last.text:sub(1, -2))
+    end
+  end
+  while #prefix > 0 and (prefix[#prefix].t == 'Space' or prefix[#prefix].t == 'SoftBreak') do
+    prefix:remove()
+  end
+  return modifier, prefix
+end
+
+-- "figs." for `count` references of `kind` if the modifier (or, without
+-- one, the kind's cleveref option) asks for a name; nil otherwise.
+local function clever_name(kind, modifier, count)
+  local clever = modifier == '+' or modifier == '*'
+    or (modifier == nil and kind.cleveref)
+  if not clever then
+    return nil
+  end
+  local names = modifier == '*' and kind.star_name or kind.plus_name
+  return count > 1 and names[2] or names[1]
+end
+
+-- Consecutive citations of the same kind, each group named on its own:
+-- "+@fig:a; @fig:b; @tbl:c" is "figs. 1, 2 and table 1".
+local function kind_groups(citations)
+  local groups = {}
+  for _, c in ipairs(citations) do
+    local key = kind_of(c.id)
+    local group = groups[#groups]
+    if not group or group.key ~= key then
+      group = {key = key, citations = {}}
+      groups[#groups + 1] = group
+    end
+    group.citations[#group.citations + 1] = c
+  end
+  return groups
+end
+
+-- One reference as it reads: the citation's prefix text, the kind's name
+-- (for the first of a group), the link, and the citation's suffix text.
+local function reference_item(state, citation, prefix, name)
+  local item = pandoc.Inlines(prefix)
+  if #item > 0 then
+    item:insert(pandoc.Space())
+  end
+  if name then
+    item:insert(pandoc.Str(name .. NBSP))
+  end
+  item:insert(reference_link(state, citation.id))
+  item:extend(citation.suffix)
+  return item
+end
+
+-- The items of one group of references of the same kind.
+-- A modifier in the group's first prefix ("[@fig:a; +@tbl:b]") is its own.
+local function group_items(state, group, modifier, items)
+  local kind = state.kinds[group.key]
+  for n, citation in ipairs(group.citations) do
+    local own_modifier, prefix = prefix_parts(citation)
+    local name = n == 1 and clever_name(kind, own_modifier or modifier, #group.citations) or nil
+    items[#items + 1] = reference_item(state, citation, prefix, name)
+  end
+end
+
+-- Render references with the modifier typed before them ('+', '*', '!' or nil).
+local function render_references(state, citations, modifier)
+  local items = {}
+  for _, group in ipairs(kind_groups(citations)) do
+    group_items(state, group, modifier, items)
+  end
+  return join_items(items)
+end
 
 -- Text of a Cite that keeps only the (non-crossref) citations given.
 local function citation_source(citations)
@@ -666,102 +833,139 @@ local function cite_runs(cite)
 end
 
 -- One run of a Cite split by kind: cross-references become links, citations stay.
-local function render_run(run)
+local function render_run(state, run)
   if run.xref then
-    local ids = {}
-    for _, c in ipairs(run.citations) do
-      ids[#ids + 1] = c.id
-    end
-    return render_references(ids, nil)
+    return render_references(state, run.citations, nil)
   end
   return pandoc.Inlines {pandoc.Cite({pandoc.Str(citation_source(run.citations))}, run.citations)}
 end
 
-local function resolve_inlines(inlines)
+-- A Cite that starts with ordinary citations: its runs, joined by "; ".
+local function split_cite(state, cite)
+  local out = pandoc.Inlines({})
+  for r, run in ipairs(cite_runs(cite)) do
+    if r > 1 then
+      out:extend({pandoc.Str(';'), pandoc.Space()})
+    end
+    out:extend(render_run(state, run))
+  end
+  return out
+end
+
+-- Drop the last character of the Str ending `out` (the Str too if emptied).
+local function cut_last_char(out)
+  local last = out[#out]
+  if #last.text == 1 then
+    out:remove()
+  else
+    last.text = last.text:sub(1, -2)
+  end
+end
+
+-- Whether `out` (the text rendered so far) ends with the character `char`.
+local function ends_with(out, char)
+  local last = out[#out]
+  return last ~= nil and last.t == 'Str' and last.text:sub(-1) == char
+end
+
+-- The modifier typed just before a reference ("+@fig:a"), cut from `out`.
+local function take_modifier(out)
+  local last = out[#out]
+  if not last or last.t ~= 'Str' or not MODIFIERS[last.text:sub(-1)] then
+    return nil
+  end
+  local modifier = last.text:sub(-1)
+  cut_last_char(out)
+  return modifier
+end
+
+-- If `out` ends with `opener` and inlines[i] starts with `closer`, cut both
+-- and return the text after the closer ('' if none); nil otherwise.
+local function take_enclosure(out, inlines, i, opener, closer)
+  local following = inlines[i]
+  if not ends_with(out, opener) or not following or following.t ~= 'Str'
+      or following.text:sub(1, 1) ~= closer then
+    return nil
+  end
+  cut_last_char(out)
+  return following.text:sub(2)
+end
+
+-- Whether inlines[i..i+2] is "; @fig:b", continuing a list "@fig:a; @fig:b"
+-- (the space may be a line break in the source).
+local function continues_list(inlines, i)
+  local separator, space, cite = inlines[i], inlines[i + 1], inlines[i + 2]
+  return separator ~= nil and separator.t == 'Str' and separator.text == ';'
+    and space ~= nil and (space.t == 'Space' or space.t == 'SoftBreak')
+    and cite ~= nil and cite.t == 'Cite' and is_xref(cite.citations[1])
+end
+
+-- "@fig:a; @fig:b" (separate Cites) is one list, as in pandoc-xnos: add the
+-- references of the Cites that continue the cluster to it.
+local function extend_list(inlines, cluster)
+  while #cluster.runs == 1 and continues_list(inlines, cluster.next) do
+    local runs = cite_runs(inlines[cluster.next + 2])
+    for _, c in ipairs(runs[1].citations) do
+      cluster.citations[#cluster.citations + 1] = c
+    end
+    cluster.runs = runs
+    cluster.next = cluster.next + 3
+  end
+end
+
+-- The reference cluster starting with the Cite inlines[i]: its citations and
+-- modifier, the runs of its last Cite (ordinary citations after the
+-- references stay citations), the text after a closing brace or bracket, and
+-- the next index. "{+@fig:a}" protects a reference, and "[*@fig:a; @fig:b]"
+-- (which pandoc does not read as one Cite, because of the "*") is one list;
+-- their braces and brackets are dropped.
+local function read_cluster(inlines, i, out)
+  local cite = inlines[i]
+  local typed = take_modifier(out)
+  -- "[+@fig:a; ...]": the modifier is the first citation's prefix.
+  local in_prefix = prefix_parts(cite.citations[1])
+  local runs = cite_runs(cite)
+  local cluster = {citations = {table.unpack(runs[1].citations)},
+                   modifier = in_prefix or typed, runs = runs, next = i + 1}
+  cluster.after = take_enclosure(out, inlines, i + 1, '{', '}')
+  if cluster.after then
+    cluster.next = i + 2
+    return cluster
+  end
+  extend_list(inlines, cluster)
+  if typed then
+    cluster.after = take_enclosure(out, inlines, cluster.next, '[', ']')
+    cluster.next = cluster.next + (cluster.after and 1 or 0)
+  end
+  return cluster
+end
+
+local function render_cluster(state, cluster)
+  local out = render_references(state, cluster.citations, cluster.modifier)
+  for r = 2, #cluster.runs do
+    out:insert(pandoc.Space())
+    out:extend(render_run(state, cluster.runs[r]))
+  end
+  if cluster.after and cluster.after ~= '' then
+    out:insert(pandoc.Str(cluster.after))
+  end
+  return out
+end
+
+-- References in a list of inlines become links; nil if there are none.
+local function resolve_inlines(state, inlines)
   local out = pandoc.Inlines({})
   local changed = false
   local i = 1
   while i <= #inlines do
     local el = inlines[i]
     if el.t == 'Cite' and is_xref(el.citations[1]) then
-      -- Modifier: the last character of the preceding text ("+@fig:a"),
-      -- or the prefix of the first citation in brackets ("[+@fig:a; ...]").
-      local modifier
-      local prev = out[#out]
-      local brace = false
-      if prev and prev.t == 'Str' then
-        local text = prev.text
-        if MODIFIERS[text:sub(-1)] then
-          modifier = text:sub(-1)
-          text = text:sub(1, -2)
-        end
-        if text:sub(-1) == '{' and inlines[i + 1] and inlines[i + 1].t == 'Str'
-            and inlines[i + 1].text:sub(1, 1) == '}' then
-          brace = true  -- "{+@fig:a}" protects a reference; drop the braces
-          text = text:sub(1, -2)
-        end
-        if text == '' then
-          out:remove()
-        else
-          prev.text = text
-        end
-      end
-      local first_prefix = stringify(el.citations[1].prefix)
-      if MODIFIERS[first_prefix] then
-        modifier = first_prefix
-      end
-
-      local runs = cite_runs(el)
-      local ids = {}
-      for _, c in ipairs(runs[1].citations) do
-        ids[#ids + 1] = c.id
-      end
-      local next_index = i + 1
-      if brace then
-        local after = inlines[next_index].text:sub(2)
-        if after == '' then
-          next_index = next_index + 1
-        else
-          inlines[next_index] = pandoc.Str(after)
-        end
-      end
-      -- "@fig:a; @fig:b" (separate Cites) is one list, as in pandoc-xnos.
-      while #runs == 1 and not brace
-          and inlines[next_index] and inlines[next_index].t == 'Str'
-          and inlines[next_index].text == ';'
-          and inlines[next_index + 1] and inlines[next_index + 1].t == 'Space'
-          and inlines[next_index + 2] and inlines[next_index + 2].t == 'Cite'
-          and is_xref(inlines[next_index + 2].citations[1]) do
-        local following = cite_runs(inlines[next_index + 2])
-        for _, c in ipairs(following[1].citations) do
-          ids[#ids + 1] = c.id
-        end
-        runs = following
-        next_index = next_index + 3
-      end
-      out:extend(render_references(ids, modifier))
-      -- Ordinary citations merged into the same Cite stay citations.
-      for r = 2, #runs do
-        out:insert(pandoc.Space())
-        out:extend(render_run(runs[r]))
-      end
-      changed = true
-      i = next_index
-    elseif el.t == 'Cite' then
-      local runs = cite_runs(el)
-      if #runs > 1 then
-        for r, run in ipairs(runs) do
-          if r > 1 then
-            out:insert(pandoc.Str(';'))
-            out:insert(pandoc.Space())
-          end
-          out:extend(render_run(run))
-        end
-        changed = true
-      else
-        out:insert(el)
-      end
-      i = i + 1
+      local cluster = read_cluster(inlines, i, out)
+      out:extend(render_cluster(state, cluster))
+      changed, i = true, cluster.next
+    elseif el.t == 'Cite' and #cite_runs(el) > 1 then
+      out:extend(split_cite(state, el))
+      changed, i = true, i + 1
     else
       out:insert(el)
       i = i + 1
@@ -773,14 +977,21 @@ local function resolve_inlines(inlines)
   return nil
 end
 
-local function resolve_references(doc)
+local function resolve_references(doc, state)
   return doc:walk {
-    Inlines = guarded('Inlines', resolve_inlines),
+    Inlines = guarded('Inlines', function (inlines)
+      return resolve_inlines(state, inlines)
+    end),
   }
 end
 
 return {
-  {Meta = read_options},
-  {Pandoc = index_labels},
-  {Pandoc = resolve_references},
+  {
+    -- Index every label, then resolve the references, with a state of this
+    -- document's own.
+    Pandoc = function (doc)
+      local state = new_state(doc.meta)
+      return resolve_references(index_labels(doc, state), state)
+    end,
+  },
 }
