@@ -112,16 +112,59 @@ def test_words_of_prose_and_what_is_not_a_word() -> None:
 # Common misspellings (several would pass as two dictionary fragments: occas+sion).
 TYPOS = ("accomodate acheive adress begining beleive concious definately enviroment "
          "existance goverment independant occured occurence recieve seperate succesful "
-         "thier wierd arguement occassion correlaton similiar analagous paramter becuase")
+         "thier wierd arguement occassion correlaton similiar analagous paramter becuase "
+         # each passed once as a compound or a frequency-list entry: un+till, public+ally
+         "untill publically writting diffrent posession wellfare whereever pasttime "
+         "accidently miniscule potatos changable")
 # Correct words that dictionaries list in another form: compounds, prefixes, plurals,
 # possessives, British spellings.
 FINE = ("datasets codebase toolchain pretrained multimodal preprints workflows metadata "
-        "subfolders colour behaviour modelling analyses reviewer's didn't")
+        "subfolders colour behaviour modelling analyses reviewer's didn't preprocessing "
+        "timepoints hyperparameters dataframe downsampling backpropagation nonzero "
+        "checkpoint subsampled lookups biobanks multiomics")
 
 
 @pytest.mark.parametrize("typo", TYPOS.split())
 def test_common_misspellings_are_unknown(typo: str) -> None:
     assert typo not in spelling.Speller()
+
+
+# A slip of a common word is no compound, even where no list of misspellings has it.
+SLIPS = "untill writting diffrent posession wellfare whereever becuase"
+
+
+@pytest.mark.parametrize("typo", SLIPS.split())
+def test_a_slip_of_a_common_word_is_not_a_compound(typo: str) -> None:
+    speller = spelling.Speller()
+    assert not speller._compound(typo)
+
+
+def test_a_listed_misspelling_suggests_its_correction() -> None:
+    # Two edits from "publicly": the distance-1 search alone would offer nothing.
+    assert spelling.suggestions("publically") == ["publicly"]
+    assert spelling.suggestions("Untill")[0] == "Until"
+    assert spelling.misspellings()["accidently"] == ("accidentally",)
+
+
+def _word_lists() -> dict[str, list[str]]:
+    """tests/fixtures/common-misspellings.txt: its [misspellings], [english], [compounds]."""
+    lists: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in (FIXTURE.parent / "common-misspellings.txt").read_text().splitlines():
+        if line.startswith("["):
+            current = lists.setdefault(line.strip("[]"), [])
+        elif not line.startswith("#"):
+            current.extend(line.split())
+    return lists
+
+
+def test_common_misspellings_caught_and_scientific_compounds_not() -> None:
+    lists = _word_lists()
+    speller = spelling.Speller()
+    assert len(lists["misspellings"]) + len(lists["english"]) == 236  # README's count
+    assert [w for w in lists["misspellings"] if w in speller] == []
+    assert all(w in speller for w in lists["english"])  # real words: not reported
+    assert [w for w in lists["compounds"] if w not in speller] == []
 
 
 @pytest.mark.parametrize("word", FINE.split())

@@ -180,6 +180,29 @@ def core_words() -> frozenset[str]:
     return frozenset(words)
 
 
+@functools.cache
+def misspellings() -> Mapping[str, tuple[str, ...]]:
+    """Common misspellings (folded) → their corrections, from codespell's dictionary
+    (CC BY-SA 3.0: Wikipedia's "Lists of common misspellings", grown by use in large
+    projects): ``untill``, ``publically``, ``accidently``. Some pass every rule of the
+    Speller (``un`` + ``till``, ``public`` + ``ally``) or sit in the frequency lists,
+    which hold what people type, typos included.
+
+    Its line format: ``wrong->right`` or ``wrong->right1, right2,``; without the
+    trailing comma, the last of several parts is a reason, not a correction.
+    """
+    path = _package_file("codespell_lib", "data/dictionary.txt")
+    found: dict[str, tuple[str, ...]] = {}
+    with path.open(encoding="utf-8") as file:
+        for line in file:
+            wrong, _, right = line.rstrip("\n").partition("->")
+            parts = [part.strip() for part in right.split(",")]
+            if len(parts) > 1 and parts[-1]:
+                parts.pop()  # "clas->class, disabled because of name clash in c++"
+            found[_fold(wrong)] = tuple(part for part in parts if part)
+    return found
+
+
 def _package_file(package: str, name: str) -> Path:
     """A data file inside an installed package, found without importing the package
     (symspellpy's import pulls its C edit-distance extension, which only suggestions need)."""
@@ -284,6 +307,7 @@ class Speller:
     def __init__(self, extra: Iterable[str] = ()) -> None:
         self.english = english_words()
         self.core = core_words()
+        self.misspelled = misspellings()
         self.extra = frozenset(extra)
         self._known: dict[str, bool] = {}  # words repeat: decide each once
 
@@ -297,6 +321,10 @@ class Speller:
         return folded in self.english or folded in self.extra
 
     def known(self, folded: str) -> bool:
+        if folded in self.extra or folded in self.core:
+            return True  # the manuscript's own words, and common ones ("nam", "gage")
+        if folded in self.misspelled:
+            return False  # even where a frequency list has it ("accidently")
         if self._listed(folded):
             return True
         for suffix in _APOSTROPHE_SUFFIXES:  # possessives and contractions
@@ -320,7 +348,10 @@ class Speller:
     def _compound(self, folded: str) -> bool:
         """A prefix and a known word ("pretrained"), or two known words of four letters
         or more ("codebase", "toolchain"); shorter parts would let typos through
-        ("glimmer" + "fax")."""
+        ("glimmer" + "fax"). Not a compound: one slip away from a common word
+        ("untill": un + till, but until; "writting", "diffrent", "posession")."""
+        if self._slip_of_common(folded):
+            return False
         for prefix in self.PREFIXES:
             rest = folded[len(prefix):]
             if folded.startswith(prefix) and len(rest) >= 4 and self._plain(rest):
@@ -328,10 +359,35 @@ class Speller:
         return any(self._plain(folded[:cut]) and self._plain(folded[cut:])
                    for cut in range(4, len(folded) - 3))
 
+    def _slip_of_common(self, folded: str) -> bool:
+        """One letter added, dropped, changed or swapped, after the first, makes a
+        common word: how typos look. A slip in the first letter ("pretrained" from
+        "retrained") or a plural's "s" is how real compounds look, so those count not."""
+        return any(near in self.core for near in _slips(folded))
+
     def _plain(self, folded: str) -> bool:
         """A part of a compound: a word of the core list or the manuscript's, or its plural."""
         stem = self._singular(folded)
         return any(word in self.core or word in self.extra for word in (folded, stem) if word)
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _slips(word: str) -> set[str]:
+    """Every string one edit from ``word`` that keeps its first letter, less its plural
+    and singular. Generated, not compared with each word of a list: ~50 per letter."""
+    found: set[str] = set()
+    for cut in range(1, len(word) + 1):
+        head, tail = word[:cut], word[cut:]
+        if tail:
+            found.add(head + tail[1:])  # dropped
+            found.update(head + letter + tail[1:] for letter in _LETTERS)  # changed
+        if len(tail) > 1:
+            found.add(head + tail[1] + tail[0] + tail[2:])  # swapped
+        found.update(head + letter + tail for letter in _LETTERS)  # added
+    found -= {word, word + "s", word.removesuffix("s")}
+    return found
 
 
 def unknown_words(sections: Sequence[Section], speller: Speller) -> dict[str, list[Place]]:
@@ -372,9 +428,12 @@ def suggestions(word: str, limit: int = 2) -> list[str]:
     """Up to ``limit`` known words one edit away, most frequent first (cheap: distance 1)."""
     checker = _suggester()
     lower = word.lower()
+    # A listed misspelling's own corrections first: "publically" is two edits from
+    # "publicly", beyond the distance-1 search below.
+    listed = list(misspellings().get(_fold(word), ()))
     candidates = checker.candidates(lower) or set()
-    ranked = sorted((c for c in candidates if c != lower),
-                    key=lambda c: (-checker.word_usage_frequency(c), c))
+    ranked = listed + sorted((c for c in candidates if c != lower and c not in listed),
+                             key=lambda c: (-checker.word_usage_frequency(c), c))
     if word[:1].isupper():
         ranked = [c[:1].upper() + c[1:] for c in ranked]
     return ranked[:limit]
