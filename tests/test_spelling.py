@@ -99,6 +99,55 @@ def test_each_construct_is_blanked_in_place(markdown: str, hidden: str) -> None:
     assert hidden not in blanked
 
 
+# Code as pandoc reads it, and what only looks like code: (Markdown, word, is it code?).
+CODE_CASES = [
+    ("Para.\n\n    indentword here\n    more\n\nText.\n", "indentword", True),
+    ("Para.\n\n\ttabword here\n", "tabword", True),
+    ("# Heading\n    headingcodeword\n", "headingcodeword", True),
+    ("Para goes on\n    lazyword, not code\n", "lazyword", False),
+    ("- item\n\n    itemword continues the item\n", "itemword", False),
+    ("1. item\n\n    ordinalword continues\n", "ordinalword", False),
+    ("- item\n\n      itemcodeword in the item\n", "itemcodeword", True),
+    ("- item\n\nPara.\n\n    afterlistword\n", "afterlistword", True),
+    ("> Quote\n>\n>     quotecodeword\n", "quotecodeword", True),
+    ("~~~ {.python}\ntildeword\n~~~\n", "tildeword", True),
+    ("```{.r #lst:x}\nattrfenceword\n```\n", "attrfenceword", True),
+    ("- item\n\n    ```\n    listfenceword\n    ```\n", "listfenceword", True),
+    ("``a ` dblword``", "dblword", True),
+    ("`<b>rawword</b>`{=html} x", "rawword", True),
+    ("```{=html}\n<p>rawblockword</p>\n```\n", "rawblockword", True),
+    ("A ` alone.\n\nThen loneword and `code`.", "loneword", False),
+]
+
+
+@pytest.mark.parametrize(("markdown", "word", "code"), CODE_CASES)
+def test_code_is_skipped_exactly_where_pandoc_reads_code(markdown: str, word: str,
+                                                         code: bool) -> None:
+    from manuscript import pandoc
+
+    def texts(node: object, inside: bool) -> list[tuple[str, bool]]:
+        """Every string of pandoc's AST, and whether it is inside code or raw markup."""
+        if isinstance(node, list):
+            return [found for child in node for found in texts(child, inside)]
+        if not isinstance(node, dict):
+            return [(node, inside)] if isinstance(node, str) else []
+        is_code = node.get("t") in ("Code", "CodeBlock", "RawInline", "RawBlock")
+        return texts(node.get("c"), inside or is_code)
+
+    in_ast = [inside for text, inside in texts(pandoc.markdown_to_ast(markdown)["blocks"],
+                                               False) if word in text]
+    assert in_ast == [code]  # pandoc's reading, as the case says
+    blanked = spelling.prose_only(markdown)
+    assert len(blanked) == len(markdown) and blanked.count("\n") == markdown.count("\n")
+    assert (word not in blanked) == code
+
+
+def test_comments_spanning_lines_and_paragraphs_are_not_prose() -> None:
+    text = "Before.\n\n<!--\ncommentword\n\n    indented commentword2\n-->\n\nAfter word.\n"
+    assert [w for w, _ in spelling.words(spelling.prose_only(text))] == ["Before", "After",
+                                                                          "word"]
+
+
 def test_words_of_prose_and_what_is_not_a_word() -> None:
     text = ("_Emphasised_ and __strong__ words, a state-of-the-art snake_case "
             "content/metadata.yaml e.g. COVID-19 authors' it\u2019s")

@@ -41,7 +41,7 @@ from spellchecker import SpellChecker
 from .config import Config
 from .errors import ConfigError
 from .problems import Problem
-from .sources import Section, read_sections, read_text_file
+from .sources import Section, blank_code, read_sections, read_text_file
 
 logger = logging.getLogger(__name__)
 
@@ -61,16 +61,12 @@ def _pattern(*parts: str, flags: int = 0) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{part})" for part in parts), flags)
 
 
-# In this order: code first (a "$" or "@" in code is code), then comments and templates,
-# then math, then the Markdown constructs whose text is not prose.
+# YAML front matter at the top of a section (pandoc's yaml_metadata_block)
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
+# After the front matter and the code (sources.blank_code: a "$" or "@" in code is
+# code), in this order: comments and templates, then math, then the Markdown
+# constructs whose text is not prose.
 _NOT_PROSE = (
-    # YAML front matter at the top of a section (pandoc's yaml_metadata_block)
-    _pattern(r"\A---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", flags=re.S),
-    # fenced code blocks (an unclosed fence runs to the end, as in pandoc)
-    _pattern(r"^[ \t]{0,3}(?P<fence>`{3,}|~{3,})[^\n]*\n"
-             r".*?(?:^[ \t]{0,3}(?P=fence)[`~]*[ \t]*$|\Z)", flags=re.S | re.M),
-    # inline code: a run of backticks up to the same run, within a paragraph
-    _pattern(r"(?P<ticks>`+)(?:(?!\n[ \t]*\n).)+?(?P=ticks)(?!`)", flags=re.S),
     # HTML comments (multi-line), whole script and style elements
     _pattern(r"<!--.*?(?:-->|\Z)", r"<(?P<tag>script|style)\b.*?</(?P=tag)\s*>",
              flags=re.S | re.I),
@@ -101,6 +97,7 @@ _NOT_PROSE = (
 
 def prose_only(text: str) -> str:
     """``text`` with everything that is not prose blanked: same length, same newlines."""
+    text = blank_code(_FRONT_MATTER.sub(lambda m: _BLANKABLE.sub(" ", m.group()), text))
     for pattern in _NOT_PROSE:
         text = pattern.sub(lambda match: _BLANKABLE.sub(" ", match.group()), text)
     return text

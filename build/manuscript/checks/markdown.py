@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..sources import Section
+from ..sources import Section, blank_code
 
 # pandoc's citation key: starts with a letter, digit or _, may hold internal
 # punctuation (:.#$%&-+?<>~/) followed by more of the key; or any text in braces.
@@ -30,12 +30,12 @@ _RAW_ATTR = re.compile(r"([\w-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 _ATX = re.compile(r"^#{1,6}[ \t]+(.*?)[ \t#]*$", re.M)
 _SETEXT = re.compile(r"^([^\n]+)\n[ \t]{0,3}(?:=+|-+)[ \t]*$", re.M)
 _AUTOLINK = re.compile(r"<(https?://[^\s<>]+)>")
-# Blanked before scanning (positions kept): fenced code, code spans, HTML comments,
-# and Jinja2 as manubot configures it ({{ }}, {% %}, {## ##}). Jinja2 becomes TEMPLATED
-# characters rather than spaces, so a link target made by a template is recognised
-# (and not checked: its value is known only once rendered).
-_FENCED = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[^\n]*\n.*?(?:^[ \t]{0,3}\1[ \t]*$|\Z)", re.M | re.S)
-_BLANKED = re.compile(r"(`+)[^`].*?\1|``|<!--.*?-->", re.S)
+# Blanked before scanning (positions kept): code blocks (fenced and indented) and code
+# spans (sources.blank_code), HTML comments, and Jinja2 as manubot configures it
+# ({{ }}, {% %}, {## ##}). Jinja2 becomes TEMPLATED characters rather than spaces, so a
+# link target made by a template is recognised (and not checked: its value is known
+# only once rendered).
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
 _JINJA = re.compile(r"\{##.*?##\}|\{\{.*?\}\}|\{%.*?%\}", re.S)
 TEMPLATED = "\x1a"
 
@@ -143,7 +143,7 @@ def blank(text: str) -> str:
     def templated(match: re.Match) -> str:
         return re.sub(r"[^\n]", TEMPLATED, match.group(0))
 
-    return _BLANKED.sub(spaces, _JINJA.sub(templated, _FENCED.sub(spaces, text)))
+    return _COMMENT.sub(spaces, _JINJA.sub(templated, blank_code(text)))
 
 
 def _bracketed(text: str, image: bool) -> Iterator[tuple[int, str, str, str]]:
