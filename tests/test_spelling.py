@@ -142,6 +142,30 @@ def test_code_is_skipped_exactly_where_pandoc_reads_code(markdown: str, word: st
     assert (word not in blanked) == code
 
 
+CHECK_CONSTRUCTS = """## Methods {#sec:anchorzqx}
+
+As shown [@doi:10.1000/citezqx; @pmid:123; @arxiv:2101.0001v2] and @fig:xrefzqx, +@tbl:tblzqx.
+See <https://example.org/urlzqx/pathzqx>, <mailto:mailzqx@example.org>, mailzqx2@example.org.
+The file content/imageszqx/plotzqx.png, ./scriptszqx/runzqx.py, ~/datazqx/x, C:\\Userszqx\\x.
+Math $\\alphazqx + \\mathrm{x} \\frac{a}{b}$ and $$\\textzqx{x}$$ and $\\operatorname{opzqx}$.
+[Small caps recieve]{.smallcaps} and [span text]{#spanzqx .classzqx key=valzqx}.
+An anchor [link](#sec:linkzqx), [@tag:tagzqx], [@{https://bracezqx.org}], <www.wwwzqx.com>.
+"""
+
+
+def test_check_constructs_hide_their_names_but_not_span_text(tmp_path: Path) -> None:
+    """Anchors, keys, cross-references, URLs, e-mails, paths and LaTeX in math are no
+    prose; the text of a ``[…]{.smallcaps}`` span is."""
+    section = Section(tmp_path / "01.a.md", CHECK_CONSTRUCTS)
+    found = spelling.unknown_words([section], spelling.Speller())
+    assert {word: [(p.line, p.col) for p in places] for word, places in found.items()} == {
+        "recieve": [(7, 13)]}
+    planted = set(re.findall(r"[a-z]+zqx", CHECK_CONSTRUCTS))
+    assert len(planted) == 23  # one in each construct
+    assert set(spelling.unknown_words([Section(section.path, " ".join(planted))],
+                                      spelling.Speller())) == planted
+
+
 def test_comments_spanning_lines_and_paragraphs_are_not_prose() -> None:
     text = "Before.\n\n<!--\ncommentword\n\n    indented commentword2\n-->\n\nAfter word.\n"
     assert [w for w, _ in spelling.words(spelling.prose_only(text))] == ["Before", "After",
