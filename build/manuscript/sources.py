@@ -169,6 +169,10 @@ def check_nesting(path: Path, text: str) -> None:
 # A code span: a run of backticks up to the same run, within one paragraph
 # ("``a ` b``" is one span; a lone "`" before a blank line is no code).
 INLINE_CODE = re.compile(r"(?<!`)(?P<ticks>`+)(?:(?!\n[ \t]*\n).)+?(?P=ticks)(?!`)", re.S)
+# TeX math as pandoc reads it: $$display$$, \begin{env}…\end{env}, and $inline$ where
+# the "$" touch the formula ("$5 and $10" is no math; "$x$5" neither).
+MATH = re.compile(r"\$\$.+?\$\$|\\begin\{(?P<env>[A-Za-z]+\*?)\}.*?\\end\{(?P=env)\}|"
+                  r"\$(?![\s$])(?:\\.|(?!\n[ \t]*\n)[^$\\])*?(?<![\s\\])\$(?!\d)", re.S)
 _QUOTE = re.compile(r"[ ]{0,3}>[ ]?")
 _LIST_ITEM = re.compile(r"[ ]{0,3}(?:[-*+]|\d{1,9}[.)]|#[.)]|[a-zA-Z][.)])(?=[ ]|$)")
 _OPENING_FENCE = re.compile(r"[ ]*(`{3,}|~{3,})(.*)$")

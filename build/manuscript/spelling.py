@@ -41,7 +41,7 @@ from spellchecker import SpellChecker
 from .config import Config
 from .errors import ConfigError
 from .problems import Problem
-from .sources import Section, blank_code, read_sections, read_text_file
+from .sources import MATH, Section, blank_code, read_sections, read_text_file
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +75,7 @@ _NOT_PROSE = (
     # Jinja2 expressions, statements, comments
     _pattern(r"\{\{.*?\}\}", r"\{%.*?%\}", r"\{#.*?#\}", flags=re.S),
     # display math, raw LaTeX environments, inline math as pandoc reads it ($ next to text)
-    _pattern(r"\$\$.+?\$\$", r"\\begin\{(?P<env>[A-Za-z]+\*?)\}.*?\\end\{(?P=env)\}",
-             r"\$(?![\s$])(?:\\.|(?!\n[ \t]*\n)[^$\\])*?(?<![\s\\])\$(?!\d)", flags=re.S),
+    MATH,
     # LaTeX commands outside math (\newpage), HTML entities
     _pattern(r"\\[A-Za-z]+", r"&#?\w+;"),
     # reference-style definitions: "[@tag:x]: doi:…", "[label]: https://…"
@@ -89,7 +88,8 @@ _NOT_PROSE = (
     _pattern(r"\]\((?:[^()\n]|\([^()\n]*\))*\)", r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
              r"\b(?:[a-z][a-z0-9+.-]*://|www\.|doi:10\.)[^\s<>\"\]]*"),
     # citations and cross-references: [@doi:…], @fig:x, +@tbl:y, [@{https://…}], [^note]
-    _pattern(r"(?<!\w)@\{[^{}\n]*\}", r"(?<![\w@])@\w[\w:.#$%&+?<>~/-]*", r"\[\^[^\]\n]*\]"),
+    _pattern(r"(?<!\w)@\{[^{}\n]*\}", r"(?:(?<![\w@])|(?<=(?<!\w)_))@\w[\w:.#$%&+?<>~/-]*",
+             r"\[\^[^\]\n]*\]"),
     # HTML tags (their names and attributes; the text between them is prose)
     _pattern(r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>"),
 )

@@ -15,11 +15,27 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..sources import Section, blank_code
+from ..sources import MATH, Section, blank_code
 
 # pandoc's citation key: starts with a letter, digit or _, may hold internal
 # punctuation (:.#$%&-+?<>~/) followed by more of the key; or any text in braces.
-_CITATION = re.compile(r"(?<![\w@\\])@(?:\{([^{}\n]+)\}|(\w(?:\w|[:.#$%&\-+?<>~/]+(?=\w))*))")
+# "_@fig:x_" (emphasis): the "_" before the "@" opens emphasis, so it is a citation
+# there too, and the closing "_" is part of the key, as pandoc reads it.
+_CITATION = re.compile(r"(?:(?<![\w@\\])|(?<=(?<!\w)_))"
+                       r"@(?:\{([^{}\n]+)\}|(\w(?:\w|[:.#$%&\-+?<>~/]+(?=\w))*))")
+# Where an "@" is no citation though pandoc reads the text around it (blanked for the
+# citation scan only; the anchors, images and links are found in these places):
+_NOT_CITATIONS = re.compile("|".join([
+    # raw HTML elements whose text pandoc keeps raw, and every tag's attributes
+    r"<(?P<raw>pre|script|style|textarea)\b.*?</(?P=raw)\s*>",
+    r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>",
+    # autolinks <https://…/@x>, <mailto:…>
+    r"<[A-Za-z][A-Za-z0-9+.-]{1,31}:[^\s<>]*>",
+    # attributes {title="@fig:x"} (not the key of a citation "@{…}")
+    r"(?<!@)\{[^{}\n]*\}",
+    # reference-link definitions "[ref]: https://…/@x 'Title'" (not "[@tag]:", "[^note]:")
+    r"^[ ]{0,3}\[[^\]@^\n][^\]\n]*\]:[ \t]*\S.*$",
+]), re.S | re.I | re.M)
 _TAG_DEFINITION = re.compile(r"^\[@(\{[^{}\n]+\}|[^\]\s]+)\]:[ \t]*(\S+)", re.M)
 _ATTRIBUTES = re.compile(r"\{([^{}\n]*)\}")
 _ID = re.compile(r"(?:^|\s)#([^\s}]+)")
@@ -106,7 +122,7 @@ def _scan_one(section: Section, found: Scan) -> None:
         key = match.group(1).strip("{}")
         found.tags.append(TagDefinition(key, match.group(2), where(match.start())))
         definitions.add(match.start() + 1)  # the @ of the definition is no use of the key
-    for match in _CITATION.finditer(text):
+    for match in _CITATION.finditer(_citable(text)):
         if match.start() in definitions:
             continue
         key = match.group(1) or match.group(2)
@@ -144,6 +160,14 @@ def blank(text: str) -> str:
         return re.sub(r"[^\n]", TEMPLATED, match.group(0))
 
     return _COMMENT.sub(spaces, _JINJA.sub(templated, blank_code(text)))
+
+
+def _citable(text: str) -> str:
+    """``text`` with math and what pandoc reads no citation in blanked (positions kept)."""
+    def spaces(match: re.Match) -> str:
+        return re.sub(r"[^\n]", " ", match.group(0))
+
+    return _NOT_CITATIONS.sub(spaces, MATH.sub(spaces, text))
 
 
 def _bracketed(text: str, image: bool) -> Iterator[tuple[int, str, str, str]]:
