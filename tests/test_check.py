@@ -308,7 +308,8 @@ POSITIONS = {
                   "[y]{title=\"@fig:in-attrs\"} and [z][ref].\n\n"
                   "[ref]: https://x.org/@fig:in-definition \"@fig:in-title\"\n",
     "05.crlf.md": "## Line ends\r\n\r\nWindows\tline ends,\ttabs and\r\n\t@fig:after-tab "
-                  "@fig:after-crlf.\r\n",
+                  "@fig:after-crlf, [the next heading](#next-heading).\r\n\r\n"
+                  "Next heading\r\n---\r\n",
     "06.links.md": "## Links\n\n[A link text that\ngoes on @fig:in-link-text](#nowhere) and "
                    "_@tbl:emphasised_.\n\n    @fig:in-indented-code\n\n- An item\n\n"
                    "    continued by @fig:in-item.\n",

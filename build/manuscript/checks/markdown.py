@@ -115,7 +115,8 @@ def scan(sections: Sequence[Section]) -> Scan:
 
 
 def _scan_one(section: Section, found: Scan) -> None:
-    text = blank(section.text)
+    # CRLF: the "\r" as a space keeps every column and lets "$" end a line
+    text = blank(section.text.replace("\r", " "))
     where = _Positions(section.path, section.text)
     definitions: set[int] = set()
     for match in _TAG_DEFINITION.finditer(text):
