@@ -216,7 +216,8 @@ def test_a_listed_misspelling_suggests_its_correction() -> None:
     # Two edits from "publicly": the distance-1 search alone would offer nothing.
     assert spelling.suggestions("publically") == ["publicly"]
     assert spelling.suggestions("Untill")[0] == "Until"
-    assert spelling.misspellings()["accidently"] == ("accidentally",)
+    assert spelling.corrections("Accidently") == ("accidentally",)
+    assert spelling.corrections("alot") == ("a lot", "allot")
 
 
 def _word_lists() -> dict[str, list[str]]:

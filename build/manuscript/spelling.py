@@ -178,26 +178,25 @@ def core_words() -> frozenset[str]:
 
 
 @functools.cache
-def misspellings() -> Mapping[str, tuple[str, ...]]:
-    """Common misspellings (folded) → their corrections, from codespell's dictionary
-    (CC BY-SA 3.0: Wikipedia's "Lists of common misspellings", grown by use in large
-    projects): ``untill``, ``publically``, ``accidently``. Some pass every rule of the
-    Speller (``un`` + ``till``, ``public`` + ``ally``) or sit in the frequency lists,
-    which hold what people type, typos included.
-
-    Its line format: ``wrong->right`` or ``wrong->right1, right2,``; without the
-    trailing comma, the last of several parts is a reason, not a correction.
-    """
+def misspellings() -> Mapping[str, str]:
+    """Common misspellings (lower case) → codespell's corrections, as written there;
+    from codespell's dictionary (CC BY-SA 3.0: Wikipedia's "Lists of common
+    misspellings", grown by use in large projects): ``untill``, ``publically``,
+    ``accidently``. Some pass every rule of the Speller (``un`` + ``till``, ``public`` +
+    ``ally``) or sit in the frequency lists, which hold what people type, typos included.
+    The corrections are parsed only for a word reported (:func:`corrections`)."""
     path = _package_file("codespell_lib", "data/dictionary.txt")
-    found: dict[str, tuple[str, ...]] = {}
-    with path.open(encoding="utf-8") as file:
-        for line in file:
-            wrong, _, right = line.rstrip("\n").partition("->")
-            parts = [part.strip() for part in right.split(",")]
-            if len(parts) > 1 and parts[-1]:
-                parts.pop()  # "clas->class, disabled because of name clash in c++"
-            found[_fold(wrong)] = tuple(part for part in parts if part)
-    return found
+    lines = path.read_text(encoding="utf-8").lower().splitlines()
+    return dict(line.split("->", 1) for line in lines if "->" in line)
+
+
+def corrections(word: str) -> tuple[str, ...]:
+    """codespell's corrections of ``word``: ``wrong->right`` or ``wrong->right1,
+    right2,``; without the trailing comma, the last of several parts is a reason."""
+    parts = [part.strip() for part in misspellings().get(_fold(word), "").split(",")]
+    if len(parts) > 1 and parts[-1]:
+        parts.pop()  # "clas->class, disabled because of name clash in c++"
+    return tuple(part for part in parts if part)
 
 
 def _package_file(package: str, name: str) -> Path:
@@ -427,7 +426,7 @@ def suggestions(word: str, limit: int = 2) -> list[str]:
     lower = word.lower()
     # A listed misspelling's own corrections first: "publically" is two edits from
     # "publicly", beyond the distance-1 search below.
-    listed = list(misspellings().get(_fold(word), ()))
+    listed = list(corrections(word))
     candidates = checker.candidates(lower) or set()
     ranked = listed + sorted((c for c in candidates if c != lower and c not in listed),
                              key=lambda c: (-checker.word_usage_frequency(c), c))
