@@ -20,7 +20,8 @@ The English word list is the union of two lists shipped in PyPI wheels, so no do
 happens at run time: pyspellchecker's (MIT; also gives the suggestions) and the SCOWL
 derived frequency list that symspellpy ships (MIT), which brings British spellings and
 much of the scientific vocabulary the first lacks (``colour``, ``workflow``,
-``metadata``). Measurements: README, section Spelling.
+``metadata``). Both hold typos people make often; codespell's list of common
+misspellings (data only) overrules them. Measurements: README, section Spelling.
 """
 
 from __future__ import annotations
