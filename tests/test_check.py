@@ -306,7 +306,8 @@ POSITIONS = {
                   "<a title=\"@fig:in-attribute\">x</a> <pre>@fig:in-pre</pre>\n"
                   "Math $x @fig:in-math$, <https://x.org/@fig:in-autolink>, "
                   "[y]{title=\"@fig:in-attrs\"} and [z][ref].\n\n"
-                  "[ref]: https://x.org/@fig:in-definition \"@fig:in-title\"\n",
+                  "[ref]: https://x.org/@fig:in-definition \"@fig:in-title\"\n\n"
+                  "After the definition, @fig:after-definition.\n",
     "05.crlf.md": "## Line ends\r\n\r\nWindows\tline ends,\ttabs and\r\n\t@fig:after-tab "
                   "@fig:after-crlf, [the next heading](#next-heading).\r\n\r\n"
                   "Next heading\r\n---\r\n",
@@ -338,6 +339,7 @@ def test_check_places_in_tricky_markdown(tmp_path: Path) -> None:
         ("03.captions.md", 3, 20, undefined, "@fig:in-caption"),
         ("03.captions.md", 3, 51, "xref-unused", "fig:captioned"),
         ("04.html.md", 4, 11, undefined, "@fig:in-div"),
+        ("04.html.md", 12, 23, undefined, "@fig:after-definition"),
         ("05.crlf.md", 4, 2, undefined, "@fig:after-tab"),
         ("05.crlf.md", 4, 17, undefined, "@fig:after-crlf"),
         ("06.links.md", 3, 1, "link-anchor-missing", "link"),

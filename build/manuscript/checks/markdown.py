@@ -34,7 +34,7 @@ _NOT_CITATIONS = re.compile("|".join([
     # attributes {title="@fig:x"} (not the key of a citation "@{…}")
     r"(?<!@)\{[^{}\n]*\}",
     # reference-link definitions "[ref]: https://…/@x 'Title'" (not "[@tag]:", "[^note]:")
-    r"^[ ]{0,3}\[[^\]@^\n][^\]\n]*\]:[ \t]*\S.*$",
+    r"^[ ]{0,3}\[[^\]@^\n][^\]\n]*\]:[ \t]*\S[^\n]*",
 ]), re.S | re.I | re.M)
 _TAG_DEFINITION = re.compile(r"^\[@(\{[^{}\n]+\}|[^\]\s]+)\]:[ \t]*(\S+)", re.M)
 _ATTRIBUTES = re.compile(r"\{([^{}\n]*)\}")
