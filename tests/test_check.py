@@ -291,3 +291,60 @@ def test_what_the_stages_warn_about_is_a_problem_too(tmp_path: Path) -> None:
         f"content/metadata.yaml:{line}: warning: Jingyun Jia has the role 'Dancing', which is "
         "not a CRediT role")
     assert problem["code"] == "build-warning"
+
+
+# Markdown where a raw-text scan can get the place wrong, or see a citation pandoc does
+# not read (an "@" in an attribute, math, raw HTML, an autolink, a link definition, code).
+POSITIONS = {
+    "01.tables.md": "## Tables\n\n| a | b |\n|---|---|\n| x | see @fig:in-table |\n\n"
+                    "+---+---+\n| a | b  [@tbl:in-grid] |\n+===+===+\n| x | y |\n+---+---+\n",
+    "02.notes.md": "## Notes\n\nText.[^n] More.^[An inline note, @fig:in-inline-note.]\n\n"
+                   "[^n]: A note, with @tbl:in-note.\n",
+    "03.captions.md": "## Captions\n\n![A caption citing @fig:in-caption.](images/a.png)"
+                      "{#fig:captioned}\n",
+    "04.html.md": "## HTML\n\n<div class=\"box\">\nIn a div, @fig:in-div.\n</div>\n\n"
+                  "<a title=\"@fig:in-attribute\">x</a> <pre>@fig:in-pre</pre>\n"
+                  "Math $x @fig:in-math$, <https://x.org/@fig:in-autolink>, "
+                  "[y]{title=\"@fig:in-attrs\"} and [z][ref].\n\n"
+                  "[ref]: https://x.org/@fig:in-definition \"@fig:in-title\"\n\n"
+                  "After the definition, @fig:after-definition.\n",
+    "05.crlf.md": "## Line ends\r\n\r\nWindows\tline ends,\ttabs and\r\n\t@fig:after-tab "
+                  "@fig:after-crlf, [the next heading](#next-heading).\r\n\r\n"
+                  "Next heading\r\n---\r\n",
+    "06.links.md": "## Links\n\n[A link text that\ngoes on @fig:in-link-text](#nowhere) and "
+                   "_@tbl:emphasised_.\n\n    @fig:in-indented-code\n\n- An item\n\n"
+                   "    continued by @fig:in-item.\n",
+    "07.front.md": "---\ncontact: someone@fig.org\n---\n\n## After front matter\n\n"
+                   "{{ 'Templated' }} and @fig:after-template.\n",
+}
+
+
+def test_check_places_in_tricky_markdown(tmp_path: Path) -> None:
+    root = tmp_path / "positions"
+    (root / "content" / "images").mkdir(parents=True)
+    (root / "content" / "metadata.yaml").write_text("title: Positions\n", encoding="utf-8")
+    Image.new("RGB", (4, 4)).save(root / "content" / "images" / "a.png")
+    for name, text in POSITIONS.items():
+        (root / "content" / name).write_bytes(text.encode("utf-8"))  # CRLF kept
+    completed = run_manuscript(root, "check", "--format", "json", check=False)
+    found = {(p["path"].removeprefix("content/"), p["line"], p["col"], p["code"],
+              p["message"].split()[0]) for p in json.loads(completed.stdout)}
+    undefined = "xref-undefined"
+    # (file, line, column, code, first word): each found by reading POSITIONS above.
+    assert found == {
+        ("01.tables.md", 5, 11, undefined, "@fig:in-table"),
+        ("01.tables.md", 8, 11, undefined, "@tbl:in-grid"),
+        ("02.notes.md", 3, 34, undefined, "@fig:in-inline-note"),
+        ("02.notes.md", 5, 20, undefined, "@tbl:in-note"),
+        ("03.captions.md", 3, 20, undefined, "@fig:in-caption"),
+        ("03.captions.md", 3, 51, "xref-unused", "fig:captioned"),
+        ("04.html.md", 4, 11, undefined, "@fig:in-div"),
+        ("04.html.md", 12, 23, undefined, "@fig:after-definition"),
+        ("05.crlf.md", 4, 2, undefined, "@fig:after-tab"),
+        ("05.crlf.md", 4, 17, undefined, "@fig:after-crlf"),
+        ("06.links.md", 3, 1, "link-anchor-missing", "link"),
+        ("06.links.md", 4, 9, undefined, "@fig:in-link-text"),
+        ("06.links.md", 4, 43, undefined, "@tbl:emphasised_"),  # as pandoc reads it
+        ("06.links.md", 10, 18, undefined, "@fig:in-item"),
+        ("07.front.md", 7, 23, undefined, "@fig:after-template"),
+    }, completed.stdout

@@ -138,3 +138,28 @@ def test_outside_a_manuscript_the_service_answers_then_the_folder_cache(tmp_path
     again = _cite_here(tmp_path, f"doi:{doi}", env=clean_env())
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)[0]["title"] == "Served by the stand-in"
+
+
+def test_duplicate_manual_reference_warns_as_in_a_build(manuscript: Path) -> None:
+    """The cite stage's own warning, at the later item's line: `manuscript cite` goes
+    through the same cite.cite as the build, so it says what the build says."""
+    refs = manuscript / "content" / "manual-references.json"
+    items = json.loads(refs.read_text(encoding="utf-8"))
+    later = {**RAW_REF, "title": "The later definition"}
+    text = json.dumps([*items, later], indent=2)
+    refs.write_text(text, encoding="utf-8")
+    starts = [number for number, line in enumerate(text.splitlines(), start=1)
+              if line == "  {"]  # the line each item starts on
+    first_line, later_line = starts[-2], starts[-1]
+    result = _cite(manuscript, "raw:cite-command-ref")
+    assert json.loads(result.stdout)[0]["title"] == "The later definition"  # later wins
+    warnings = [line for line in result.stderr.splitlines() if "also defined" in line]
+    assert len(warnings) == 1, result.stderr
+    assert re.fullmatch(rf"warning: \S*content/manual-references\.json:{later_line}: manual "
+                        r"reference raw:cite-command-ref is also defined at \S*content/"
+                        rf"manual-references\.json:{first_line}; the later one is used",
+                        warnings[0]), warnings[0]
+    # The build says the same, once.
+    built = run_manuscript(manuscript, "build", "--no-pdf")
+    assert sum("raw:cite-command-ref is also defined" in line
+               for line in built.stderr.splitlines()) == 1, built.stderr

@@ -99,6 +99,79 @@ def test_each_construct_is_blanked_in_place(markdown: str, hidden: str) -> None:
     assert hidden not in blanked
 
 
+# Code as pandoc reads it, and what only looks like code: (Markdown, word, is it code?).
+CODE_CASES = [
+    ("Para.\n\n    indentword here\n    more\n\nText.\n", "indentword", True),
+    ("Para.\n\n\ttabword here\n", "tabword", True),
+    ("# Heading\n    headingcodeword\n", "headingcodeword", True),
+    ("Para goes on\n    lazyword, not code\n", "lazyword", False),
+    ("- item\n\n    itemword continues the item\n", "itemword", False),
+    ("1. item\n\n    ordinalword continues\n", "ordinalword", False),
+    ("- item\n\n      itemcodeword in the item\n", "itemcodeword", True),
+    ("- item\n\nPara.\n\n    afterlistword\n", "afterlistword", True),
+    ("> Quote\n>\n>     quotecodeword\n", "quotecodeword", True),
+    ("~~~ {.python}\ntildeword\n~~~\n", "tildeword", True),
+    ("```{.r #lst:x}\nattrfenceword\n```\n", "attrfenceword", True),
+    ("- item\n\n    ```\n    listfenceword\n    ```\n", "listfenceword", True),
+    ("``a ` dblword``", "dblword", True),
+    ("`<b>rawword</b>`{=html} x", "rawword", True),
+    ("```{=html}\n<p>rawblockword</p>\n```\n", "rawblockword", True),
+    ("A ` alone.\n\nThen loneword and `code`.", "loneword", False),
+]
+
+
+@pytest.mark.parametrize(("markdown", "word", "code"), CODE_CASES)
+def test_code_is_skipped_exactly_where_pandoc_reads_code(markdown: str, word: str,
+                                                         code: bool) -> None:
+    from manuscript import pandoc
+
+    def texts(node: object, inside: bool) -> list[tuple[str, bool]]:
+        """Every string of pandoc's AST, and whether it is inside code or raw markup."""
+        if isinstance(node, list):
+            return [found for child in node for found in texts(child, inside)]
+        if not isinstance(node, dict):
+            return [(node, inside)] if isinstance(node, str) else []
+        is_code = node.get("t") in ("Code", "CodeBlock", "RawInline", "RawBlock")
+        return texts(node.get("c"), inside or is_code)
+
+    in_ast = [inside for text, inside in texts(pandoc.markdown_to_ast(markdown)["blocks"],
+                                               False) if word in text]
+    assert in_ast == [code]  # pandoc's reading, as the case says
+    blanked = spelling.prose_only(markdown)
+    assert len(blanked) == len(markdown) and blanked.count("\n") == markdown.count("\n")
+    assert (word not in blanked) == code
+
+
+CHECK_CONSTRUCTS = """## Methods {#sec:anchorzqx}
+
+As shown [@doi:10.1000/citezqx; @pmid:123; @arxiv:2101.0001v2] and @fig:xrefzqx, +@tbl:tblzqx.
+See <https://example.org/urlzqx/pathzqx>, <mailto:mailzqx@example.org>, mailzqx2@example.org.
+The file content/imageszqx/plotzqx.png, ./scriptszqx/runzqx.py, ~/datazqx/x, C:\\Userszqx\\x.
+Math $\\alphazqx + \\mathrm{x} \\frac{a}{b}$ and $$\\textzqx{x}$$ and $\\operatorname{opzqx}$.
+[Small caps recieve]{.smallcaps} and [span text]{#spanzqx .classzqx key=valzqx}.
+An anchor [link](#sec:linkzqx), [@tag:tagzqx], [@{https://bracezqx.org}], <www.wwwzqx.com>.
+"""
+
+
+def test_check_constructs_hide_their_names_but_not_span_text(tmp_path: Path) -> None:
+    """Anchors, keys, cross-references, URLs, e-mails, paths and LaTeX in math are no
+    prose; the text of a ``[…]{.smallcaps}`` span is."""
+    section = Section(tmp_path / "01.a.md", CHECK_CONSTRUCTS)
+    found = spelling.unknown_words([section], spelling.Speller())
+    assert {word: [(p.line, p.col) for p in places] for word, places in found.items()} == {
+        "recieve": [(7, 13)]}
+    planted = set(re.findall(r"[a-z]+zqx", CHECK_CONSTRUCTS))
+    assert len(planted) == 23  # one in each construct
+    assert set(spelling.unknown_words([Section(section.path, " ".join(planted))],
+                                      spelling.Speller())) == planted
+
+
+def test_comments_spanning_lines_and_paragraphs_are_not_prose() -> None:
+    text = "Before.\n\n<!--\ncommentword\n\n    indented commentword2\n-->\n\nAfter word.\n"
+    assert [w for w, _ in spelling.words(spelling.prose_only(text))] == ["Before", "After",
+                                                                          "word"]
+
+
 def test_words_of_prose_and_what_is_not_a_word() -> None:
     text = ("_Emphasised_ and __strong__ words, a state-of-the-art snake_case "
             "content/metadata.yaml e.g. COVID-19 authors' it\u2019s")
@@ -112,16 +185,60 @@ def test_words_of_prose_and_what_is_not_a_word() -> None:
 # Common misspellings (several would pass as two dictionary fragments: occas+sion).
 TYPOS = ("accomodate acheive adress begining beleive concious definately enviroment "
          "existance goverment independant occured occurence recieve seperate succesful "
-         "thier wierd arguement occassion correlaton similiar analagous paramter becuase")
+         "thier wierd arguement occassion correlaton similiar analagous paramter becuase "
+         # each passed once as a compound or a frequency-list entry: un+till, public+ally
+         "untill publically writting diffrent posession wellfare whereever pasttime "
+         "accidently miniscule potatos changable")
 # Correct words that dictionaries list in another form: compounds, prefixes, plurals,
 # possessives, British spellings.
 FINE = ("datasets codebase toolchain pretrained multimodal preprints workflows metadata "
-        "subfolders colour behaviour modelling analyses reviewer's didn't")
+        "subfolders colour behaviour modelling analyses reviewer's didn't preprocessing "
+        "timepoints hyperparameters dataframe downsampling backpropagation nonzero "
+        "checkpoint subsampled lookups biobanks multiomics")
 
 
 @pytest.mark.parametrize("typo", TYPOS.split())
 def test_common_misspellings_are_unknown(typo: str) -> None:
     assert typo not in spelling.Speller()
+
+
+# A slip of a common word is no compound, even where no list of misspellings has it.
+SLIPS = "untill writting diffrent posession wellfare whereever becuase"
+
+
+@pytest.mark.parametrize("typo", SLIPS.split())
+def test_a_slip_of_a_common_word_is_not_a_compound(typo: str) -> None:
+    speller = spelling.Speller()
+    assert not speller._compound(typo)
+
+
+def test_a_listed_misspelling_suggests_its_correction() -> None:
+    # Two edits from "publicly": the distance-1 search alone would offer nothing.
+    assert spelling.suggestions("publically") == ["publicly"]
+    assert spelling.suggestions("Untill")[0] == "Until"
+    assert spelling.corrections("Accidently") == ("accidentally",)
+    assert spelling.corrections("alot") == ("a lot", "allot")
+
+
+def _word_lists() -> dict[str, list[str]]:
+    """tests/fixtures/common-misspellings.txt: its [misspellings], [english], [compounds]."""
+    lists: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in (FIXTURE.parent / "common-misspellings.txt").read_text().splitlines():
+        if line.startswith("["):
+            current = lists.setdefault(line.strip("[]"), [])
+        elif not line.startswith("#"):
+            current.extend(line.split())
+    return lists
+
+
+def test_common_misspellings_caught_and_scientific_compounds_not() -> None:
+    lists = _word_lists()
+    speller = spelling.Speller()
+    assert len(lists["misspellings"]) + len(lists["english"]) == 236  # README's count
+    assert [w for w in lists["misspellings"] if w in speller] == []
+    assert all(w in speller for w in lists["english"])  # real words: not reported
+    assert [w for w in lists["compounds"] if w not in speller] == []
 
 
 @pytest.mark.parametrize("word", FINE.split())

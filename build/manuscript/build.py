@@ -48,7 +48,6 @@ from .fonts import font_files
 from .fsutil import digest, files_digest
 from .journal import JOURNAL, Transaction, exclusive, recover
 from .math import CACHE_FILE as MATH_CACHE
-from .metadata import warn_duplicate_references
 from .progress import Progress
 from .rootstock import spellcheck_requested
 from .stages import STATE_FILE, Stage, StageCache, T
@@ -199,10 +198,7 @@ def cite_stage(config: Config, processed: process.Processed, parsed: ParsedMarkd
     on_lookup = progress.count if progress else None
 
     def run() -> cite.Bibliography:
-        # Here, not in process: the files are this stage's inputs, so a text edit does
-        # not check 600 references again (their warnings are replayed).
-        warn_duplicate_references([config.root / p for p in settings.get("bibliography", [])
-                                   if isinstance(p, str)])
+        # cite.cite warns about duplicate manual references, as in `manuscript cite`.
         return cite.cite(config, *parsed.citekeys(), settings, on_lookup=on_lookup)
 
     return Stage("cite", key, run, dump, load)

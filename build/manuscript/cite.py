@@ -43,6 +43,7 @@ from manubot.cite.csl_item import CSL_Item
 from . import csl, yamlfile
 from .config import Config
 from .errors import CitationError
+from .metadata import warn_duplicate_references
 from .sources import find_occurrences, read_text_file
 from .stages import ONCE
 
@@ -413,6 +414,10 @@ def cite(config: Config, input_ids: list[str], aliases: dict[str, str],
     """
     options = CiteSettings.from_metadata(config, settings)
     aliases = {**(settings.get("citekey-aliases") or {}), **aliases}
+    # Here, so the build's cite stage, `check` and `manuscript cite` all warn. A build
+    # replays it when the stage is skipped, so a text edit reads no references again.
+    warn_duplicate_references([config.root / path for path in
+                               _as_list(settings.get("bibliography")) if isinstance(path, str)])
     manual = load_manual_references(bibliography_files(config, settings),
                                     _as_list(settings.get("references")), config.root)
     if prior is None:

@@ -166,6 +166,106 @@ def check_nesting(path: Path, text: str) -> None:
                 f"{MAX_BLOCK_NESTING} are supported)", path, number)
 
 
+# A code span: a run of backticks up to the same run, within one paragraph
+# ("``a ` b``" is one span; a lone "`" before a blank line is no code).
+INLINE_CODE = re.compile(r"(?<!`)(?P<ticks>`+)(?:(?!\n[ \t]*\n).)+?(?P=ticks)(?!`)", re.S)
+# TeX math as pandoc reads it: $$display$$, \begin{env}…\end{env}, and $inline$ where
+# the "$" touch the formula ("$5 and $10" is no math; "$x$5" neither).
+MATH = re.compile(r"\$\$.+?\$\$|\\begin\{(?P<env>[A-Za-z]+\*?)\}.*?\\end\{(?P=env)\}|"
+                  r"\$(?![\s$])(?:\\.|(?!\n[ \t]*\n)[^$\\])*?(?<![\s\\])\$(?!\d)", re.S)
+_QUOTE = re.compile(r"[ ]{0,3}>[ ]?")
+_LIST_ITEM = re.compile(r"[ ]{0,3}(?:[-*+]|\d{1,9}[.)]|#[.)]|[a-zA-Z][.)])(?=[ ]|$)")
+_OPENING_FENCE = re.compile(r"[ ]*(`{3,}|~{3,})(.*)$")
+
+
+def code_blocks(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of the code blocks of a section as pandoc reads them: fenced
+    (``` or ~~~, any info string or ``{.attributes}``, an unclosed fence running to the
+    end) and indented by four spaces or a tab.
+
+    Line by line, not one regular expression: four spaces are code only where no
+    paragraph goes on (after a blank line, a heading or a fence) and no list item
+    holds them (there they continue the item, and code needs four more than the
+    item's text). Block quote markers are read past (``>     code``).
+    """
+    spans: list[tuple[int, int]] = []
+    fence: tuple[str, int, int] | None = None  # fence character, length, start
+    indented: list[int] | None = None  # [start, end] of the open indented block
+    item_indent: int | None = None  # the open list item's text column
+    after_blank, in_paragraph, offset = False, False, 0
+    for raw in text.splitlines(keepends=True):
+        start, offset = offset, offset + len(raw)
+        line = raw.rstrip("\r\n")
+        end = start + len(line)
+        while quote := _QUOTE.match(line):
+            line = line[quote.end():]
+        expanded = line.expandtabs(4)
+        indent = len(expanded) - len(expanded.lstrip(" "))
+        blank = not expanded.strip()
+        base = item_indent or 0
+        if fence:
+            stripped = expanded.strip()
+            if stripped.startswith(fence[0] * fence[1]) and not stripped.strip(fence[0]):
+                spans.append((fence[2], end))
+                fence, in_paragraph = None, False
+            continue
+        if indented:
+            if blank:
+                continue
+            if indent >= base + 4:
+                indented[1] = end
+                continue
+            spans.append((indented[0], indented[1]))
+            indented, in_paragraph = None, False
+        if blank:
+            after_blank, in_paragraph = True, False
+            continue
+        opening = _OPENING_FENCE.match(expanded)
+        if opening and indent < base + 4 and not (opening.group(1)[0] == "`"
+                                                   and "`" in opening.group(2)):
+            fence = (opening.group(1)[0], len(opening.group(1)), start)
+            continue
+        if indent >= base + 4 and not in_paragraph:
+            indented = [start, end]
+            continue
+        item = _LIST_ITEM.match(expanded)
+        if item and not _THEMATIC_BREAK.match(expanded):
+            rest = expanded[item.end():]
+            spaces = len(rest) - len(rest.lstrip(" "))
+            # pandoc: the text starts after the marker and its spaces, unless five or
+            # more follow (then the item starts with indented code, one space counts)
+            item_indent = item.end() + (spaces if 1 <= spaces <= 4 and rest.strip() else 1)
+            in_paragraph = bool(rest.strip())
+            if spaces > 4 and rest.strip() and "\t" not in line:  # "-     code"
+                indented = [end - len(line) + item.end() + 1, end]
+                in_paragraph = False
+        else:
+            if after_blank and item_indent is not None and indent < item_indent:
+                item_indent = None  # a line less indented than the item's text ends the list
+            in_paragraph = not expanded.lstrip().startswith("#")  # a heading is one line
+        after_blank = False
+    if fence:
+        spans.append((fence[2], len(text)))
+    if indented:
+        spans.append((indented[0], indented[1]))
+    return spans
+
+
+def blank_code(text: str, fill: str = " ") -> str:
+    """``text`` with its code blocks and code spans replaced by ``fill`` (newlines kept),
+    so every other character keeps its offset, line and column."""
+    parts, done = [], 0
+    for start, end in code_blocks(text):
+        parts += [text[done:start], _fill(text[start:end], fill)]
+        done = end
+    text = "".join([*parts, text[done:]])
+    return INLINE_CODE.sub(lambda match: _fill(match.group(), fill), text)
+
+
+def _fill(text: str, fill: str) -> str:
+    return re.sub(r"[^\r\n]", fill, text)
+
+
 def find_occurrences(content_dir: Path, needle: str) -> list[tuple[Path, int]]:
     """Every ``file:line`` in the sections and metadata where ``needle`` appears."""
     places: list[tuple[Path, int]] = []

@@ -20,7 +20,8 @@ The English word list is the union of two lists shipped in PyPI wheels, so no do
 happens at run time: pyspellchecker's (MIT; also gives the suggestions) and the SCOWL
 derived frequency list that symspellpy ships (MIT), which brings British spellings and
 much of the scientific vocabulary the first lacks (``colour``, ``workflow``,
-``metadata``). Measurements: README, section Spelling.
+``metadata``). Both hold typos people make often; codespell's list of common
+misspellings (data only) overrules them. Measurements: README, section Spelling.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from spellchecker import SpellChecker
 from .config import Config
 from .errors import ConfigError
 from .problems import Problem
-from .sources import Section, read_sections, read_text_file
+from .sources import MATH, Section, blank_code, read_sections, read_text_file
 
 logger = logging.getLogger(__name__)
 
@@ -61,16 +62,12 @@ def _pattern(*parts: str, flags: int = 0) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{part})" for part in parts), flags)
 
 
-# In this order: code first (a "$" or "@" in code is code), then comments and templates,
-# then math, then the Markdown constructs whose text is not prose.
+# YAML front matter at the top of a section (pandoc's yaml_metadata_block)
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
+# After the front matter and the code (sources.blank_code: a "$" or "@" in code is
+# code), in this order: comments and templates, then math, then the Markdown
+# constructs whose text is not prose.
 _NOT_PROSE = (
-    # YAML front matter at the top of a section (pandoc's yaml_metadata_block)
-    _pattern(r"\A---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", flags=re.S),
-    # fenced code blocks (an unclosed fence runs to the end, as in pandoc)
-    _pattern(r"^[ \t]{0,3}(?P<fence>`{3,}|~{3,})[^\n]*\n"
-             r".*?(?:^[ \t]{0,3}(?P=fence)[`~]*[ \t]*$|\Z)", flags=re.S | re.M),
-    # inline code: a run of backticks up to the same run, within a paragraph
-    _pattern(r"(?P<ticks>`+)(?:(?!\n[ \t]*\n).)+?(?P=ticks)(?!`)", flags=re.S),
     # HTML comments (multi-line), whole script and style elements
     _pattern(r"<!--.*?(?:-->|\Z)", r"<(?P<tag>script|style)\b.*?</(?P=tag)\s*>",
              flags=re.S | re.I),
@@ -79,8 +76,7 @@ _NOT_PROSE = (
     # Jinja2 expressions, statements, comments
     _pattern(r"\{\{.*?\}\}", r"\{%.*?%\}", r"\{#.*?#\}", flags=re.S),
     # display math, raw LaTeX environments, inline math as pandoc reads it ($ next to text)
-    _pattern(r"\$\$.+?\$\$", r"\\begin\{(?P<env>[A-Za-z]+\*?)\}.*?\\end\{(?P=env)\}",
-             r"\$(?![\s$])(?:\\.|(?!\n[ \t]*\n)[^$\\])*?(?<![\s\\])\$(?!\d)", flags=re.S),
+    MATH,
     # LaTeX commands outside math (\newpage), HTML entities
     _pattern(r"\\[A-Za-z]+", r"&#?\w+;"),
     # reference-style definitions: "[@tag:x]: doi:…", "[label]: https://…"
@@ -93,7 +89,8 @@ _NOT_PROSE = (
     _pattern(r"\]\((?:[^()\n]|\([^()\n]*\))*\)", r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
              r"\b(?:[a-z][a-z0-9+.-]*://|www\.|doi:10\.)[^\s<>\"\]]*"),
     # citations and cross-references: [@doi:…], @fig:x, +@tbl:y, [@{https://…}], [^note]
-    _pattern(r"(?<!\w)@\{[^{}\n]*\}", r"(?<![\w@])@\w[\w:.#$%&+?<>~/-]*", r"\[\^[^\]\n]*\]"),
+    _pattern(r"(?<!\w)@\{[^{}\n]*\}", r"(?:(?<![\w@])|(?<=(?<!\w)_))@\w[\w:.#$%&+?<>~/-]*",
+             r"\[\^[^\]\n]*\]"),
     # HTML tags (their names and attributes; the text between them is prose)
     _pattern(r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>"),
 )
@@ -101,6 +98,7 @@ _NOT_PROSE = (
 
 def prose_only(text: str) -> str:
     """``text`` with everything that is not prose blanked: same length, same newlines."""
+    text = blank_code(_FRONT_MATTER.sub(lambda m: _BLANKABLE.sub(" ", m.group()), text))
     for pattern in _NOT_PROSE:
         text = pattern.sub(lambda match: _BLANKABLE.sub(" ", match.group()), text)
     return text
@@ -178,6 +176,28 @@ def core_words() -> frozenset[str]:
     words = {_fold(word) for word, count in _symspell_counts() if count >= COMMON_COUNT}
     words.update(_fold(word) for word in _word_file(DATA / "extra-words.txt"))
     return frozenset(words)
+
+
+@functools.cache
+def misspellings() -> Mapping[str, str]:
+    """Common misspellings (lower case) → codespell's corrections, as written there;
+    from codespell's dictionary (CC BY-SA 3.0: Wikipedia's "Lists of common
+    misspellings", grown by use in large projects): ``untill``, ``publically``,
+    ``accidently``. Some pass every rule of the Speller (``un`` + ``till``, ``public`` +
+    ``ally``) or sit in the frequency lists, which hold what people type, typos included.
+    The corrections are parsed only for a word reported (:func:`corrections`)."""
+    path = _package_file("codespell_lib", "data/dictionary.txt")
+    lines = path.read_text(encoding="utf-8").lower().splitlines()
+    return dict(line.split("->", 1) for line in lines if "->" in line)
+
+
+def corrections(word: str) -> tuple[str, ...]:
+    """codespell's corrections of ``word``: ``wrong->right`` or ``wrong->right1,
+    right2,``; without the trailing comma, the last of several parts is a reason."""
+    parts = [part.strip() for part in misspellings().get(_fold(word), "").split(",")]
+    if len(parts) > 1 and parts[-1]:
+        parts.pop()  # "clas->class, disabled because of name clash in c++"
+    return tuple(part for part in parts if part)
 
 
 def _package_file(package: str, name: str) -> Path:
@@ -284,6 +304,7 @@ class Speller:
     def __init__(self, extra: Iterable[str] = ()) -> None:
         self.english = english_words()
         self.core = core_words()
+        self.misspelled = misspellings()
         self.extra = frozenset(extra)
         self._known: dict[str, bool] = {}  # words repeat: decide each once
 
@@ -297,6 +318,10 @@ class Speller:
         return folded in self.english or folded in self.extra
 
     def known(self, folded: str) -> bool:
+        if folded in self.extra or folded in self.core:
+            return True  # the manuscript's own words, and common ones ("nam", "gage")
+        if folded in self.misspelled:
+            return False  # even where a frequency list has it ("accidently")
         if self._listed(folded):
             return True
         for suffix in _APOSTROPHE_SUFFIXES:  # possessives and contractions
@@ -320,7 +345,10 @@ class Speller:
     def _compound(self, folded: str) -> bool:
         """A prefix and a known word ("pretrained"), or two known words of four letters
         or more ("codebase", "toolchain"); shorter parts would let typos through
-        ("glimmer" + "fax")."""
+        ("glimmer" + "fax"). Not a compound: one slip away from a common word
+        ("untill": un + till, but until; "writting", "diffrent", "posession")."""
+        if self._slip_of_common(folded):
+            return False
         for prefix in self.PREFIXES:
             rest = folded[len(prefix):]
             if folded.startswith(prefix) and len(rest) >= 4 and self._plain(rest):
@@ -328,10 +356,35 @@ class Speller:
         return any(self._plain(folded[:cut]) and self._plain(folded[cut:])
                    for cut in range(4, len(folded) - 3))
 
+    def _slip_of_common(self, folded: str) -> bool:
+        """One letter added, dropped, changed or swapped, after the first, makes a
+        common word: how typos look. A slip in the first letter ("pretrained" from
+        "retrained") or a plural's "s" is how real compounds look, so those count not."""
+        return any(near in self.core for near in _slips(folded))
+
     def _plain(self, folded: str) -> bool:
         """A part of a compound: a word of the core list or the manuscript's, or its plural."""
         stem = self._singular(folded)
         return any(word in self.core or word in self.extra for word in (folded, stem) if word)
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _slips(word: str) -> set[str]:
+    """Every string one edit from ``word`` that keeps its first letter, less its plural
+    and singular. Generated, not compared with each word of a list: ~50 per letter."""
+    found: set[str] = set()
+    for cut in range(1, len(word) + 1):
+        head, tail = word[:cut], word[cut:]
+        if tail:
+            found.add(head + tail[1:])  # dropped
+            found.update(head + letter + tail[1:] for letter in _LETTERS)  # changed
+        if len(tail) > 1:
+            found.add(head + tail[1] + tail[0] + tail[2:])  # swapped
+        found.update(head + letter + tail for letter in _LETTERS)  # added
+    found -= {word, word + "s", word.removesuffix("s")}
+    return found
 
 
 def unknown_words(sections: Sequence[Section], speller: Speller) -> dict[str, list[Place]]:
@@ -372,9 +425,12 @@ def suggestions(word: str, limit: int = 2) -> list[str]:
     """Up to ``limit`` known words one edit away, most frequent first (cheap: distance 1)."""
     checker = _suggester()
     lower = word.lower()
+    # A listed misspelling's own corrections first: "publically" is two edits from
+    # "publicly", beyond the distance-1 search below.
+    listed = list(corrections(word))
     candidates = checker.candidates(lower) or set()
-    ranked = sorted((c for c in candidates if c != lower),
-                    key=lambda c: (-checker.word_usage_frequency(c), c))
+    ranked = listed + sorted((c for c in candidates if c != lower and c not in listed),
+                             key=lambda c: (-checker.word_usage_frequency(c), c))
     if word[:1].isupper():
         ranked = [c[:1].upper() + c[1:] for c in ranked]
     return ranked[:limit]

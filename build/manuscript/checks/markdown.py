@@ -15,11 +15,27 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..sources import Section
+from ..sources import MATH, Section, blank_code
 
 # pandoc's citation key: starts with a letter, digit or _, may hold internal
 # punctuation (:.#$%&-+?<>~/) followed by more of the key; or any text in braces.
-_CITATION = re.compile(r"(?<![\w@\\])@(?:\{([^{}\n]+)\}|(\w(?:\w|[:.#$%&\-+?<>~/]+(?=\w))*))")
+# "_@fig:x_" (emphasis): the "_" before the "@" opens emphasis, so it is a citation
+# there too, and the closing "_" is part of the key, as pandoc reads it.
+_CITATION = re.compile(r"(?:(?<![\w@\\])|(?<=(?<!\w)_))"
+                       r"@(?:\{([^{}\n]+)\}|(\w(?:\w|[:.#$%&\-+?<>~/]+(?=\w))*))")
+# Where an "@" is no citation though pandoc reads the text around it (blanked for the
+# citation scan only; the anchors, images and links are found in these places):
+_NOT_CITATIONS = re.compile("|".join([
+    # raw HTML elements whose text pandoc keeps raw, and every tag's attributes
+    r"<(?P<raw>pre|script|style|textarea)\b.*?</(?P=raw)\s*>",
+    r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>",
+    # autolinks <https://…/@x>, <mailto:…>
+    r"<[A-Za-z][A-Za-z0-9+.-]{1,31}:[^\s<>]*>",
+    # attributes {title="@fig:x"} (not the key of a citation "@{…}")
+    r"(?<!@)\{[^{}\n]*\}",
+    # reference-link definitions "[ref]: https://…/@x 'Title'" (not "[@tag]:", "[^note]:")
+    r"^[ ]{0,3}\[[^\]@^\n][^\]\n]*\]:[ \t]*\S[^\n]*",
+]), re.S | re.I | re.M)
 _TAG_DEFINITION = re.compile(r"^\[@(\{[^{}\n]+\}|[^\]\s]+)\]:[ \t]*(\S+)", re.M)
 _ATTRIBUTES = re.compile(r"\{([^{}\n]*)\}")
 _ID = re.compile(r"(?:^|\s)#([^\s}]+)")
@@ -30,12 +46,12 @@ _RAW_ATTR = re.compile(r"([\w-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 _ATX = re.compile(r"^#{1,6}[ \t]+(.*?)[ \t#]*$", re.M)
 _SETEXT = re.compile(r"^([^\n]+)\n[ \t]{0,3}(?:=+|-+)[ \t]*$", re.M)
 _AUTOLINK = re.compile(r"<(https?://[^\s<>]+)>")
-# Blanked before scanning (positions kept): fenced code, code spans, HTML comments,
-# and Jinja2 as manubot configures it ({{ }}, {% %}, {## ##}). Jinja2 becomes TEMPLATED
-# characters rather than spaces, so a link target made by a template is recognised
-# (and not checked: its value is known only once rendered).
-_FENCED = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[^\n]*\n.*?(?:^[ \t]{0,3}\1[ \t]*$|\Z)", re.M | re.S)
-_BLANKED = re.compile(r"(`+)[^`].*?\1|``|<!--.*?-->", re.S)
+# Blanked before scanning (positions kept): code blocks (fenced and indented) and code
+# spans (sources.blank_code), HTML comments, and Jinja2 as manubot configures it
+# ({{ }}, {% %}, {## ##}). Jinja2 becomes TEMPLATED characters rather than spaces, so a
+# link target made by a template is recognised (and not checked: its value is known
+# only once rendered).
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
 _JINJA = re.compile(r"\{##.*?##\}|\{\{.*?\}\}|\{%.*?%\}", re.S)
 TEMPLATED = "\x1a"
 
@@ -99,14 +115,15 @@ def scan(sections: Sequence[Section]) -> Scan:
 
 
 def _scan_one(section: Section, found: Scan) -> None:
-    text = blank(section.text)
+    # CRLF: the "\r" as a space keeps every column and lets "$" end a line
+    text = blank(section.text.replace("\r", " "))
     where = _Positions(section.path, section.text)
     definitions: set[int] = set()
     for match in _TAG_DEFINITION.finditer(text):
         key = match.group(1).strip("{}")
         found.tags.append(TagDefinition(key, match.group(2), where(match.start())))
         definitions.add(match.start() + 1)  # the @ of the definition is no use of the key
-    for match in _CITATION.finditer(text):
+    for match in _CITATION.finditer(_citable(text)):
         if match.start() in definitions:
             continue
         key = match.group(1) or match.group(2)
@@ -143,7 +160,15 @@ def blank(text: str) -> str:
     def templated(match: re.Match) -> str:
         return re.sub(r"[^\n]", TEMPLATED, match.group(0))
 
-    return _BLANKED.sub(spaces, _JINJA.sub(templated, _FENCED.sub(spaces, text)))
+    return _COMMENT.sub(spaces, _JINJA.sub(templated, blank_code(text)))
+
+
+def _citable(text: str) -> str:
+    """``text`` with math and what pandoc reads no citation in blanked (positions kept)."""
+    def spaces(match: re.Match) -> str:
+        return re.sub(r"[^\n]", " ", match.group(0))
+
+    return _NOT_CITATIONS.sub(spaces, MATH.sub(spaces, text))
 
 
 def _bracketed(text: str, image: bool) -> Iterator[tuple[int, str, str, str]]:
