@@ -51,6 +51,8 @@ EXPECTED = {
     ("link-anchor-missing", METHODS, 33, 42),  # (#discussion)
     ("xref-unused", "content/03.results.md", 5, 17),  # eq:energy
     ("spelling", "content/03.results.md", 7, 16),  # recieve
+    ("xref-wrong-kind", "content/03.results.md", 13, 58),  # a fig: label on a table
+    ("xref-undefined", "content/03.results.md", 13, 41),  # so @fig:second-run prints ??
 }
 _LINE = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<severity>error|warning): "
                    r"(?P<message>.*) \[(?P<code>[a-z-]+)\]$")

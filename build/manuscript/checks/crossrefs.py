@@ -1,5 +1,6 @@
 """Cross-references (pandoc-xnos syntax, numbered by ``crossref.lua``): references to
-labels that are not defined, labels defined twice, and labels never referenced."""
+labels that are not defined, labels defined twice or on the wrong kind of element, and
+labels never referenced."""
 
 from __future__ import annotations
 
@@ -7,11 +8,20 @@ from ..problems import Problem
 from .citations import XREF_PREFIXES
 from .markdown import Place, Scan
 
+_KIND = {"figure": "fig", "table": "tbl", "equation": "eq"}
+_ARTICLE = {"figure": "a figure", "table": "a table", "equation": "an equation"}
+
 
 def check(scan: Scan) -> list[Problem]:
     problems: list[Problem] = []
     defined: dict[str, Place] = {}
     for label in scan.labels:
+        if label.element and _KIND[label.element] != label.kind:
+            problems.append(_at(label.place, "error", "xref-wrong-kind",
+                                f"{label.label} is on {_ARTICLE[label.element]}, whose label "
+                                f"starts with {_KIND[label.element]}: (as written, it is not "
+                                "numbered and its references print ??)"))
+            continue  # not a label the filter numbers: its references are undefined
         if label.label in defined:
             first = defined[label.label]
             problems.append(_at(label.place, "error", "xref-duplicate",

@@ -81,6 +81,26 @@ class Label:
     kind: str  # fig, tbl, eq
     label: str  # "fig:plot"
     place: Place
+    element: str | None = None  # "figure", "table", "equation": what it is written on
+
+
+# What a label's {…} is written on, from its paragraph up to it: the crossref filter
+# numbers a fig: label only on a figure, tbl: on a table, eq: on $$…$$.
+_ON_EQUATION = re.compile(r"\$\$[ \t]*$")
+_ON_IMAGE = re.compile(r"!\[[^\]]*(?:\][^\]]*)*\]\([^\n]*\)$")  # caption may span lines
+_TABLE_CAPTION = re.compile(r"^[ ]{0,3}(?:Table)?:[ \t]")
+_PARAGRAPH_START = re.compile(r"\n[ \t]*\n")
+
+
+def _element_before(paragraph: str) -> str | None:
+    """"equation", "table" or "figure" for the text a label's {…} follows, else None."""
+    if _ON_EQUATION.search(paragraph):
+        return "equation"
+    if _TABLE_CAPTION.match(paragraph):
+        return "table"
+    if _ON_IMAGE.match(paragraph.lstrip()):
+        return "figure"
+    return None
 
 
 @dataclass(frozen=True)
@@ -128,13 +148,19 @@ def _scan_one(section: Section, found: Scan) -> None:
             continue
         key = match.group(1) or match.group(2)
         found.citations.append(Citation(key, where(match.start())))
+    paragraphs: list[int] | None = None  # where each paragraph starts, once a label needs it
     for match in _ATTRIBUTES.finditer(text):
         for id_match in _ID.finditer(match.group(1)):
             identifier = id_match.group(1)
             found.anchors.add(identifier)
             xref = _XREF_LABEL.match(identifier)
             if xref:
-                found.labels.append(Label(xref.group(1), identifier, where(match.start())))
+                if paragraphs is None:
+                    paragraphs = [0, *(m.end() for m in _PARAGRAPH_START.finditer(text))]
+                start = paragraphs[bisect.bisect_right(paragraphs, match.start()) - 1]
+                paragraph = text[start:match.start()]
+                found.labels.append(Label(xref.group(1), identifier, where(match.start()),
+                                          _element_before(paragraph)))
     found.anchors.update(m.group(1) for m in _RAW_ID.finditer(text))
     for heading in _headings(text):
         found.anchors.add(heading)
