@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import gzip
 import logging
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.error import HTTPError
@@ -61,6 +63,7 @@ def render_pdf(html: str, base_dir: Path, offline: bool = False, *,
     document = HTML(string=html, base_url=base_url,
                     url_fetcher=_fetcher(offline, folders, origins))
     print_formulas(document.etree_element)  # images, alt text their TeX
+    add_break_points(document.etree_element)
     _no_attachments(document, origins)
     try:
         # Tagged PDF: headings, lists and figures get structure, and every image (math
@@ -83,6 +86,124 @@ def _no_attachments(document: object, origins: _Origins) -> None:
             href = urljoin(origins.base_url, element.get("href", "").strip())
             logger.warning("%slink not attached to the PDF (the PDF embeds no files): %s",
                            origins.place(href), href)
+
+
+# Where a long URL, path or identifier may break on paper, as LaTeX's url package does:
+# after a slash (not inside "//"), a dot, an underscore and the like. A hyphen is a
+# break point for Pango already.
+_BREAK_AFTER = frozenset("/._?&=#~:")
+_LONG = 16  # characters: a shorter token is left as it is
+# laid out as they are: preformatted code, formulas (their SVG), no text
+_UNBROKEN = frozenset({"pre", "mjx-container", "script", "style", "svg", "math"})
+_WHITESPACE = re.compile(r"(\s+)")
+_CHUNK = 10  # a last resort in table cells, for a long token with no such point (digits)
+
+
+def add_break_points(root) -> None:
+    """Give long unbroken tokens ``<wbr>`` break opportunities, for the PDF only.
+
+    In link texts and inline code: after the characters of ``_BREAK_AFTER``. In table
+    cells also: every ``_CHUNK`` characters of a token that is still longer than that
+    (a 33-digit number). CSS has nothing better: ``overflow-wrap: anywhere`` lets the
+    automatic table layout squeeze a column to one letter (a "Ref." column broke
+    ``piday.org`` letter by letter), and ``break-word`` cannot stop a table wider than
+    the page. WeasyPrint draws a ``<wbr>`` as a zero-width space that the PDF's text
+    layer leaves out, so a URL copied from the PDF stays whole.
+    """
+    _walk_breaks(root, in_link=False, in_cell=False)
+
+
+def _walk_breaks(element, *, in_link: bool, in_cell: bool) -> None:
+    for child in list(element):
+        tag = child.tag if isinstance(child.tag, str) else None  # None: a comment
+        if tag is not None and tag not in _UNBROKEN and not tag.startswith("{"):
+            link, cell = in_link or tag in ("a", "code"), in_cell or tag in ("td", "th")
+            _walk_breaks(child, in_link=link, in_cell=cell)
+            _break_text(child, in_link=link, in_cell=cell)
+        _break_tail(element, child, in_link, in_cell)
+
+
+def _break_text(element, *, in_link: bool, in_cell: bool) -> None:
+    lead, made = _elements(_runs(element.text or "", in_link, in_cell), element.makeelement)
+    if made:
+        element.text = lead
+        for index, new in enumerate(made):
+            element.insert(index, new)
+
+
+def _break_tail(parent, child, in_link: bool, in_cell: bool) -> None:
+    lead, made = _elements(_runs(child.tail or "", in_link, in_cell), parent.makeelement)
+    if made:
+        child.tail = lead
+        at = list(parent).index(child) + 1
+        for offset, new in enumerate(made):
+            parent.insert(at + offset, new)
+
+
+@dataclass(frozen=True)
+class _Whole:
+    """A short hyphenated word in a table cell (``BioMed-S``), kept on one line: the
+    table layout would rather break it at its hyphen than widen the column."""
+
+    text: str
+
+
+_WBR = object()  # a break opportunity
+
+
+def _runs(text: str, in_link: bool, in_cell: bool) -> list:
+    """``text`` as plain strings, ``_WBR`` and ``_Whole`` words; all strings when no
+    break is wanted."""
+    if not (in_link or in_cell):
+        return [text]
+    runs: list = []
+    for token in _WHITESPACE.split(text):
+        if len(token) >= _LONG:
+            for index, segment in enumerate(_segments(token, in_cell)):
+                runs.extend((_WBR, segment) if index else (segment,))
+        elif in_cell and "-" in token.strip("-"):
+            runs.append(_Whole(token))
+        else:
+            runs.append(token)
+    return runs
+
+
+def _elements(runs: list, make) -> tuple[str, list]:
+    """The text before the first new element, and the new elements (tails set)."""
+    lead, made = "", []
+    for run in runs:
+        if run is _WBR:
+            made.append(make("wbr", {}))
+        elif isinstance(run, _Whole):
+            made.append(make("span", {"class": "nowrap"}))
+            made[-1].text = run.text
+        elif made:
+            made[-1].tail = (made[-1].tail or "") + run
+        else:
+            lead += run
+    return lead, made
+
+
+def _segments(token: str, in_cell: bool) -> list[str]:
+    """A long token cut after each sensible point (never inside ``//``, never
+    leaving a piece of one character); in a table cell, a piece with a digit still
+    ``_LONG`` long (a number, a hash) every ``_CHUNK`` characters."""
+    segments, start = [], 0
+    for index, char in enumerate(token[:-1]):
+        if (char in _BREAK_AFTER and token[index + 1] != "/"
+                and index + 1 - start >= 2):
+            segments.append(token[start:index + 1])
+            start = index + 1
+    segments.append(token[start:])
+    if not in_cell:
+        return segments
+    chunked = []
+    for segment in segments:
+        if len(segment) >= _LONG and any(char.isdigit() for char in segment):
+            chunked.extend(segment[i:i + _CHUNK] for i in range(0, len(segment), _CHUNK))
+        else:
+            chunked.append(segment)
+    return chunked
 
 
 class _Origins(HTMLParser):
