@@ -273,7 +273,7 @@ def test_long_formula_is_not_shrunk_below_70_percent_nor_off_the_paper(
         number = [w for w in words if re.fullmatch(r"\(\d+\)", w["text"])
                   and w["top"] > place("one")[1]]
         assert number, "the long formula's number is not on its page"
-        long = _ink(page, place("one")[1], number[0]["top"])
+        long = _ink(page, place("one")[1], place("four")[0])
         longest = _ink(page, place("four")[1], place("end")[0])
         paper = page.width - 5 * 72 / 25.4  # 5 mm from the paper's edge
     scale = (long[3] - long[2]) / (short[3] - short[2])
