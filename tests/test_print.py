@@ -281,3 +281,26 @@ def test_long_formula_is_not_shrunk_below_70_percent_nor_off_the_paper(
     assert long[1] > right + 5, "the long formula was shrunk into the column"
     assert number[0]["x1"] <= right + 0.5, f"the equation number is not in the column: {number}"
     assert longest[1] <= paper, "the longest formula runs off the paper"
+
+
+def test_no_page_ends_with_a_lead_in(pdf_path: Path) -> None:
+    """A paragraph ending with a colon introduces what follows (a formula, a list): it
+    is never the last text of a page, its subject on the next (pdf.keep_lead_ins)."""
+    stranded = []
+    with pdfplumber.open(pdf_path) as pdf:
+        for number, page in enumerate(pdf.pages[:-1], start=1):
+            rows: dict[float, list[dict]] = defaultdict(list)
+            for char in page.chars:
+                if abs(char["size"] - BODY_SIZE) < 0.2 and "Serif" in char["fontname"]:
+                    rows[round(char["top"])].append(char)
+            if not rows:
+                continue
+            last = sorted(rows[max(rows)], key=lambda c: c["x0"])
+            text = "".join(c["text"] for c in last).rstrip()
+            bottom = max(c["bottom"] for c in last)
+            below = [o for o in page.curves + page.rects + page.lines + page.images
+                     + [c for c in page.chars if c["size"] > 9]  # not the page number
+                     if o["top"] > bottom]
+            if text.endswith(":") and not below:
+                stranded.append((number, text))
+    assert not stranded, f"pages ending with a lead-in: {stranded}"

@@ -64,6 +64,7 @@ def render_pdf(html: str, base_dir: Path, offline: bool = False, *,
                     url_fetcher=_fetcher(offline, folders, origins))
     print_formulas(document.etree_element)  # images, alt text their TeX
     add_break_points(document.etree_element)
+    keep_lead_ins(document.etree_element)
     _no_attachments(document, origins)
     try:
         # Tagged PDF: headings, lists and figures get structure, and every image (math
@@ -86,6 +87,17 @@ def _no_attachments(document: object, origins: _Origins) -> None:
             href = urljoin(origins.base_url, element.get("href", "").strip())
             logger.warning("%slink not attached to the PDF (the PDF embeds no files): %s",
                            origins.place(href), href)
+
+
+def keep_lead_ins(root) -> None:
+    """Mark each paragraph that ends with a colon ``lead-in``: it introduces what follows
+    (a formula, a list, code), and the theme keeps it on that page (``break-after:
+    avoid``), as a typesetter would; a page ended with "numbered:" and its formula
+    began the next. CSS cannot see a paragraph's last character."""
+    for paragraph in root.iter("p"):
+        if "".join(paragraph.itertext()).rstrip().endswith(":"):
+            classes = paragraph.get("class", "")
+            paragraph.set("class", f"{classes} lead-in".strip())
 
 
 # Where a long URL, path or identifier may break on paper, as LaTeX's url package does:
