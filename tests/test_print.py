@@ -304,3 +304,47 @@ def test_no_page_ends_with_a_lead_in(pdf_path: Path) -> None:
             if text.endswith(":") and not below:
                 stranded.append((number, text))
     assert not stranded, f"pages ending with a lead-in: {stranded}"
+
+
+def test_links_printed_as_urls_are_not_hyphenated(pdf_path: Path) -> None:
+    """Each line's piece of a link that shows its URL (or DOI) is a piece of that URL:
+    hyphenation set "https://doi.org/10.1371/jour-" and "nal.pcbi…" on two lines."""
+    from urllib.parse import unquote
+
+    wrong = []
+    with pdfplumber.open(pdf_path) as pdf:
+        for page in pdf.pages:
+            for link in page.hyperlinks:
+                chars = [c for c in page.chars
+                         if c["x0"] >= link["x0"] - 0.5 and c["x1"] <= link["x1"] + 0.5
+                         and c["top"] >= link["top"] - 1 and c["bottom"] <= link["bottom"] + 1]
+                text = "".join(c["text"] for c in sorted(chars, key=lambda c: c["x0"]))
+                uri = unquote(link.get("uri") or "").lower()
+                if uri.startswith("http") and "/" in text and " " not in text \
+                        and text.lower() not in uri:
+                    wrong.append((text, uri))
+    assert not wrong, f"link texts that are not pieces of their URL: {wrong[:5]}"
+
+
+def test_author_icons_stay_with_their_links(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The ORCID, GitHub and Twitter icons of the author block are on the line of the
+    link they label (pdf.keep_icons_with_labels): the Twitter bird ended a line and the
+    handle began the next."""
+    from urllib.parse import urlsplit
+
+    root = build_reading("meta-review", tmp_path_factory)
+    profiles = []
+    with pdfplumber.open(root / "output" / "manuscript.pdf") as pdf:
+        page = pdf.pages[0]
+        shapes = page.curves + page.rects + page.lines
+        for link in page.hyperlinks:
+            url = urlsplit(link.get("uri") or "")
+            if url.netloc in ("twitter.com", "github.com", "orcid.org") \
+                    and url.path.strip("/").count("/") == 0:
+                profiles.append(link)
+    assert len(profiles) >= 15, "the author block's profile links are not on page 1"
+    alone = [link["uri"] for link in profiles
+             if not any(link["x0"] - 15 <= s["x1"] <= link["x0"] + 0.5
+                        and s["bottom"] > link["top"] and s["top"] < link["bottom"]
+                        for s in shapes)]
+    assert not alone, f"links whose icon is not beside them: {alone}"

@@ -8,6 +8,7 @@ an offline build never hangs on them. Only files inside the manuscript are read.
 from __future__ import annotations
 
 import gzip
+import itertools
 import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -65,6 +66,7 @@ def render_pdf(html: str, base_dir: Path, offline: bool = False, *,
     print_formulas(document.etree_element)  # images, alt text their TeX
     add_break_points(document.etree_element)
     keep_lead_ins(document.etree_element)
+    keep_icons_with_labels(document.etree_element)
     _no_attachments(document, origins)
     try:
         # Tagged PDF: headings, lists and figures get structure, and every image (math
@@ -98,6 +100,18 @@ def keep_lead_ins(root) -> None:
         if "".join(paragraph.itertext()).rstrip().endswith(":"):
             classes = paragraph.get("class", "")
             paragraph.set("class", f"{classes} lead-in".strip())
+
+
+def keep_icons_with_labels(root) -> None:
+    """An author's icon (``img.inline_icon``: ORCID, GitHub, Twitter) and the link after
+    it stay on one line: the space between them becomes a no-break space. A narrow
+    author column put a Twitter bird at a line's end and its handle on the next."""
+    for parent in root.iter():
+        children = list(parent)
+        for icon, label in itertools.pairwise(children):
+            if ("inline_icon" in icon.get("class", "").split() and label.tag == "a"
+                    and icon.tail is not None and icon.tail.strip() == ""):
+                icon.tail = "\u00a0"
 
 
 # Where a long URL, path or identifier may break on paper, as LaTeX's url package does:
