@@ -348,3 +348,28 @@ def test_author_icons_stay_with_their_links(tmp_path_factory: pytest.TempPathFac
                         and s["bottom"] > link["top"] and s["top"] < link["bottom"]
                         for s in shapes)]
     assert not alone, f"links whose icon is not beside them: {alone}"
+
+
+def test_inline_code_is_not_hyphenated(pdf_path: Path) -> None:
+    """A line that ends inside inline code ends with the code's own characters: a hyphen
+    added there ("at-" / "tributes") makes another word, one a reader might type."""
+    page_html = parse_html((pdf_path.parent / "manuscript.html").read_text(encoding="utf-8"))
+    codes = [text_of(code) for code in select(page_html, "code")]
+    added = []
+    with pdfplumber.open(pdf_path) as pdf:
+        for number, page in enumerate(pdf.pages, start=1):
+            rows: dict[float, list[dict]] = defaultdict(list)
+            for char in page.chars:
+                rows[round(char["top"])].append(char)
+            for chars in rows.values():
+                chars.sort(key=lambda c: c["x0"])
+                tail: list[dict] = []  # the line's last run of code characters
+                for char in reversed(chars):
+                    if ("Code" not in char["fontname"] or char["text"].isspace()
+                            or (tail and tail[0]["x0"] - char["x1"] > 1)):
+                        break
+                    tail.insert(0, char)
+                piece = "".join(c["text"] for c in tail)
+                if piece.endswith("-") and not any(piece in code for code in codes):
+                    added.append((number, piece))
+    assert not added, f"code hyphenated at a line's end: {added}"
