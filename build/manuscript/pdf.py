@@ -143,14 +143,19 @@ def add_break_points(root) -> None:
     _walk_breaks(root, in_link=False, in_cell=False)
 
 
-def _walk_breaks(element, *, in_link: bool, in_cell: bool) -> None:
-    for child in list(element):
-        tag = child.tag if isinstance(child.tag, str) else None  # None: a comment
-        if tag is not None and tag not in _UNBROKEN and not tag.startswith("{"):
-            link, cell = in_link or tag in ("a", "code"), in_cell or tag in ("td", "th")
-            _walk_breaks(child, in_link=link, in_cell=cell)
-            _break_text(child, in_link=link, in_cell=cell)
-        _break_tail(element, child, in_link, in_cell)
+def _walk_breaks(root, *, in_link: bool, in_cell: bool) -> None:
+    # a stack, not recursion: a page nested deeper than Python's recursion limit is no error
+    stack = [(root, in_link, in_cell)]
+    while stack:
+        element, link, cell = stack.pop()
+        children = list(element)  # before the text adds its own: those are done
+        _break_text(element, in_link=link, in_cell=cell)
+        for child in children:
+            tag = child.tag if isinstance(child.tag, str) else None  # None: a comment
+            if tag is not None and tag not in _UNBROKEN and not tag.startswith("{"):
+                stack.append((child, link or tag in ("a", "code"),
+                              cell or tag in ("td", "th")))
+            _break_tail(element, child, link, cell)
 
 
 def _break_text(element, *, in_link: bool, in_cell: bool) -> None:
