@@ -22,7 +22,8 @@ machine; ``python -m bench --only math`` prints the current figures):
   0.2-0.4 s to start (only when a formula is not cached), then 4-11 ms per formula (300
   distinct formulas: 1.7-3.4 s while other work shared the machine); every case above
   comes out as TeX sets it, and bad TeX raises an error that we report with file:line.
-  MathJax 3 does not break long lines: the PDF scales a too-wide formula down to fit.
+  MathJax 3 does not break long lines: the PDF scales a too-wide formula down, to no
+  less than ``MIN_DISPLAY_SCALE``.
 """
 
 from __future__ import annotations
@@ -233,25 +234,38 @@ def print_formulas(root) -> None:
             if child.tag == "mjx-assistive-mml":
                 container.remove(child)
             elif child.tag == f"{_SVG}svg" and tex is not None:
+                display = container.get("display") == "true"
                 img = container.makeelement("img", {
                     "src": _svg_data_url(child), "alt": tex, "class": "mjx-svg",
-                    "style": _width_style(child) + child.get("style", "")})
+                    "style": _width_style(child, display) + child.get("style", "")})
                 img.tail = child.tail
                 container.remove(child)
                 container.insert(index, img)
 
 
-def _width_style(svg) -> str:
+# The smallest a display formula wider than the column is scaled to in the PDF: 70 %
+# of 10.5 pt is the size of a TeX subscript, still read at arm's length. MathJax 3
+# cannot break a line (v4 can), and scaling to fit set a long formula in 4 pt type.
+# Below the floor it runs into the right margin, as TeX sets an overfull display
+# (30-math.css), and its number moves below it, as amsmath does.
+MIN_DISPLAY_SCALE = 0.7
+
+
+def _width_style(svg, display: bool = False) -> str:
     """The SVG's ``width`` (MathJax: in ex) as CSS, as WeasyPrint applies it to an inline
     SVG: there a CSS ex is the x-height of the text's font, inside an image's SVG half
     an em, which set formulas 5 % larger than the page's. The height follows from the
-    width (the theme's ``height: auto``)."""
+    width (the theme's ``height: auto``). A display formula also gets its floor,
+    ``--mjx-floor`` (``MIN_DISPLAY_SCALE`` of its width), for the theme's ``min-width``."""
     width = svg.get("width", "")
     try:
-        float(width.removesuffix("ex"))
+        number = float(width.removesuffix("ex"))
     except ValueError:
         return ""
-    return f"width: {width}; " if width.endswith("ex") else ""
+    if not width.endswith("ex"):
+        return ""
+    floor = f"--mjx-floor: {number * MIN_DISPLAY_SCALE:.3f}ex; " if display else ""
+    return f"width: {width}; {floor}"
 
 
 def _svg_data_url(svg) -> str:
