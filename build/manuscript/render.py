@@ -26,7 +26,7 @@ import yaml
 from . import csp, images, pandoc, rootstock
 from .cite import explain_bibliography_error
 from .config import Config
-from .errors import ConfigError, RenderError
+from .errors import ConfigError, OutputError, RenderError
 from .formats import credit
 from .math import prepare as prepare_math
 from .sources import find_occurrences
@@ -168,15 +168,14 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
     with tempfile.TemporaryDirectory(prefix="manuscript-html-") as tmp:
         tmpdir = Path(tmp)
         refs = tmpdir / "references.json"
-        refs.write_text(json.dumps(references, ensure_ascii=False), encoding="utf-8")
+        _write_input(refs, json.dumps(references, ensure_ascii=False))
         # pandoc ignores the header-includes metadata once --include-in-header is given,
         # so Manubot's <meta> tags go into the same file, ahead of the theme's styles.
         manubot_head = str(variables.get("pandoc", {}).get("header-includes", ""))
         head = tmpdir / "theme-head.html"
-        head.write_text(_REMOTE_ICON.sub("", manubot_head) + _wrap("style", theme.css),
-                        encoding="utf-8")
+        _write_input(head, _REMOTE_ICON.sub("", manubot_head) + _wrap("style", theme.css))
         tail = tmpdir / "theme-tail.html"
-        tail.write_text(_wrap("script", theme.js), encoding="utf-8")
+        _write_input(tail, _wrap("script", theme.js))
         args = [
             "--from=json", "--to=html5", "--standalone",
             f"--template={theme.template}",
@@ -297,3 +296,14 @@ def _report(config: Config, warning: str) -> None:
                        extra={"file": metadata, "line": None})
         return
     logger.warning("pandoc: %s", warning)
+
+
+def _write_input(path: Path, text: str) -> None:
+    """One of pandoc's input files, in the system's temporary folder (a full disk there
+    is the machine's problem, not the manuscript's: say so, without a traceback)."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise OutputError(f"cannot write pandoc's input in the temporary folder "
+                          f"({error.strerror}); free some space there or set TMPDIR",
+                          path.parent) from error

@@ -61,9 +61,15 @@ CASES = [
          setup=_chattr("+i", "output"), teardown=_chattr("-i", "output")),
     # --no-pdf: WeasyPrint unpacks the bundled fonts into temporary files, which the
     # limit would stop before the build reaches its own writes.
+    # The limit sits between pandoc's largest input (the theme's CSS in the page head,
+    # ~45 KB) and the page (~70 KB), so the page is the first write to fail.
     Case("disk-full", dict(EDIT), "File too large", "output/manuscript.html",
          args=("build", "--no-pdf"),
-         env={"PYTHONPATH": FSIZE_LIMIT_PATH, "MANUSCRIPT_TEST_FSIZE_LIMIT": "45000"}),
+         env={"PYTHONPATH": FSIZE_LIMIT_PATH, "MANUSCRIPT_TEST_FSIZE_LIMIT": "60000"}),
+    # Below the page head's size: writing pandoc's inputs in TMPDIR fails first.
+    Case("disk-full-temporary-folder", dict(EDIT), "cannot write pandoc's input in the "
+         "temporary folder (File too large)", args=("build", "--no-pdf"),
+         env={"PYTHONPATH": FSIZE_LIMIT_PATH, "MANUSCRIPT_TEST_FSIZE_LIMIT": "30000"}),
     Case("source-date-epoch-not-a-number", dict(EDIT), "SOURCE_DATE_EPOCH",
          env={"SOURCE_DATE_EPOCH": "yesterday"}),
     Case("versions-json-corrupt", {"webpage/v/versions.json": '{"latest": "x", "versi', **EDIT},
