@@ -30,6 +30,7 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     from ..config import Config
     from ..render import Theme
+    from .background import Pending
 
 logger = logging.getLogger(__name__)
 
@@ -117,3 +118,12 @@ def render_formats(config: Config, ast: dict, csl_items: list[dict], variables: 
         module = importlib.import_module(f".{_MODULES[fmt]}", __name__)  # imported when used
         outputs.update(module.render(config, ast, csl_items, variables, theme))
     return outputs
+
+
+def start_formats(config: Config, ast: dict, csl_items: list[dict], variables: dict,
+                  theme: Theme, formats: Sequence[str]) -> Pending:
+    """``render_formats`` in a worker process, beside the caller (see background.py):
+    ``.result()`` gives what it returns, logging what it logged."""
+    from .background import start
+
+    return start(config, ast, csl_items, variables, theme, formats)

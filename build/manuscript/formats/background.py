@@ -1,0 +1,169 @@
+"""Formats rendered in a worker process while the build goes on with the HTML.
+
+The Typst PDF and the other formats (Word, JATS, LaTeX) start from the cited document,
+not from the page, so they need not wait for the html stage: started before it, in a
+process of their own, they take the second core while the html stage has the first.
+A process rather than a thread: their Python work (reshaping the AST, its JSON) would
+otherwise hold the interpreter lock the html stage needs, and Typst compiles there,
+not here. The worker is a fresh interpreter (``python -m``), not a fork: a parent
+that has used Typst before (tests, ``serve``) has thread pools a forked child would
+inherit locked.
+
+The worker logs nothing itself: its records come back as data with the outputs and are
+logged here when the result is taken, in the thread and stage that asked, so the stage
+cache records (and, when the stage is skipped, replays) them as it does any stage's,
+and the lines print in the same order as in a build that renders one thing at a time.
+An error is raised here the same way, as the typed error the worker met.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import pickle
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import errors
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..render import Theme
+
+logger = logging.getLogger(__name__)
+
+_JOB, _RESULT, _STDERR = "job.pickle", "result.pickle", "stderr.txt"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    config: Config
+    ast: dict
+    csl_items: list[dict]
+    variables: dict
+    theme: Theme
+    formats: tuple[str, ...]
+    level: int  # the records the parent would log
+
+
+@dataclasses.dataclass(frozen=True)
+class _Logged:
+    """One record of the worker, as the parent logs it again."""
+
+    name: str
+    level: int
+    message: str
+    extra: dict  # file, line, once: what our handlers and the stage cache read
+
+
+class Pending:
+    """A worker rendering some formats; ``result()`` waits for it."""
+
+    def __init__(self, process: subprocess.Popen, folder: tempfile.TemporaryDirectory,
+                 formats: Sequence[str]) -> None:
+        self._process = process
+        self._folder = folder
+        self.formats = tuple(formats)
+        self.started = time.perf_counter()
+
+    def result(self) -> dict[str, bytes]:
+        """{output name: bytes}, after logging what the worker logged; its error raised."""
+        folder = Path(self._folder.name)
+        try:
+            code = self._process.wait()
+            try:
+                outcome = pickle.loads((folder / _RESULT).read_bytes())
+            except FileNotFoundError:
+                stderr = (folder / _STDERR).read_text(encoding="utf-8", errors="replace")
+                logger.debug("the worker for %s said:\n%s", ", ".join(self.formats), stderr)
+                last = stderr.strip().splitlines()[-1:] or ["no message"]
+                raise errors.RenderError(
+                    f"rendering {', '.join(self.formats)} stopped (worker exit {code}): "
+                    f"{last[0]}") from None
+        finally:
+            self._folder.cleanup()
+        for logged in outcome["records"]:
+            logging.getLogger(logged.name).log(logged.level, "%s", logged.message,
+                                               extra=logged.extra)
+        if outcome["error"] is not None:
+            kind, message, path, line = outcome["error"]
+            cls = getattr(errors, kind, None)
+            if not (isinstance(cls, type) and issubclass(cls, errors.ManuscriptError)
+                    and cls.__init__ is errors.ManuscriptError.__init__):
+                cls = errors.RenderError
+            raise cls(message, path, line)
+        return outcome["outputs"]
+
+    def cancel(self) -> None:
+        """Stop the worker (the build failed elsewhere) and forget its files."""
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._folder.cleanup()
+
+
+def start(config: Config, ast: dict, csl_items: list[dict], variables: dict, theme: Theme,
+          formats: Sequence[str]) -> Pending:
+    """Start rendering ``formats`` (as ``render_formats``) in a worker process.
+
+    ``ast`` is copied now (pickled): the caller may go on changing its own.
+    """
+    folder = tempfile.TemporaryDirectory(prefix="manuscript-worker-")
+    path = Path(folder.name)
+    job = _Job(dataclasses.replace(config, env=dict(config.env)), ast, csl_items, variables,
+               theme, tuple(formats), logging.getLogger("manuscript").getEffectiveLevel())
+    (path / _JOB).write_bytes(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+    with open(path / _STDERR, "wb") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", __name__, str(path)],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=stderr)
+    return Pending(process, folder, formats)
+
+
+# ---------------------------------------------------------------------- the worker
+
+
+class _Collect(logging.Handler):
+    def __init__(self, records: list[_Logged]) -> None:
+        super().__init__()
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        extra = {key: getattr(record, key) for key in ("file", "line", "once")
+                 if hasattr(record, key)}
+        self.records.append(_Logged(record.name, record.levelno, record.getMessage(), extra))
+
+
+def _work(folder: Path) -> None:
+    """In the worker: render the job, write outputs, records and error as one pickle."""
+    from . import render_formats
+
+    job: _Job = pickle.loads((folder / _JOB).read_bytes())
+    records: list[_Logged] = []
+    package = logging.getLogger("manuscript")
+    package.handlers = [_Collect(records)]
+    package.setLevel(job.level)
+    package.propagate = False
+    outputs: dict[str, bytes] = {}
+    error = None
+    try:
+        outputs = render_formats(job.config, job.ast, job.csl_items, job.variables, job.theme,
+                                 job.formats)
+    except errors.ManuscriptError as problem:  # the user's to fix: raised again there
+        error = (type(problem).__name__, problem.message, problem.path, problem.line)
+    partial = folder / (_RESULT + ".part")  # all or nothing: the parent reads it whole
+    partial.write_bytes(pickle.dumps({"outputs": outputs, "records": records, "error": error},
+                                     protocol=pickle.HIGHEST_PROTOCOL))
+    partial.rename(folder / _RESULT)
+
+
+if __name__ == "__main__":
+    # As the package's module, not __main__: the pickles name its classes by that name.
+    from manuscript.formats.background import _work as work
+
+    work(Path(sys.argv[1]))
