@@ -22,6 +22,7 @@ import yaml
 from helpers import (
     CORPUS,
     ROOT,
+    SEED_ENV,
     clean_env,
     copy_manuscript,
     parse_html,
@@ -576,7 +577,7 @@ def test_worker_warnings_come_back_in_order_with_their_place_and_are_replayed(
     is recorded by the stage cache (replayed when the stage is skipped) and counts for
     --strict, exactly as in a build that renders one thing at a time."""
     root = _plan_twice(tmp_path)
-    env = clean_env(GITHUB_ACTIONS="true")
+    env = clean_env(**SEED_ENV)  # in GitHub Actions: warnings are annotations too
     args = ("build", "--pdf-engine", "typst", "--format", "docx")
     annotation = "::warning file=content/02.plan.md,line=1::"
     runs = [run_manuscript(root, *args, env=env) for _ in range(2)]

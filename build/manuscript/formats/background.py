@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from .. import errors
@@ -115,14 +116,25 @@ def start(config: Config, ast: dict, csl_items: list[dict], variables: dict, the
     """
     folder = tempfile.TemporaryDirectory(prefix="manuscript-worker-")
     path = Path(folder.name)
-    job = _Job(dataclasses.replace(config, env=dict(config.env)), ast, csl_items, variables,
-               theme, tuple(formats), logging.getLogger("manuscript").getEffectiveLevel())
-    (path / _JOB).write_bytes(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+    job = _Job(config, ast, csl_items, variables, theme, tuple(formats),
+               logging.getLogger("manuscript").getEffectiveLevel())
+    with open(path / _JOB, "wb") as file:
+        _Pickler(file, protocol=pickle.HIGHEST_PROTOCOL).dump(job)
     with open(path / _STDERR, "wb") as stderr:
         process = subprocess.Popen([sys.executable, "-m", __name__, str(path)],
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=stderr)
     return Pending(process, folder, formats)
+
+
+class _Pickler(pickle.Pickler):
+    """Read-only mappings (the Config's environment, CI parameters) as plain dicts:
+    ``MappingProxyType`` cannot be pickled, and the worker only reads them."""
+
+    def reducer_override(self, obj: object) -> object:
+        if isinstance(obj, MappingProxyType):
+            return dict, (dict(obj),)
+        return NotImplemented
 
 
 # ---------------------------------------------------------------------- the worker
