@@ -50,6 +50,7 @@ class _Job:
     theme: Theme
     formats: tuple[str, ...]
     level: int  # the records the parent would log
+    sent: float  # time.time() when the parent started the worker
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +118,7 @@ def start(config: Config, ast: dict, csl_items: list[dict], variables: dict, the
     folder = tempfile.TemporaryDirectory(prefix="manuscript-worker-")
     path = Path(folder.name)
     job = _Job(config, ast, csl_items, variables, theme, tuple(formats),
-               logging.getLogger("manuscript").getEffectiveLevel())
+               logging.getLogger("manuscript").getEffectiveLevel(), time.time())
     with open(path / _JOB, "wb") as file:
         _Pickler(file, protocol=pickle.HIGHEST_PROTOCOL).dump(job)
     with open(path / _STDERR, "wb") as stderr:
@@ -161,6 +162,8 @@ def _work(folder: Path) -> None:
     package.handlers = [_Collect(records)]
     package.setLevel(job.level)
     package.propagate = False
+    logger.debug("worker for %s: ready %.2f s after it was started (interpreter, "
+                 "imports, job)", ", ".join(job.formats), time.time() - job.sent)
     outputs: dict[str, bytes] = {}
     error = None
     try:
