@@ -107,7 +107,7 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
                              ) if config.pdf else None
                 extra = workers.run(beside["formats"], progress) if config.formats else {}
             finally:
-                workers.cancel()  # the build failed: nothing is left running
+                workers.cancel()  # after a failure: no worker is left running
             parsed.replay_if_unparsed()
 
         if config.strict and warning_count():
@@ -317,8 +317,8 @@ def document_stages(config: Config, layout: Layout, page_key: str,
 
 class Workers:
     """Document stages rendered by worker processes (``formats.start_formats``) while
-    this process makes the page: on two cores the Typst PDF costs the build little more
-    than the html stage alone."""
+    this process makes the page: with two free cores, their time overlaps the html
+    stage's instead of adding to it (bench/README.md, "Typst: shared document")."""
 
     FORMATS: ClassVar[dict[str, tuple[str, ...]]] = {"pdf": ("typst",)}  # "formats": config's
 
