@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import pickle
 import subprocess
 import sys
@@ -171,6 +172,9 @@ def _work(folder: Path) -> None:
                                  job.formats)
     except errors.ManuscriptError as problem:  # the user's to fix: raised again there
         error = (type(problem).__name__, problem.message, problem.path, problem.line)
+    used = os.times()  # children: its pandoc runs (0 where the OS does not count them)
+    logger.debug("worker for %s: %.2f s of CPU, its pandoc runs included",
+                 ", ".join(job.formats), sum(used[:4]))
     partial = folder / (_RESULT + ".part")  # all or nothing: the parent reads it whole
     partial.write_bytes(pickle.dumps({"outputs": outputs, "records": records, "error": error},
                                      protocol=pickle.HIGHEST_PROTOCOL))
