@@ -5,7 +5,7 @@ not from the page, so they need not wait for the html stage: started before it, 
 process of their own, they take the second core while the html stage has the first.
 A process rather than a thread: their Python work (reshaping the AST, its JSON) would
 otherwise hold the interpreter lock the html stage needs, and Typst compiles there,
-not here. The worker is a fresh interpreter (``python -m``), not a fork: a parent
+not here. The worker is a fresh interpreter (``python -c``), not a fork: a parent
 that has used Typst before (tests, ``serve``) has thread pools a forked child would
 inherit locked.
 
@@ -19,6 +19,7 @@ An error is raised here the same way, as the typed error the worker met.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import pickle
@@ -78,7 +79,11 @@ class Pending:
         """{output name: bytes}, after logging what the worker logged; its error raised."""
         folder = Path(self._folder.name)
         try:
-            code = self._process.wait()
+            try:
+                code = self._process.wait()
+            except BaseException:  # interrupted while waiting: the worker goes too
+                self._process.kill()
+                raise
             try:
                 outcome = pickle.loads((folder / _RESULT).read_bytes())
             except FileNotFoundError:
@@ -122,8 +127,11 @@ def start(config: Config, ast: dict, csl_items: list[dict], variables: dict, the
                logging.getLogger("manuscript").getEffectiveLevel(), time.time())
     with open(path / _JOB, "wb") as file:
         _Pickler(file, protocol=pickle.HIGHEST_PROTOCOL).dump(job)
+    # The parent's import path: the worker unpickles this very package's classes,
+    # however the parent found it (an install, a checkout on sys.path).
     with open(path / _STDERR, "wb") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", __name__, str(path)],
+        process = subprocess.Popen([sys.executable, "-c", _WORKER, str(path),
+                                    json.dumps(sys.path)],
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=stderr)
     return Pending(process, folder, formats)
@@ -181,8 +189,5 @@ def _work(folder: Path) -> None:
     partial.rename(folder / _RESULT)
 
 
-if __name__ == "__main__":
-    # As the package's module, not __main__: the pickles name its classes by that name.
-    from manuscript.formats.background import _work as work
-
-    work(Path(sys.argv[1]))
+_WORKER = ("import json, pathlib, sys; sys.path[:] = json.loads(sys.argv[2]); "
+           "from manuscript.formats.background import _work; _work(pathlib.Path(sys.argv[1]))")
