@@ -527,6 +527,19 @@ def test_remote_images_are_fetched_when_online(tmp_path: Path) -> None:
               for image in page.images]
     assert any(image.image.size == (9, 4) for image in images)
 
+    # Offline, the server gone: the formats take the image from ci/cache, as the page
+    # does (their worker starts before the html stage points the image at the cache).
+    (root / "content" / "02.introduction.md").write_text(
+        f"## Introduction\n\nAgain.\n\n![Remote]({url}){{#fig:remote}}\n", encoding="utf-8")
+    offline = run_manuscript(root, "build", "--format", "docx", "--pdf-engine", "typst")
+    assert "remote image" not in offline.stderr, offline.stderr
+    with zipfile.ZipFile(root / "output" / "manuscript.docx") as archive:
+        media = [archive.read(n) for n in archive.namelist() if n.startswith("word/media/")]
+    assert (served / "remote.png").read_bytes() in media
+    images = [image for page in PdfReader(root / "output" / "manuscript.pdf").pages
+              for image in page.images]
+    assert any(image.image.size == (9, 4) for image in images)
+
 
 def _plan_twice(tmp_path: Path) -> Path:
     """The bundled manuscript with one section: two headings with the id ``plan``."""
