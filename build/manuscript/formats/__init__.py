@@ -112,7 +112,8 @@ def render_formats(config: Config, ast: dict, csl_items: list[dict], variables: 
                    theme: Theme, formats: Sequence[str]) -> dict[str, bytes]:
     """Render each of ``formats`` (SUPPORTED names, or "typst" for the Typst PDF)."""
     # One after the other, in this thread: the stage cache records the warnings a stage
-    # logs from its own thread, to replay them when the stage is skipped.
+    # logs from its own thread, to replay them when the stage is skipped. (The build
+    # calls this in a worker process, start_formats, whose records come back as data.)
     outputs: dict[str, bytes] = {}
     for fmt in formats:
         module = importlib.import_module(f".{_MODULES[fmt]}", __name__)  # imported when used
