@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
@@ -82,7 +83,7 @@ class Pending:
             try:
                 code = self._process.wait()
             except BaseException:  # interrupted while waiting: the worker goes too
-                self._process.kill()
+                self._kill()
                 raise
             try:
                 outcome = pickle.loads((folder / _RESULT).read_bytes())
@@ -109,10 +110,18 @@ class Pending:
 
     def cancel(self) -> None:
         """Stop the worker (the build failed elsewhere) and forget its files."""
-        if self._process.poll() is None:
-            self._process.kill()
-            self._process.wait()
+        self._kill()
         self._folder.cleanup()
+
+    def _kill(self) -> None:
+        """The worker and its pandoc, at once: the worker's temporary files are in its
+        folder (see _work), which goes with it."""
+        if self._process.poll() is None:
+            if hasattr(os, "killpg"):  # its own process group: see start()
+                os.killpg(self._process.pid, signal.SIGKILL)
+            else:
+                self._process.kill()
+            self._process.wait()
 
 
 def start(config: Config, ast: dict, csl_items: list[dict], variables: dict, theme: Theme,
@@ -133,7 +142,7 @@ def start(config: Config, ast: dict, csl_items: list[dict], variables: dict, the
         process = subprocess.Popen([sys.executable, "-c", _WORKER, str(path),
                                     json.dumps(sys.path)],
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=stderr)
+                                   stderr=stderr, start_new_session=True)
     return Pending(process, folder, formats)
 
 
@@ -166,6 +175,11 @@ def _work(folder: Path) -> None:
     from . import render_formats
 
     job: _Job = pickle.loads((folder / _JOB).read_bytes())
+    # Every temporary file of the worker and its pandoc runs goes in its own folder, so
+    # that a worker stopped by its parent (SIGKILL: no clean-up of its own) leaves none.
+    scratch = folder / "tmp"
+    scratch.mkdir()
+    tempfile.tempdir = os.environ["TMPDIR"] = str(scratch)
     records: list[_Logged] = []
     package = logging.getLogger("manuscript")
     package.handlers = [_Collect(records)]
