@@ -22,6 +22,7 @@ import yaml
 from helpers import (
     CORPUS,
     ROOT,
+    SEED_ENV,
     clean_env,
     copy_manuscript,
     parse_html,
@@ -526,12 +527,22 @@ def test_remote_images_are_fetched_when_online(tmp_path: Path) -> None:
               for image in page.images]
     assert any(image.image.size == (9, 4) for image in images)
 
+    # Offline, the server gone: the formats take the image from ci/cache, as the page
+    # does (their worker starts before the html stage points the image at the cache).
+    (root / "content" / "02.introduction.md").write_text(
+        f"## Introduction\n\nAgain.\n\n![Remote]({url}){{#fig:remote}}\n", encoding="utf-8")
+    offline = run_manuscript(root, "build", "--format", "docx", "--pdf-engine", "typst")
+    assert "remote image" not in offline.stderr, offline.stderr
+    with zipfile.ZipFile(root / "output" / "manuscript.docx") as archive:
+        media = [archive.read(n) for n in archive.namelist() if n.startswith("word/media/")]
+    assert (served / "remote.png").read_bytes() in media
+    images = [image for page in PdfReader(root / "output" / "manuscript.pdf").pages
+              for image in page.images]
+    assert any(image.image.size == (9, 4) for image in images)
 
-def test_typst_pdf_keeps_a_repeated_id_on_its_first_element(tmp_path: Path) -> None:
-    """Pandoc only warns about a repeated id (a section copied twice); Typst would stop
-    ("label occurs multiple times"). The PDF links to the first, as a browser does."""
-    from pypdf import PdfReader
 
+def _plan_twice(tmp_path: Path) -> Path:
+    """The bundled manuscript with one section: two headings with the id ``plan``."""
     root = copy_manuscript(ROOT, tmp_path)
     for section in (root / "content").glob("[0-9]*.md"):
         if section.name not in ("00.front-matter.md", "01.abstract.md"):
@@ -540,6 +551,15 @@ def test_typst_pdf_keeps_a_repeated_id_on_its_first_element(tmp_path: Path) -> N
     (root / "content" / "02.plan.md").write_text(
         f"## The plan {{#plan}}\n\nFirst plan.\n\n{filler}\n\n## The plan {{#plan}}\n\n"
         "Second plan, see [the plan](#plan).\n", encoding="utf-8")
+    return root
+
+
+def test_typst_pdf_keeps_a_repeated_id_on_its_first_element(tmp_path: Path) -> None:
+    """Pandoc only warns about a repeated id (a section copied twice); Typst would stop
+    ("label occurs multiple times"). The PDF links to the first, as a browser does."""
+    from pypdf import PdfReader
+
+    root = _plan_twice(tmp_path)
     completed = run_manuscript(root, "build", "--pdf-engine", "typst")
     warnings = [line for line in completed.stderr.splitlines() if "Typst PDF keeps" in line]
     assert len(warnings) == 1 and "content/02.plan.md:1:" in warnings[0], completed.stderr
@@ -560,3 +580,55 @@ def test_typst_pdf_keeps_a_repeated_id_on_its_first_element(tmp_path: Path) -> N
             elif destination is not None:
                 targets.append(reader.get_page_number(destination[0].get_object()))
     assert first in targets
+
+
+def test_worker_warnings_come_back_in_order_with_their_place_and_are_replayed(
+        tmp_path: Path) -> None:
+    """The Typst PDF and the other formats are made by a worker process while the html
+    stage runs. What the worker warns is logged when its result is taken (after the
+    page's lines, before the stage's own), keeps its file and line (a GitHub annotation),
+    is recorded by the stage cache (replayed when the stage is skipped) and counts for
+    --strict, exactly as in a build that renders one thing at a time."""
+    root = _plan_twice(tmp_path)
+    env = clean_env(**SEED_ENV)  # in GitHub Actions: warnings are annotations too
+    args = ("build", "--pdf-engine", "typst", "--format", "docx")
+    annotation = "::warning file=content/02.plan.md,line=1::"
+    runs = [run_manuscript(root, *args, env=env) for _ in range(2)]
+    for n, completed in enumerate(runs):
+        lines = completed.stderr.splitlines()
+        order = [next(i for i, line in enumerate(lines) if re.match(pattern, line))
+                 for pattern in (r"html\s", r".*Typst PDF keeps", r"pdf\s", r"formats\s")]
+        assert order == sorted(order), completed.stderr
+        assert completed.stdout.count(annotation) == 1, completed.stdout
+        skipped = [re.search(rf"^{stage}\s.*unchanged, skipped", completed.stderr, re.M)
+                   for stage in ("pdf", "formats")]
+        assert all(skipped) if n else not any(skipped), completed.stderr
+    built = {name: (root / "output" / name).read_bytes()
+             for name in ("manuscript.pdf", "manuscript.docx")}
+    strict = run_manuscript(root, *args, "--strict", check=False)
+    assert strict.returncode == 1 and "Typst PDF keeps" in strict.stderr, strict.stderr
+    assert "Traceback" not in strict.stderr
+    assert built == {name: (root / "output" / name).read_bytes() for name in built}
+
+
+def test_worker_error_is_the_typed_error_and_nothing_is_written(tmp_path: Path) -> None:
+    """A Typst error in the worker is reported like any build error: one line with
+    Typst's message, exit 1, no traceback; the other worker is stopped and the last
+    good outputs stay (the bad-input table checks byte-identity for the Typst case)."""
+    root = copy_manuscript(ROOT, tmp_path)
+    run_manuscript(root, "build", "--pdf-engine", "typst", "--format", "latex")
+    before = {p: p.read_bytes() for p in (root / "output").rglob("*") if p.is_file()}
+    section = sorted((root / "content").glob("0[2-9]*.md"))[0]
+    section.write_text(section.read_text(encoding="utf-8")
+                       + "\n```{=typst}\n#no-such-function()\n```\n", encoding="utf-8")
+    scratch = tmp_path / "tmp"  # the build's temporary folders, the workers' among them
+    scratch.mkdir()
+    failed = run_manuscript(root, "build", "--pdf-engine", "typst", "--format", "latex",
+                            env=clean_env(TMPDIR=str(scratch)), check=False)
+    assert failed.returncode == 1, failed.stderr
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Typst failed" in errors[0] and "no-such-function" in errors[0]
+    assert "Traceback" not in failed.stderr
+    after = {p: p.read_bytes() for p in (root / "output").rglob("*") if p.is_file()}
+    assert after == before
+    assert not list(scratch.iterdir())

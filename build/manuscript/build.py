@@ -26,6 +26,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar
 
 from manubot import __version__ as manubot_version
 
@@ -93,13 +94,19 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
             cache.note("parse", time.perf_counter() - start, parsed.how())
             bibliography = run(cite_stage(config, processed, parsed, progress))
             checks_replayed_or_run(config, layout, cache)
-            html = run(html_stage(config, layout, processed, bibliography, parsed))
-            if spellcheck_requested(config.env):  # rootstock's SPELLCHECK=true
-                run(spelling_stage(config, layout, bibliography))
-            pdf_bytes = run(pdf_stage(config, layout, html, processed, bibliography,
-                                      parsed, progress)) if config.pdf else None
-            extra = run(formats_stage(config, layout, html, processed, bibliography,
-                                      parsed)) if config.formats else {}
+            page = html_stage(config, layout, processed, bibliography, parsed)
+            workers = Workers(config, cache, parsed, bibliography, processed)
+            try:
+                beside = document_stages(config, layout, page.key, workers)  # started now
+                html = run(page)
+                if spellcheck_requested(config.env):  # rootstock's SPELLCHECK=true
+                    run(spelling_stage(config, layout, bibliography))
+                pdf_bytes = (workers.run(beside["pdf"], progress) if "pdf" in beside
+                             else run(pdf_stage(config, layout, html, progress))
+                             ) if config.pdf else None
+                extra = workers.run(beside["formats"], progress) if config.formats else {}
+            finally:
+                workers.cancel()  # after a failure: no worker is left running
             parsed.replay_if_unparsed()
 
         if config.strict and warning_count():
@@ -250,53 +257,105 @@ def spelling_stage(config: Config, layout: Layout,
                  dict, dict)
 
 
-def pdf_stage(config: Config, layout: Layout, html: str, processed: process.Processed,
-              bibliography: cite.Bibliography, parsed: ParsedMarkdown,
+def pdf_stage(config: Config, layout: Layout, html: str,
               progress: Progress | None = None) -> Stage[bytes]:
+    """The page printed by WeasyPrint (the Typst PDF is one of the document_stages)."""
     # The page's own files (images…) are inputs; its text is already in the HTML.
     files = [p for p in layout.content_files if p.suffix != ".md"]
     key = digest([html, files_digest(files, config.root), str(config.offline), _code_digest(),
                   config.pdf_engine, formats.inputs_digest(config.root)])
 
-    def load(outputs: dict[str, bytes]) -> bytes:
-        if not outputs["manuscript.pdf"].startswith(b"%PDF-"):
-            raise ValueError("manuscript.pdf is not a PDF")
-        return outputs["manuscript.pdf"]
-
     def run() -> bytes:
-        if config.pdf_engine == "typst":  # from the document, as the other formats
-            return formats.render_formats(
-                config, parsed.with_short_ids(bibliography.short_ids),
-                bibliography.csl_items, processed.variables, render.find_theme(config),
-                ["typst"])["manuscript.pdf"]
         with images.pdf_base(config) as base:  # images/ and remote-images/, as the page has
             return pdf.render_pdf(html, base, offline=config.offline,
                                   readable=(config.root, config.cache_dir),
                                   on_page=progress.page if progress else None)
 
-    return Stage("pdf", key, run, lambda data: {"manuscript.pdf": data}, load)
+    return Stage("pdf", key, run, lambda data: {"manuscript.pdf": data}, _load_pdf)
 
 
-def formats_stage(config: Config, layout: Layout, html: str, processed: process.Processed,
-                  bibliography: cite.Bibliography,
-                  parsed: ParsedMarkdown) -> Stage[dict[str, bytes]]:
-    """Word, JATS, LaTeX (``config.formats``), from the document the HTML was made from."""
+def _load_pdf(outputs: dict[str, bytes]) -> bytes:
+    if not outputs["manuscript.pdf"].startswith(b"%PDF-"):
+        raise ValueError("manuscript.pdf is not a PDF")
+    return outputs["manuscript.pdf"]
+
+
+def document_stages(config: Config, layout: Layout, page_key: str,
+                    workers: Workers) -> dict[str, Stage]:
+    """The outputs made from the cited document rather than the page, started in worker
+    processes before the html stage runs: the Typst PDF ("pdf", with ``--pdf-engine
+    typst``) and Word, JATS, LaTeX ("formats", ``config.formats``).
+
+    Their key is the page's key (the same Markdown, variables, references, theme and
+    code; the page's text is made from nothing else), plus what they read besides.
+    """
     files = [p for p in layout.content_files if p.suffix != ".md"]
-    key = digest([html, files_digest(files, config.root), str(config.offline), _code_digest(),
-                  formats.inputs_digest(config.root), *config.formats])
-    names = formats.output_names(config.formats)
+    common = [page_key, files_digest(files, config.root), str(config.offline),
+              _code_digest(), formats.inputs_digest(config.root)]
+    stages: dict[str, Stage] = {}
+    if config.pdf and config.pdf_engine == "typst":
+        stages["pdf"] = Stage(
+            "pdf", digest([*common, config.pdf_engine]),
+            lambda: workers.result("pdf")["manuscript.pdf"],
+            lambda data: {"manuscript.pdf": data}, _load_pdf)
+    if config.formats:
+        names = formats.output_names(config.formats)
 
-    def run() -> dict[str, bytes]:
-        return formats.render_formats(
-            config, parsed.with_short_ids(bibliography.short_ids), bibliography.csl_items,
-            processed.variables, render.find_theme(config), config.formats)
+        def load(outputs: dict[str, bytes]) -> dict[str, bytes]:
+            if sorted(outputs) != sorted(names):
+                raise ValueError("recorded outputs are not the formats asked for")
+            return outputs
 
-    def load(outputs: dict[str, bytes]) -> dict[str, bytes]:
-        if sorted(outputs) != sorted(names):
-            raise ValueError("recorded outputs are not the formats asked for")
-        return outputs
+        stages["formats"] = Stage("formats", digest([*common, *config.formats]),
+                                  lambda: workers.result("formats"), dict, load)
+    for stage in stages.values():
+        workers.start_unless_skipped(stage)
+    return stages
 
-    return Stage("formats", key, run, dict, load)
+
+class Workers:
+    """Document stages rendered by worker processes (``formats.start_formats``) while
+    this process makes the page: with two free cores, their time overlaps the html
+    stage's instead of adding to it (bench/README.md, "Typst: shared document")."""
+
+    FORMATS: ClassVar[dict[str, tuple[str, ...]]] = {"pdf": ("typst",)}  # "formats": config's
+
+    def __init__(self, config: Config, cache: StageCache, parsed: ParsedMarkdown,
+                 bibliography: cite.Bibliography, processed: process.Processed) -> None:
+        self.config, self.cache, self.parsed = config, cache, parsed
+        self.bibliography, self.processed = bibliography, processed
+        self.pending: dict[str, formats.Pending] = {}
+        self._theme: render.Theme | None = None
+
+    def start_unless_skipped(self, stage: Stage) -> None:
+        """Start the stage's worker, unless the stage cache will reuse its outputs."""
+        if not self.cache.reusable(stage):
+            self.pending[stage.name] = self._start(stage.name)
+
+    def _start(self, name: str) -> formats.Pending:
+        if self._theme is None:
+            with _dropped("manuscript.rootstock"):  # said when the html stage found it
+                self._theme = render.find_theme(self.config)
+        names = self.FORMATS.get(name, self.config.formats)
+        return formats.start_formats(
+            self.config, self.parsed.with_short_ids(self.bibliography.short_ids),
+            self.bibliography.csl_items, self.processed.variables, self._theme, names)
+
+    def result(self, name: str) -> dict[str, bytes]:
+        """The stage's outputs (its worker started now if it was not)."""
+        pending = self.pending.pop(name, None) or self._start(name)
+        return pending.result()
+
+    def run(self, stage: Stage[T], progress: Progress | None) -> T:
+        """``StageCache.run``, timed from the worker's start: its time beside the html."""
+        pending = self.pending.get(stage.name)
+        with (progress or Progress()).task(stage.name):
+            return self.cache.run(stage, since=pending.started if pending else None)
+
+    def cancel(self) -> None:
+        for pending in self.pending.values():
+            pending.cancel()
+        self.pending.clear()
 
 
 def _patched_page(config: Config, theme: render.Theme, parsed: ParsedMarkdown,

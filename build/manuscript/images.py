@@ -91,6 +91,14 @@ def stage_key(config: Config) -> str:
     return digest([json.dumps(index.images, sort_keys=True), str(config.offline), *names])
 
 
+def cached_remote_files(config: Config) -> dict[str, Path]:
+    """URL → its copy in ci/cache, for each remote image an earlier build fetched (no
+    fetch here): the other formats take their images from this cache too."""
+    index = _Index.load(config)
+    return {url: index.folder / name for url in index.images
+            if (name := index.cached(url)) is not None}
+
+
 # ------------------------------------------------------------------ remote images
 
 

@@ -24,7 +24,6 @@ from pathlib import Path
 import yaml
 
 from . import csp, images, pandoc, rootstock
-from .cite import explain_bibliography_error
 from .config import Config
 from .errors import ConfigError, OutputError, RenderError
 from .formats import credit
@@ -199,6 +198,10 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
         try:
             result = pandoc.run(args, json.dumps(ast).encode("utf-8"))
         except RenderError as error:  # never name the temporary references file
+            # Imported here: cite loads jsonschema (0.3 s), which the format workers,
+            # importing this module for the theme, need not.
+            from .cite import explain_bibliography_error
+
             explained = explain_bibliography_error(error.message, refs, references)
             if explained is None:
                 raise

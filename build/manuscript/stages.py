@@ -122,8 +122,11 @@ class StageCache:
 
     # --- running ------------------------------------------------------------------
 
-    def run(self, stage: Stage[T]) -> T:
-        start = time.perf_counter()
+    def run(self, stage: Stage[T], since: float | None = None) -> T:
+        """``since``: when the stage's work began, if before this call (a worker
+        process started earlier); its time is counted from then, so it may overlap
+        the stages that ran meanwhile."""
+        start = time.perf_counter() if since is None else since
         reused = self._reuse(stage)
         skipped = reused is not None
         if reused is not None:
@@ -139,6 +142,13 @@ class StageCache:
         logger.info("%-8s %6.2f s%s", stage.name, seconds,
                     "  (unchanged, skipped)" if skipped else "")
         return value
+
+    def reusable(self, stage: Stage) -> bool:
+        """Whether ``run`` will most likely reuse the recorded outputs (it also checks
+        that they load): a stage worth starting early must run."""
+        record = self.previous.get(stage.name)
+        return (record is not None and record.key == stage.key
+                and self.verified_outputs(stage.name) is not None)
 
     def note(self, name: str, seconds: float, how: str = "") -> None:
         """Time a step that is not a stage (the Markdown parse), as stages are timed."""

@@ -30,6 +30,7 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     from ..config import Config
     from ..render import Theme
+    from .background import Pending
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +112,19 @@ def render_formats(config: Config, ast: dict, csl_items: list[dict], variables: 
                    theme: Theme, formats: Sequence[str]) -> dict[str, bytes]:
     """Render each of ``formats`` (SUPPORTED names, or "typst" for the Typst PDF)."""
     # One after the other, in this thread: the stage cache records the warnings a stage
-    # logs from its own thread, to replay them when the stage is skipped.
+    # logs from its own thread, to replay them when the stage is skipped. (The build
+    # calls this in a worker process, start_formats, whose records come back as data.)
     outputs: dict[str, bytes] = {}
     for fmt in formats:
         module = importlib.import_module(f".{_MODULES[fmt]}", __name__)  # imported when used
         outputs.update(module.render(config, ast, csl_items, variables, theme))
     return outputs
+
+
+def start_formats(config: Config, ast: dict, csl_items: list[dict], variables: dict,
+                  theme: Theme, formats: Sequence[str]) -> Pending:
+    """``render_formats`` in a worker process, beside the caller (see background.py):
+    ``.result()`` gives what it returns, logging what it logged."""
+    from .background import start
+
+    return start(config, ast, csl_items, variables, theme, formats)

@@ -63,16 +63,23 @@ def localize(ast: dict, config: Config, workdir: Path, *, raster: bool) -> None:
     image the HTML stage already cached (``remote-images/<sha256>.<ext>``, see the
     package's images.py) is taken from that cache.
     """
+    from ..images import cached_remote_files
+
     content_dir, offline = config.content_dir, config.offline
     link = workdir / "content"
     if not link.exists():
         link.symlink_to(content_dir.resolve(), target_is_directory=True)
     fetched: dict[str, str] = {}
+    # A worker renders the document before the html stage has pointed its remote images
+    # at the cache (build.document_stages): a URL fetched by an earlier build is there.
+    in_cache = cached_remote_files(config)
     for image in images(ast["blocks"]):
         target = image["c"][2][0]
         if target.startswith("data:"):
             continue
         cached = _cached_remote(config, target, workdir)
+        if cached is None and target in in_cache:
+            cached = _copy(in_cache[target], workdir)
         if cached is not None:
             local = cached
         elif is_remote(target):
@@ -115,9 +122,14 @@ def _cached_remote(config: Config, target: str, workdir: Path) -> str | None:
         return None
     for source in (config.cache_dir / "images" / name, config.output_dir / REMOTE_DIR / name):
         if source.is_file():
-            (workdir / name).write_bytes(source.read_bytes())
-            return name
+            return _copy(source, workdir)
     return None
+
+
+def _copy(source: Path, workdir: Path) -> str:
+    """A cached image (named by its sha256) copied into ``workdir``; its name there."""
+    (workdir / source.name).write_bytes(source.read_bytes())
+    return source.name
 
 
 def _local(target: str, content_dir: Path) -> str | None:

@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,10 +54,15 @@ def render(config: Config, ast: dict, csl_items: list[dict], variables: dict,
     with tempfile.TemporaryDirectory(prefix="manuscript-typst-") as tmp:
         workdir = Path(tmp)
         images.localize(doc.ast, config, workdir, raster=False)
+        start = time.perf_counter()
         source = run.run(doc.ast, to="typst", filters=theme.filters, workdir=workdir,
                          csl=theme.csl, csl_items=csl_items,
                          args=[f"--template={template()}"])
-        return {OUTPUT: compile_pdf(source, workdir, inputs(doc))}
+        middle = time.perf_counter()
+        pdf = compile_pdf(source, workdir, inputs(doc))
+        logger.debug("typst: pandoc %.2f s, Typst compile %.2f s", middle - start,
+                     time.perf_counter() - middle)
+        return {OUTPUT: pdf}
 
 
 # Where each element type keeps its Attr ([id, classes, attributes]) in pandoc's JSON.
