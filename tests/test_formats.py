@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,6 +158,16 @@ def test_docx_references_math_images_and_properties(corpus: Built) -> None:
     props = document.core_properties
     assert props.title == metadata["title"]
     assert all(a["name"] in props.author for a in metadata["authors"])
+
+
+def test_docx_carries_no_path_of_this_machine(corpus: Built) -> None:
+    """pandoc copies metadata into Word's custom properties: the references file and
+    style citeproc read (a temporary folder, the manuscript's own) must not go along."""
+    with zipfile.ZipFile(corpus.output / "manuscript.docx") as docx_file:
+        for name in docx_file.namelist():
+            text = docx_file.read(name).decode("utf-8", "replace")
+            assert str(corpus.root) not in text and tempfile.gettempdir() not in text, name
+            assert "manubot-" not in text or not name.startswith("docProps"), name
 
 
 def _all_paragraphs(document):
@@ -430,7 +442,7 @@ def test_credit_roles_everywhere(tmp_path: Path) -> None:
 
 
 def test_images_outside_content_are_not_embedded(tmp_path: Path) -> None:
-    import zipfile
+
 
     from PIL import Image
 
@@ -495,7 +507,6 @@ def test_remote_images_are_fetched_when_online(tmp_path: Path) -> None:
     """A local HTTP server stands in for the web: Word and Typst embed what it serves."""
     import functools
     import threading
-    import zipfile
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
     from PIL import Image

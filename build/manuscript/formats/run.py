@@ -14,6 +14,7 @@ logger = logging.getLogger(__name__)
 
 # Already reported (with file:line) by the HTML stage, from the same document.
 _REPORTED_BY_HTML = re.compile(r"crossref: (unknown reference|duplicate label)")
+_BUILD_META = Path(__file__).parent.parent / "data" / "filters" / "build-meta.lua"
 
 
 def run(ast: dict, *, to: str, filters: Sequence[Path], workdir: Path,
@@ -33,6 +34,10 @@ def run(ast: dict, *, to: str, filters: Sequence[Path], workdir: Path,
         refs.write_text(json.dumps(csl_items or [], ensure_ascii=False), encoding="utf-8")
         command += ["--citeproc", f"--bibliography={refs}", f"--csl={csl}",
                     "--metadata=link-citations:true"]
+        if to.startswith("docx"):  # the writer that copies metadata into the file
+            # build-meta.lua after --citeproc (pandoc runs them in this order): the paths
+            # citeproc read are no business of the document. (JATS still needs them.)
+            command.append(f"--lua-filter={_BUILD_META}")
     if output is not None:
         command.append(f"--output={output}")
     result = pandoc.run(command, json.dumps(ast).encode("utf-8"))
