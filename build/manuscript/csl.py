@@ -53,6 +53,23 @@ def validator() -> jsonschema.protocols.Validator:
 
 
 @functools.cache
+def _fast_validator() -> Any:
+    """The same schema in jsonschema-rs (Rust): it says whether an item is valid in
+    ~3 µs, where jsonschema takes ~1 ms (600 references: 2 ms instead of 0.1-0.8 s). It
+    only answers yes or no; an invalid item, rare, is then explained by jsonschema."""
+    import jsonschema_rs  # here: only a build with references needs it
+
+    return jsonschema_rs.validator_for(validator().schema)
+
+
+def _is_valid(item: dict) -> bool:
+    try:
+        return _fast_validator().is_valid([item])
+    except ValueError:  # a value JSON has no type for (a date read from YAML): invalid,
+        return False    # and jsonschema says where
+
+
+@functools.cache
 def _item_properties() -> dict[str, dict]:
     return validator().schema["items"]["properties"]
 
@@ -179,6 +196,8 @@ def _errors(item: dict) -> list[tuple]:
     checks each against an ``anyOf`` slowly; a name that plainly fits the schema's own
     name-variable definition is left out of the check, and the paths mapped back.
     """
+    if _is_valid(item):
+        return []  # the usual case
     probe = dict(item)
     positions: dict[str, list[int]] = {}
     for key, value in item.items():
