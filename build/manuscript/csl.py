@@ -27,10 +27,12 @@ import logging
 import re
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 from manubot.cite.csl_item import CSL_Item
+
+if TYPE_CHECKING:
+    import jsonschema
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +45,21 @@ _DATE = re.compile(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?")
 
 
 @functools.cache
-def validator() -> jsonschema.protocols.Validator:
+def schema() -> dict:
     text = resources.files("manuscript").joinpath("data/csl-schema/csl-data.json").read_text(
         encoding="utf-8")
-    schema = json.loads(text)
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
+    return json.loads(text)
+
+
+@functools.cache
+def validator() -> jsonschema.protocols.Validator:
+    """jsonschema's validator, which says what is wrong; imported when first needed
+    (0.12 s: most builds' items are all valid, which jsonschema-rs says alone)."""
+    import jsonschema
+
+    cls = jsonschema.validators.validator_for(schema())
+    cls.check_schema(schema())
+    return cls(schema())
 
 
 @functools.cache
@@ -59,7 +69,7 @@ def _fast_validator() -> Any:
     only answers yes or no; an invalid item, rare, is then explained by jsonschema."""
     import jsonschema_rs  # here: only a build with references needs it
 
-    return jsonschema_rs.validator_for(validator().schema)
+    return jsonschema_rs.validator_for(schema())
 
 
 def _is_valid(item: dict) -> bool:
@@ -71,7 +81,7 @@ def _is_valid(item: dict) -> bool:
 
 @functools.cache
 def _item_properties() -> dict[str, dict]:
-    return validator().schema["items"]["properties"]
+    return schema()["items"]["properties"]
 
 
 class InvalidItem(ValueError):
@@ -224,7 +234,7 @@ def _is_name_list(key: str) -> bool:
 @functools.cache
 def _name_fields() -> dict[str, tuple[type, ...]]:
     """The name-variable properties and the Python types their JSON types allow."""
-    (name,) = validator().schema["definitions"]["name-variable"]["anyOf"]
+    (name,) = schema()["definitions"]["name-variable"]["anyOf"]
     python = {"string": (str,), "number": (int, float), "boolean": (bool,)}
     fields = {}
     for key, rule in name["properties"].items():
