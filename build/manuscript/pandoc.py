@@ -47,7 +47,8 @@ class PandocResult:
 # and filters: measured on a 286 KB manuscript's page (bench/README.md), the default
 # (1 MB, pandoc's -H64m hint) spends 1.0 of 2.6 CPU seconds collecting garbage; 256 MB:
 # 0.58 of 2.3 s, at 530 MB resident instead of 240 (a small document touches only what
-# it allocates). The Markdown parse gains nothing from it.
+# it allocates); wall time ~0.15 s less, as the kernel zeroes the larger area's pages.
+# The Markdown parse gains nothing from it.
 LARGE_NURSERY_MB = 256
 
 
