@@ -37,9 +37,13 @@ def tool(name: str) -> str:
 
 
 def clean_env() -> dict[str, str]:
-    """The environment without CI variables (in CI mode manubot sends a HEAD request)."""
+    """The environment without CI variables (in CI mode manubot sends a HEAD request),
+    and without PYTHONDONTWRITEBYTECODE: installed packages come with their bytecode, and
+    an editable install writes it on first use; with the variable set, every command
+    would compile our package (~60 modules, 0.06 s) again, which no user's build does."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("CI", "CONTINUOUS_INTEGRATION") and not k.startswith(CI_PREFIXES)}
+           if k not in ("CI", "CONTINUOUS_INTEGRATION", "PYTHONDONTWRITEBYTECODE")
+           and not k.startswith(CI_PREFIXES)}
     env["TZ"] = "Etc/UTC"
     return env
 

@@ -65,8 +65,10 @@ def prepare(config: Config, ast: dict) -> None:
 
     ``<img>`` written as raw HTML is checked too, but stays as written.
     """
-    refs = list(_images(ast["blocks"]))
-    raw = list(dict.fromkeys(_raw_html_sources(ast["blocks"])))
+    refs: list[ImageRef] = []
+    raw_html: list[str] = []
+    _collect(ast["blocks"], refs, raw_html)
+    raw = list(dict.fromkeys(src for text in raw_html for src in _img_sources(text)))
     _localise(config, [ref for ref in refs if is_remote(ref.target)])
     _check_local(config, [ref.target for ref in refs if is_local(ref.target)]
                  + [src for src in raw if is_local(src)])
@@ -283,29 +285,38 @@ class _ImageSources(HTMLParser):
 # ------------------------------------------------------------------ helpers
 
 
-def _images(node: object) -> Iterator[ImageRef]:
-    if isinstance(node, dict):
-        if node.get("t") == "Image":
-            yield ImageRef(node, node["c"][2][0])
-        for value in node.values():
-            yield from _images(value)
-    elif isinstance(node, list):
+def _collect(node: dict | list, refs: list[ImageRef], raw_html: list[str]) -> None:
+    """The Image elements and raw HTML texts under ``node``, in document order.
+
+    One walk, a plain recursive function appending to lists (the AST's depth was
+    bounded when it was parsed): two recursive generator walks took 0.2-0.4 s on a
+    large manuscript.
+    """
+    if isinstance(node, list):
         for item in node:
-            yield from _images(item)
+            if isinstance(item, dict | list):
+                _collect(item, refs, raw_html)
+        return
+    kind = node.get("t")
+    if kind == "Image":
+        refs.append(ImageRef(node, node["c"][2][0]))
+    elif kind in ("RawInline", "RawBlock"):
+        if node["c"][0] == "html":
+            raw_html.append(node["c"][1])
+        return
+    for value in node.values():
+        if isinstance(value, dict | list):
+            _collect(value, refs, raw_html)
 
 
-def _raw_html_sources(node: object) -> Iterator[str]:
-    if isinstance(node, dict):
-        if node.get("t") in ("RawInline", "RawBlock") and node["c"][0] == "html":
-            parser = _ImageSources()
-            parser.feed(node["c"][1])
-            yield from parser.sources
-        else:
-            for value in node.values():
-                yield from _raw_html_sources(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _raw_html_sources(item)
+def _img_sources(html: str) -> list[str]:
+    """``<img src>`` of a raw HTML text; a text without "img" holds none (the parser
+    lower-cases tag names), and most raw HTML (spans, divs, comments) has none."""
+    if "img" not in html.lower():
+        return []
+    parser = _ImageSources()
+    parser.feed(html)
+    return parser.sources
 
 
 def _places(config: Config, target: str) -> list[tuple[Path, int]]:

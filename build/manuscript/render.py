@@ -196,7 +196,8 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
             defaults.write_text(yaml.safe_dump(theme.defaults), encoding="utf-8")
             args.insert(0, f"--defaults={defaults}")
         try:
-            result = pandoc.run(args, json.dumps(ast).encode("utf-8"))
+            result = pandoc.run(args, json.dumps(ast).encode("utf-8"),
+                                nursery_mb=pandoc.LARGE_NURSERY_MB)
         except RenderError as error:  # never name the temporary references file
             # Imported here: cite loads jsonschema (0.3 s), which the format workers,
             # importing this module for the theme, need not.
