@@ -21,6 +21,7 @@ is set, a request to any other host is refused. ``MANUSCRIPT_CITATION_TIMEOUT``,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -39,7 +40,7 @@ import requests_cache
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .errors import ConfigError
+from .errors import ConfigError, OutputError
 from .stages import ONCE
 
 logger = logging.getLogger(__name__)
@@ -199,11 +200,16 @@ def _cacheable(response: requests.Response) -> bool:
     return True
 
 
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26  # SQLite's primary result codes for a bad file
+_DAMAGED = {_SQLITE_CORRUPT, _SQLITE_NOTADB}
+
+
 def open_cache(cache_path: Path) -> requests_cache.SQLiteCache:
     """The SQLite cache at ``cache_path`` (+ ``.sqlite``); a corrupt file is moved aside."""
     db_file = cache_path.with_name(cache_path.name + ".sqlite")
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        _try_writing(db_file)
         # WAL (and synchronous=NORMAL): a commit per cached answer no longer waits for the
         # disk, which cost a third of a cold 600-lookup resolution; the file stays
         # consistent after a crash, only the last answers may be lost (and fetched again).
@@ -211,11 +217,26 @@ def open_cache(cache_path: Path) -> requests_cache.SQLiteCache:
         len(cache.responses)  # reads the file: an unreadable one fails here, not mid-build
         return cache
     except sqlite3.DatabaseError as error:
+        if getattr(error, "sqlite_errorcode", _SQLITE_CORRUPT) & 0xFF not in _DAMAGED:
+            # A full disk or an I/O error is not a damaged cache: keep it where it is.
+            raise OutputError(f"cannot use the citation cache ({error}); is the disk "
+                              "full?", db_file) from error
         aside = db_file.with_name(f"{db_file.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
         db_file.replace(aside)
         logger.warning("%s: the citation cache is unreadable (%s); moved it to %s and "
                        "starting an empty one", db_file, error, aside.name, extra=ONCE)
         return requests_cache.SQLiteCache(str(cache_path), wal=True)
+
+
+def _try_writing(db_file: Path) -> None:
+    """Begin (and roll back) a write, once. requests-cache retries ``BEGIN IMMEDIATE``
+    for as long as it fails, whatever the reason: on a full disk ("disk I/O error") the
+    build would spin for ever instead of saying so. Another build holding the file gets
+    the 5 s SQLite waits, then an error too."""
+    with contextlib.closing(sqlite3.connect(db_file, timeout=5)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("BEGIN IMMEDIATE")
+        db.rollback()
 
 
 def _mark_stale(backend: requests_cache.BaseCache) -> None:

@@ -47,6 +47,10 @@ def _remove_sections(root: Path) -> None:
         path.unlink()
 
 
+def _remove_citation_cache(root: Path) -> None:
+    shutil.rmtree(root / "ci" / "cache", ignore_errors=True)
+
+
 CASES = [
     Case("output-is-a-file", {}, "is not a folder", "output",
          setup=_replace_by_file("output"), outputs_unchanged=False),
@@ -66,6 +70,13 @@ CASES = [
     Case("disk-full", dict(EDIT), "File too large", "output/manuscript.html",
          args=("build", "--no-pdf"),
          env={"PYTHONPATH": FSIZE_LIMIT_PATH, "MANUSCRIPT_TEST_FSIZE_LIMIT": "60000"}),
+    # A new citation cache needs SQLite's 32 KB shared-memory file: on a full disk,
+    # requests-cache alone would retry its write lock for ever (the build hung).
+    Case("disk-full-citation-cache", {"content/manual-references.json": "[ ]\n"},  # cite runs
+         "cannot use the citation cache (disk I/O error); is the disk full?",
+         "ci/cache/requests-cache.sqlite", args=("build", "--no-pdf"),
+         env={"PYTHONPATH": FSIZE_LIMIT_PATH, "MANUSCRIPT_TEST_FSIZE_LIMIT": "20000"},
+         setup=_remove_citation_cache),
     # Below the page head's size: writing pandoc's inputs in TMPDIR fails first.
     Case("disk-full-temporary-folder", dict(EDIT), "cannot write pandoc's input in the "
          "temporary folder (File too large)", args=("build", "--no-pdf"),
