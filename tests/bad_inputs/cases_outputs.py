@@ -77,6 +77,10 @@ CASES = [
          "ci/cache/requests-cache.sqlite", args=("build", "--no-pdf"),
          env={"PYTHONPATH": FSIZE_LIMIT_PATH, "MANUSCRIPT_TEST_FSIZE_LIMIT": "20000"},
          setup=_remove_citation_cache),
+    # The format worker's job (the cited document) is the first temporary file written.
+    Case("disk-full-format-worker", dict(EDIT), "cannot write the format worker's job in "
+         "the temporary folder (File too large)", args=("build", "--no-pdf", "--format", "docx"),
+         env={"PYTHONPATH": FSIZE_LIMIT_PATH, "MANUSCRIPT_TEST_FSIZE_LIMIT": "25000"}),
     # Below the page head's size: writing pandoc's inputs in TMPDIR fails first.
     Case("disk-full-temporary-folder", dict(EDIT), "cannot write pandoc's input in the "
          "temporary folder (File too large)", args=("build", "--no-pdf"),

@@ -134,8 +134,14 @@ def start(config: Config, ast: dict, csl_items: list[dict], variables: dict, the
     path = Path(folder.name)
     job = _Job(config, ast, csl_items, variables, theme, tuple(formats),
                logging.getLogger("manuscript").getEffectiveLevel(), time.time())
-    with open(path / _JOB, "wb") as file:
-        _Pickler(file, protocol=pickle.HIGHEST_PROTOCOL).dump(job)
+    try:
+        with open(path / _JOB, "wb") as file:
+            _Pickler(file, protocol=pickle.HIGHEST_PROTOCOL).dump(job)
+    except OSError as error:  # a full temporary folder: the machine's problem, said plainly
+        folder.cleanup()
+        raise errors.OutputError(f"cannot write the format worker's job in the temporary "
+                                 f"folder ({error.strerror}); free some space there or set "
+                                 "TMPDIR", path.parent) from error
     # The parent's import path: the worker unpickles this very package's classes,
     # however the parent found it (an install, a checkout on sys.path).
     with open(path / _STDERR, "wb") as stderr:
