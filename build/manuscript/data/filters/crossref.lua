@@ -754,20 +754,26 @@ local function clever_name(kind, modifier, count)
   return count > 1 and names[2] or names[1]
 end
 
+-- Runs of consecutive citations that ``key_of`` maps to the same value:
+-- {{key = value, citations = {...}}, ...}, in order.
+local function consecutive_runs(citations, key_of)
+  local runs = {}
+  for _, c in ipairs(citations) do
+    local key = key_of(c)
+    local run = runs[#runs]
+    if not run or run.key ~= key then
+      run = {key = key, citations = {}}
+      runs[#runs + 1] = run
+    end
+    run.citations[#run.citations + 1] = c
+  end
+  return runs
+end
+
 -- Consecutive citations of the same kind, each group named on its own:
 -- "+@fig:a; @fig:b; @tbl:c" is "figs. 1, 2 and table 1".
 local function kind_groups(citations)
-  local groups = {}
-  for _, c in ipairs(citations) do
-    local key = kind_of(c.id)
-    local group = groups[#groups]
-    if not group or group.key ~= key then
-      group = {key = key, citations = {}}
-      groups[#groups + 1] = group
-    end
-    group.citations[#group.citations + 1] = c
-  end
-  return groups
+  return consecutive_runs(citations, function (c) return kind_of(c.id) end)
 end
 
 -- One reference as it reads: the citation's prefix text, the kind's name
@@ -817,24 +823,14 @@ local function citation_source(citations)
   return '[' .. table.concat(parts, '; ') .. ']'
 end
 
--- Split a Cite into runs of crossref and ordinary citations.
+-- Split a Cite into runs of crossref (key true) and ordinary citations.
 local function cite_runs(cite)
-  local runs = {}
-  for _, c in ipairs(cite.citations) do
-    local xref = is_xref(c)
-    local run = runs[#runs]
-    if not run or run.xref ~= xref then
-      run = {xref = xref, citations = {}}
-      runs[#runs + 1] = run
-    end
-    run.citations[#run.citations + 1] = c
-  end
-  return runs
+  return consecutive_runs(cite.citations, is_xref)
 end
 
 -- One run of a Cite split by kind: cross-references become links, citations stay.
 local function render_run(state, run)
-  if run.xref then
+  if run.key then
     return render_references(state, run.citations, nil)
   end
   return pandoc.Inlines {pandoc.Cite({pandoc.Str(citation_source(run.citations))}, run.citations)}
