@@ -329,10 +329,11 @@ def test_key_found_nowhere_fails_naming_each_key_and_place(tmp_path: Path) -> No
     assert "<html>maintenance</html>" not in done.stderr  # manubot's dump of the answer
 
 
-def test_clear_cache_refetches_and_falls_back_with_a_warning(tmp_path: Path) -> None:
-    clear = "pandoc:\n  manubot-clear-requests-cache: true\n"
-    root = write_manuscript(tmp_path, "A [@doi:10.5555/a] and B [@arxiv:2106.00002v1].",
-                            pandoc_options=clear)
+A_AND_B = "A [@doi:10.5555/a] and B [@arxiv:2106.00002v1]."
+
+
+def build_online_with_papers_a_and_b(root: Path) -> None:
+    """A build that looks up A_AND_B's two citations from the local service."""
     with CitationServer() as server:
         script_side_services(server)
         server.script("/doi.org/10.5555/a", json_reply(doi_csl("10.5555/a", "Paper A", "Aa")))
@@ -340,6 +341,12 @@ def test_clear_cache_refetches_and_falls_back_with_a_warning(tmp_path: Path) -> 
                       Reply(body=arxiv_atom("2106.00002v1", "Paper B", "B. Bee"),
                             content_type="application/atom+xml"))
         run_manuscript(root, "build", "--no-pdf", env=online_env(server))
+
+
+def test_clear_cache_refetches_and_falls_back_with_a_warning(tmp_path: Path) -> None:
+    clear = "pandoc:\n  manubot-clear-requests-cache: true\n"
+    root = write_manuscript(tmp_path, A_AND_B, pandoc_options=clear)
+    build_online_with_papers_a_and_b(root)
 
     (root / "content" / "01.text.md").write_text(
         "## Text\n\nA [@doi:10.5555/a] and B [@arxiv:2106.00002v1], changed.\n")
@@ -369,15 +376,8 @@ def test_clear_cache_refetches_and_falls_back_with_a_warning(tmp_path: Path) -> 
 def test_a_citation_cut_and_pasted_back_is_still_known_offline(tmp_path: Path) -> None:
     """Offline, with references known only from the output branch: a build without one
     citation (a half-saved section in serve) must not forget it for the next build."""
-    cited = "A [@doi:10.5555/a] and B [@arxiv:2106.00002v1]."
-    root = write_manuscript(tmp_path, cited)
-    with CitationServer() as server:
-        script_side_services(server)
-        server.script("/doi.org/10.5555/a", json_reply(doi_csl("10.5555/a", "Paper A", "Aa")))
-        server.script("export.arxiv.org/api/query",
-                      Reply(body=arxiv_atom("2106.00002v1", "Paper B", "B. Bee"),
-                            content_type="application/atom+xml"))
-        run_manuscript(root, "build", "--no-pdf", env=online_env(server))
+    root = write_manuscript(tmp_path, A_AND_B)
+    build_online_with_papers_a_and_b(root)
     shutil.rmtree(root / "ci" / "cache")  # what a fresh clone with the output branch has
 
     (root / "content" / "01.text.md").write_text("## Text\n\nB [@arxiv:2106.00002v1].\n")
@@ -385,7 +385,7 @@ def test_a_citation_cut_and_pasted_back_is_still_known_offline(tmp_path: Path) -
     assert "Paper A" not in " | ".join(reference_list(root))
     (root / "content" / "01.text.md").write_text("## Text\n\nNo citation left.\n")
     run_manuscript(root, "build", "--no-pdf")  # offline, B cut too
-    (root / "content" / "01.text.md").write_text(f"## Text\n\n{cited}\n")
+    (root / "content" / "01.text.md").write_text(f"## Text\n\n{A_AND_B}\n")
     done = run_manuscript(root, "build", "--no-pdf", check=False)  # both pasted back
     assert done.returncode == 0, done.stderr
     entries = " | ".join(reference_list(root))
