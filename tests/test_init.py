@@ -22,6 +22,7 @@ from helpers import (
     CORPUS,
     ROOT,
     clean_env,
+    copy_corpus,
     parse_html,
     pdf_words,
     run_manuscript,
@@ -229,16 +230,12 @@ def test_adopt_refuses_a_folder_without_content(tmp_path: Path) -> None:
 def adopted_tour(tmp_path_factory: pytest.TempPathFactory):
     if not TOUR.is_dir():
         pytest.skip("../shared/corpus is not present")
-    root = tmp_path_factory.mktemp("tour") / "rootstock-tour"
-    shutil.copytree(TOUR, root, ignore=shutil.ignore_patterns("upstream"))
-    for path in root.rglob("*"):
-        path.chmod(path.stat().st_mode | 0o200)
+    # Whole, webpage/ links as real links; the upstream references in output/ as a
+    # previous build's outputs (tests/test_corpus.py adopts the core.symlinks=false form).
+    root = copy_corpus("rootstock-tour", tmp_path_factory.mktemp("tour") / "rootstock-tour")
     before = {top: tree(root / top) for top in ("content", "build", ".github")}
     completed = run_manuscript(root, "init", "--adopt", env=clean_env())
     after = {top: tree(root / top) for top in ("content", "build", ".github")}
-    # As a previous build's outputs, the way test_corpus makes the references available.
-    for name in ("references.json", "citations.tsv"):
-        shutil.copy(TOUR / "upstream" / name, root / "output" / name)
     run_manuscript(root, "build", "--offline")
     return root, completed, before, after
 
