@@ -236,12 +236,12 @@ def adopted_tour(tmp_path_factory: pytest.TempPathFactory):
     before = {top: tree(root / top) for top in ("content", "build", ".github")}
     completed = run_manuscript(root, "init", "--adopt", env=clean_env())
     after = {top: tree(root / top) for top in ("content", "build", ".github")}
-    run_manuscript(root, "build", "--offline")
-    return root, completed, before, after
+    built = run_manuscript(root, "build", "--offline", check=False)
+    return root, completed, before, after, built
 
 
 def test_adopt_leaves_content_and_build_untouched(adopted_tour) -> None:
-    _, _, before, after = adopted_tour
+    _, _, before, after, _ = adopted_tour
     assert after["content"] == before["content"]
     assert after["build"] == before["build"]
     # Their workflow stays (the user removes it); ours is added beside it.
@@ -251,7 +251,7 @@ def test_adopt_leaves_content_and_build_untouched(adopted_tour) -> None:
 
 
 def test_adopt_reports_what_of_build_is_honoured(adopted_tour) -> None:
-    root, completed, _, _ = adopted_tour
+    root, completed, _, _, _ = adopted_tour
     out = completed.stdout
     assert re.search(r"honoured +build/assets/style\.csl", out)
     assert re.search(r"honoured +build/pandoc/defaults/common\.yaml .*metadata", out)
@@ -263,7 +263,8 @@ def test_adopt_reports_what_of_build_is_honoured(adopted_tour) -> None:
 
 
 def test_adopted_tour_builds_as_upstream(adopted_tour) -> None:
-    root, _, _, _ = adopted_tour
+    root, _, _, _, built = adopted_tour
+    assert built.returncode == 0, built.stderr
     ours, upstream = _pages("rootstock-tour", root)
     references = json.loads((TOUR / "upstream" / "references.json").read_text())
     assert len(select(ours, "#refs .csl-entry")) == len(references)
