@@ -71,6 +71,22 @@ def run_manuscript(
     return completed
 
 
+def run_cli(root: Path, *args: str, env: dict[str, str] | None = None,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+    """:func:`run_manuscript` in this process (:func:`run_in_process`), for tests of what
+    a command does rather than of its command line; the working folder is a new empty one."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="manuscript-cwd-") as cwd:
+        completed = run_in_process(root, *args, env=env or clean_env(), cwd=Path(cwd))
+    if check and completed.returncode != 0:
+        raise AssertionError(
+            f"manuscript {' '.join(args)} exited {completed.returncode}:\n"
+            f"{completed.stdout}\n{completed.stderr}"
+        )
+    return completed
+
+
 def run_in_process(root: Path, *args: str, env: dict[str, str],
                    cwd: Path) -> subprocess.CompletedProcess[str]:
     """``manuscript -C root ARGS`` run by this interpreter, as :func:`run_manuscript` would
