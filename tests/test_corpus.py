@@ -48,6 +48,29 @@ _UNNAMED = re.compile(r"^(tbl|fig|eq):(__unnamed-\d+|[0-9a-f]{8}-[0-9a-f-]{27})$
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not present")
 
 
+@pytest.mark.parametrize("form", ["symlinks", "files"])
+def test_repository_copied_whole_with_webpage_links_in_either_form(
+        form: str, tmp_path: Path) -> None:
+    """The harness itself: every file of the repository (but the corpus's upstream/),
+    writable, and rootstock's links as links (dangling) or as git's link files."""
+    for name in CORPUS_REPOSITORIES:
+        root = copy_corpus(name, tmp_path / name, links=form)
+        source = CORPUS / name
+        files = {p.relative_to(source) for p in source.rglob("*")
+                 if p.relative_to(source).parts[0] != "upstream"}
+        copied = {p.relative_to(root) for p in root.rglob("*")}
+        assert copied == files | {Path("output/references.json"), Path("output/citations.tsv")}
+        for link in WEBPAGE_LINKS:
+            path = root / "webpage" / link
+            if form == "symlinks":
+                assert path.is_symlink() and not path.exists()
+                assert str(path.readlink()) == f"v/latest/{link}"
+            else:
+                assert not path.is_symlink()
+                assert path.read_text(encoding="utf-8") == f"v/latest/{link}"
+        (root / "content" / "metadata.yaml").write_text("title: writable\n", encoding="utf-8")
+
+
 @pytest.fixture(scope="module", params=BUILDS, ids=lambda p: f"{p[0]}-{p[1]}")
 def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """(name, build): the build shared with test_math and the reading tests."""
