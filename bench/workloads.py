@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import shlex
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CORPUS_NAMES = ("rootstock-tour", "meta-review")
+# Every corpus manuscript: the five whole rootstock repositories, then meta-review
+# (content/ and analyses/ only).
+REPOSITORY_NAMES = ("rootstock-tour", "ccc", "mpmp", "xswap", "iscb-diversity")
+CORPUS_NAMES = (*REPOSITORY_NAMES, "meta-review")
+# The `large` workload is made from these two (its numbers in README.md were measured so).
+LARGE_SOURCES = ("rootstock-tour", "meta-review")
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,7 @@ class Workload:
     name: str
     source: Path  # folder holding content/ (and maybe analyses/, upstream/, process-args.txt)
     process_args: tuple[str, ...] = field(default=())
+    repository: bool = False  # a whole rootstock repository: ours builds it in its root
 
     @property
     def upstream(self) -> Path | None:
@@ -25,24 +32,44 @@ class Workload:
         return path if path.is_dir() else None
 
     def copy_to(self, dest: Path, *, reference: bool) -> Path:
-        """A fresh manuscript folder in ``dest``: content/ (+ analyses/) and offline refs.
+        """A fresh manuscript folder in ``dest`` with offline references.
 
-        Ours gets the upstream references as a previous build's ``output/``; the reference
-        toolchain gets them as a manual-references file, which its cite filter reads.
+        Ours gets a repository whole, as its author has it (``build/``, ``ci/``,
+        ``webpage/`` with its symbolic links kept as links, ``.github/``), else content/
+        (+ analyses/), and the upstream references as a previous build's ``output/``. The
+        reference toolchain gets content/ (+ analyses/), since it brings its own
+        ``build/``, and the references as a manual-references file, which its cite filter
+        reads.
         """
-        dest.mkdir(parents=True)
-        shutil.copytree(self.source / "content", dest / "content")
-        if (self.source / "analyses").is_dir():
-            shutil.copytree(self.source / "analyses", dest / "analyses")
+        if self.repository and not reference:
+            shutil.copytree(self.source, dest, symlinks=True,
+                            ignore=lambda folder, _names: ["upstream"]
+                            if Path(folder) == self.source else [])
+            _make_writable(dest)
+        else:
+            dest.mkdir(parents=True)
+            shutil.copytree(self.source / "content", dest / "content", symlinks=True)
+            if (self.source / "analyses").is_dir():
+                shutil.copytree(self.source / "analyses", dest / "analyses", symlinks=True)
+            _make_writable(dest)
         if self.upstream is not None:
             if reference:
                 shutil.copy(self.upstream / "references.json",
                             dest / "content" / "manual-references-upstream.json")
             else:
-                (dest / "output").mkdir()
+                (dest / "output").mkdir(exist_ok=True)
                 for name in ("references.json", "citations.tsv"):
                     shutil.copy(self.upstream / name, dest / "output" / name)
         return dest
+
+
+def _make_writable(root: Path) -> None:
+    """The corpus is read-only; its copy must not be. Links are left alone (they dangle)."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath) / name
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode | 0o200)
 
 
 def discover(repo: Path, corpus: Path) -> list[Workload]:
@@ -54,7 +81,7 @@ def discover(repo: Path, corpus: Path) -> list[Workload]:
             continue
         args_file = folder / "process-args.txt"
         args = tuple(shlex.split(args_file.read_text())) if args_file.is_file() else ()
-        found.append(Workload(name, folder, args))
+        found.append(Workload(name, folder, args, repository=name in REPOSITORY_NAMES))
     return found
 
 
@@ -116,7 +143,7 @@ def generate_large(corpus: Path, dest: Path) -> Workload:
 def _large_references(corpus: Path) -> list[dict]:
     """The upstream CSL items of both corpus manuscripts, then synthetic ones, as raw: ids."""
     items = []
-    for name in CORPUS_NAMES:
+    for name in LARGE_SOURCES:
         items += json.loads((corpus / name / "upstream" / "references.json").read_text())
     for n in range(len(items), LARGE_REFERENCES):
         items.append({"type": "article-journal", "title": f"Synthetic reference number {n}",

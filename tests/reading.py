@@ -1,19 +1,19 @@
 """Manuscripts as a reader gets them, built once per test session and shared by the
 print tests (tests/test_print.py) and the browser tests (tests/browser/test_reading.py):
-the showcase fixture, and the two shared corpus manuscripts when ../shared is present.
+the showcase fixture, and the six shared corpus manuscripts when ../shared is present
+(the same builds as tests/test_corpus.py's).
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from helpers import CORPUS, ROOT, copy_manuscript, run_manuscript
+from helpers import CORPUS, CORPUS_MANUSCRIPTS, ROOT, copy_manuscript, corpus_build, run_manuscript
 
 SHOWCASE = ROOT / "tests" / "fixtures" / "showcase"
-MANUSCRIPTS = ("showcase", "meta-review", "rootstock-tour")
+MANUSCRIPTS = ("showcase", *CORPUS_MANUSCRIPTS)
 
 _built: dict[str, Path] = {}
 
@@ -26,14 +26,10 @@ def build_reading(name: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
         root = copy_manuscript(SHOWCASE, tmp_path_factory.mktemp("showcase"))
         run_manuscript(root, "build", "--offline")
     else:
-        source = CORPUS / name
-        if not source.is_dir():
+        if not (CORPUS / name).is_dir():
             pytest.skip(f"../shared/corpus/{name} is not present")
-        root = copy_manuscript(source, tmp_path_factory.mktemp(name), "analyses")
-        shutil.copy(source / "upstream" / "references.json",
-                    root / "content" / "manual-references-upstream.json")
-        args_file = source / "process-args.txt"
-        args = args_file.read_text(encoding="utf-8").split() if args_file.is_file() else []
-        run_manuscript(root, "build", "--offline", *args)
+        build = corpus_build(name, tmp_path_factory)
+        assert build.returncode == 0, build.stderr
+        root = build.root
     _built[name] = root
     return root

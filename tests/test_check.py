@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from helpers import ROOT, SEED_ENV, clean_env, copy_manuscript, run_manuscript, serving
+from helpers import ROOT, SEED_ENV, clean_env, copy_manuscript, run_cli, serving
 from localserver import serve_folder
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mistakes"
@@ -83,7 +83,7 @@ def reported(stdout: str) -> list[re.Match]:
 
 def test_check_reports_each_mistake_where_it_is_and_nothing_else(tmp_path: Path) -> None:
     root = mistakes(tmp_path)
-    completed = run_manuscript(root, "check", check=False)
+    completed = run_cli(root, "check", check=False)
     assert completed.returncode == 1, completed.stderr
     assert "Traceback" not in completed.stderr
     found = [(m["code"], m["path"], int(m["line"]), int(m["col"]))
@@ -106,7 +106,7 @@ def test_check_reports_each_mistake_where_it_is_and_nothing_else(tmp_path: Path)
 
 def test_json_output_for_editors(tmp_path: Path) -> None:
     root = mistakes(tmp_path)
-    completed = run_manuscript(root, "check", "--format", "json", check=False)
+    completed = run_cli(root, "check", "--format", "json", check=False)
     assert completed.returncode == 1
     rows = json.loads(completed.stdout)
     assert {(r["code"], r["path"], r["line"], r["col"]) for r in rows} == EXPECTED
@@ -117,7 +117,7 @@ def test_json_output_for_editors(tmp_path: Path) -> None:
 
 def test_github_actions_annotations_carry_the_column(tmp_path: Path) -> None:
     root = mistakes(tmp_path)
-    completed = run_manuscript(root, "check", env=clean_env(**SEED_ENV),
+    completed = run_cli(root, "check", env=clean_env(**SEED_ENV),
                                check=False)
     assert ("::error file=content/metadata.yaml,line=12,col=5::author 1's orcid"
             in completed.stdout), completed.stdout
@@ -129,7 +129,7 @@ def test_github_actions_annotations_carry_the_column(tmp_path: Path) -> None:
 
 def test_bundled_manuscript_checks_clean(tmp_path: Path) -> None:
     root = copy_manuscript(ROOT, tmp_path)
-    completed = run_manuscript(root, "check")
+    completed = run_cli(root, "check")
     assert completed.stdout == "no problems found\n"
     assert "warning" not in completed.stderr
 
@@ -141,11 +141,11 @@ def test_warnings_alone_pass_unless_strict(tmp_path: Path) -> None:
     section.write_text(section.read_text(encoding="utf-8") + f"\n{figure}{{#fig:diagram}}\n",
                        encoding="utf-8")
     line = section.read_text(encoding="utf-8").count("\n")
-    completed = run_manuscript(root, "check")
+    completed = run_cli(root, "check")
     assert completed.stdout.splitlines() == [  # the label's place: its "{"
         f"content/08.conclusion.md:{line}:{len(figure) + 1}: warning: fig:diagram is never "
         "referenced [xref-unused]", "0 error(s), 1 warning(s)"]
-    strict = run_manuscript(root, "check", "--strict", check=False)
+    strict = run_cli(root, "check", "--strict", check=False)
     assert strict.returncode == 1
     assert "fig:diagram is never referenced [xref-unused]; 0 error(s), 1 warning(s) (--strict)" \
         in strict.stderr
@@ -168,7 +168,7 @@ def _buildable(root: Path) -> None:
 def test_build_logs_the_same_problems_as_warnings(tmp_path: Path) -> None:
     root = mistakes(tmp_path)
     _buildable(root)
-    checked = run_manuscript(root, "check", "--format", "json", check=False)
+    checked = run_cli(root, "check", "--format", "json", check=False)
     problems = json.loads(checked.stdout)
     assert {p["code"] for p in problems} == {code for code, *_ in EXPECTED} - {
         "metadata-type", "metadata-required", "metadata-duplicate-key", "citation-malformed",
@@ -177,7 +177,7 @@ def test_build_logs_the_same_problems_as_warnings(tmp_path: Path) -> None:
     # warning with its two files (tests/test_spelling.py); every other problem is shared.
     problems = [p for p in problems if p["code"] != "spelling"]
     for attempt in ("first", "unchanged"):  # the second build skips stages: replays
-        built = run_manuscript(root, "build", "--no-pdf")
+        built = run_cli(root, "build", "--no-pdf")
         warnings = [line for line in built.stderr.splitlines() if line.startswith("warning: ")]
         for p in problems:
             # Stages that meet a problem report it themselves (image-missing by the HTML
@@ -194,7 +194,7 @@ def test_build_logs_the_same_problems_as_warnings(tmp_path: Path) -> None:
             matching = [w for w in warnings if expected in w]
             assert len(matching) == 1, (attempt, expected, built.stderr)
         assert len(warnings) == len(problems), (attempt, built.stderr)
-    strict = run_manuscript(root, "build", "--no-pdf", "--strict", check=False)
+    strict = run_cli(root, "build", "--no-pdf", "--strict", check=False)
     assert strict.returncode == 1
 
 
@@ -212,9 +212,9 @@ def test_external_links_checked_against_a_local_server(tmp_path: Path) -> None:
         (root / "content" / "01.text.md").write_text(
             f"## Text\n\n{sentence}[the code]({base}/gone.html) or <{base}/ok.html>.\n",
             encoding="utf-8")
-        without = run_manuscript(root, "check", env=online)
+        without = run_cli(root, "check", env=online)
         assert without.stdout == "no problems found\n"  # external links only with --links
-        first = run_manuscript(root, "check", "--links", env=online, check=False)
+        first = run_cli(root, "check", "--links", env=online, check=False)
     assert first.returncode == 1
     assert [m.group(0) for m in reported(first.stdout)] == [
         f"content/01.text.md:3:{len(sentence) + 1}: error: {base}/gone.html: HTTP 404 File not "
@@ -222,10 +222,10 @@ def test_external_links_checked_against_a_local_server(tmp_path: Path) -> None:
     cache = json.loads((root / "ci" / "cache" / "links.json").read_text(encoding="utf-8"))
     assert cache == {f"{base}/ok.html": date.today().isoformat()}  # good answers only
     # The server is gone: the link that answered is not asked again this week.
-    second = run_manuscript(root, "check", "--links", env=online, check=False)
+    second = run_cli(root, "check", "--links", env=online, check=False)
     assert [m["message"] for m in reported(second.stdout)] == [
         f"{base}/gone.html: cannot be reached (ConnectionError)"]
-    offline = run_manuscript(root, "check", "--links")
+    offline = run_cli(root, "check", "--links")
     assert "external links not checked" in offline.stderr
 
 
@@ -287,7 +287,7 @@ def test_what_the_stages_warn_about_is_a_problem_too(tmp_path: Path) -> None:
                                      "    initials: JJ\n    roles: [Software, Dancing]\n"),
                         encoding="utf-8")
     line = text.split("\n").index("    initials: JJ") + 2
-    completed = run_manuscript(root, "check")  # a warning: exit 0
+    completed = run_cli(root, "check")  # a warning: exit 0
     (problem,) = reported(completed.stdout)
     assert problem.group(0).startswith(
         f"content/metadata.yaml:{line}: warning: Jingyun Jia has the role 'Dancing', which is "
@@ -328,7 +328,7 @@ def test_check_places_in_tricky_markdown(tmp_path: Path) -> None:
     Image.new("RGB", (4, 4)).save(root / "content" / "images" / "a.png")
     for name, text in POSITIONS.items():
         (root / "content" / name).write_bytes(text.encode("utf-8"))  # CRLF kept
-    completed = run_manuscript(root, "check", "--format", "json", check=False)
+    completed = run_cli(root, "check", "--format", "json", check=False)
     found = {(p["path"].removeprefix("content/"), p["line"], p["col"], p["code"],
               p["message"].split()[0]) for p in json.loads(completed.stdout)}
     undefined = "xref-undefined"

@@ -16,7 +16,7 @@ from helpers import (
     clean_env,
     copy_manuscript,
     parse_html,
-    run_manuscript,
+    run_cli,
     select,
     text_of,
 )
@@ -38,7 +38,7 @@ def _html(root: Path):
 
 def test_unknown_cross_reference_warns_with_place_and_strict_fails(manuscript: Path) -> None:
     _append(manuscript, "02.introduction.md", "\nAs @fig:missing shows.\n")
-    completed = run_manuscript(manuscript, "build", "--no-pdf")
+    completed = run_cli(manuscript, "build", "--no-pdf")
     assert "content/02.introduction.md:3: unknown cross-reference @fig:missing" in (
         completed.stderr)
     links = [text_of(a) for a in select(_html(manuscript), "a[href='#fig:missing']")]
@@ -46,7 +46,7 @@ def test_unknown_cross_reference_warns_with_place_and_strict_fails(manuscript: P
 
     _append(manuscript, "02.introduction.md", "\nAnd @tbl:gone too.\n")
     before = (manuscript / "output" / "manuscript.html").read_bytes()
-    strict = run_manuscript(manuscript, "build", "--no-pdf", "--strict", check=False)
+    strict = run_cli(manuscript, "build", "--no-pdf", "--strict", check=False)
     assert strict.returncode == 1
     assert "content/02.introduction.md:5: unknown cross-reference @tbl:gone" in strict.stderr
     assert "--strict" in strict.stderr
@@ -59,10 +59,10 @@ def test_unknown_cross_reference_warns_with_place_and_strict_fails(manuscript: P
 ])
 def test_unresolvable_citation_names_key_and_place(manuscript: Path, citation: str,
                                                    reason: str) -> None:
-    run_manuscript(manuscript, "build", "--no-pdf")
+    run_cli(manuscript, "build", "--no-pdf")
     before = {p.name: p.read_bytes() for p in (manuscript / "output").iterdir() if p.is_file()}
     _append(manuscript, "03.domain-specific-models.md", f"\nAs shown [@{citation}].\n")
-    completed = run_manuscript(manuscript, "build", "--no-pdf", check=False)
+    completed = run_cli(manuscript, "build", "--no-pdf", check=False)
     assert completed.returncode == 1
     assert f"@{citation} {reason}" in completed.stderr
     assert "content/03.domain-specific-models.md:5" in completed.stderr
@@ -77,7 +77,7 @@ def test_manual_reference_resolves_and_renders(manuscript: Path) -> None:
         "issued": {"date-parts": [[2021]]},
     }]), encoding="utf-8")
     _append(manuscript, "02.introduction.md", "\nFoundation models [@raw:bommasani2021].\n")
-    run_manuscript(manuscript, "build", "--no-pdf")
+    run_cli(manuscript, "build", "--no-pdf")
     page = _html(manuscript)
     entries = [text_of(e) for e in select(page, "#refs .csl-entry")]
     assert len(entries) == 1 and "On the Opportunities and Risks" in entries[0]
@@ -100,7 +100,7 @@ def test_manuscript_toml_and_local_csl_override(manuscript: Path) -> None:
         '<layout prefix="[" suffix="]" delimiter=",">', '<layout prefix="{" suffix="}">')
     (manuscript / "build" / "assets").mkdir(parents=True)
     (manuscript / "build" / "assets" / "style.csl").write_text(style, encoding="utf-8")
-    run_manuscript(manuscript, "build")
+    run_cli(manuscript, "build")
     page = _html(manuscript)
     intro = text_of(select(page, "section#introduction")[0])
     assert "We reviewed 42 models {1}" in intro
@@ -112,7 +112,7 @@ def test_rootstock_attributes_survive(manuscript: Path) -> None:
             '\n![An icon.](images/orcid.svg){#fig:icon width="40%" .white}\n\n'
             "[Important]{.semibold} text.\n\n"
             "::: {.banner .center}\nCentered banner.\n:::\n")
-    run_manuscript(manuscript, "build", "--no-pdf")
+    run_cli(manuscript, "build", "--no-pdf")
     page = _html(manuscript)
     image = select(page, "#fig\\:icon img.white")[0].etree_element
     assert re.search(r"width:\s*40(\.0)?%", image.get("style"))
@@ -129,7 +129,7 @@ def test_uncached_remote_images_offline_keep_url_and_say_where(tmp_path: Path) -
     root = copy_manuscript(source, tmp_path / "tour")
     shutil.copy(source / "upstream" / "references.json",
                 root / "content" / "manual-references-upstream.json")
-    completed = run_manuscript(root, "build", "--offline")
+    completed = run_cli(root, "build", "--offline")
     url = ("https://github.com/manubot/resources/raw/"
            "15493970f8882fce22bef829619d3fb37a613ba5/test/square.png")
     assert select(_html(root), f"img[src='{url}']")
@@ -141,17 +141,17 @@ def test_uncached_remote_images_offline_keep_url_and_say_where(tmp_path: Path) -
 
 def test_hypothesis_is_opt_in(manuscript: Path) -> None:
     _append(manuscript, "metadata.yaml", "manuscript-hypothesis: true\n")
-    run_manuscript(manuscript, "build", "--no-pdf")
+    run_cli(manuscript, "build", "--no-pdf")
     sources = [e.etree_element.get("src") for e in select(_html(manuscript), "script[src]")]
     assert sources == ["https://hypothes.is/embed.js"]
 
 
 def test_check_reports_problems_and_writes_nothing(manuscript: Path) -> None:
-    ok = run_manuscript(manuscript, "check")
+    ok = run_cli(manuscript, "check")
     assert "10 sections, 0 references" in ok.stderr
     assert not (manuscript / "output").exists()
     _append(manuscript, "02.introduction.md", "\nSee [@tag:nowhere].\n")
-    bad = run_manuscript(manuscript, "check", check=False)
+    bad = run_cli(manuscript, "check", check=False)
     assert bad.returncode == 1
     assert "@tag:nowhere is not a known identifier" in bad.stderr
     assert not (manuscript / "output").exists()
@@ -160,19 +160,19 @@ def test_check_reports_problems_and_writes_nothing(manuscript: Path) -> None:
 def test_github_annotations_for_warnings_and_errors(manuscript: Path) -> None:
     env = clean_env(**SEED_ENV)
     _append(manuscript, "02.introduction.md", "\nAs @fig:missing shows.\n")
-    completed = run_manuscript(manuscript, "build", "--no-pdf", env=env)
+    completed = run_cli(manuscript, "build", "--no-pdf", env=env)
     assert ("::warning file=content/02.introduction.md,line=3::"
             "content/02.introduction.md:3: unknown cross-reference @fig:missing"
             in completed.stdout)
     (manuscript / "content" / "metadata.yaml").write_text("title: [oops\n", encoding="utf-8")
-    failed = run_manuscript(manuscript, "build", "--no-pdf", env=env, check=False)
+    failed = run_cli(manuscript, "build", "--no-pdf", env=env, check=False)
     assert failed.returncode == 1
     assert "::error file=content/metadata.yaml,line=" in failed.stdout
 
 
 def test_thumbnail_becomes_open_graph_image(manuscript: Path) -> None:
     (manuscript / "thumbnail.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    run_manuscript(manuscript, "build", "--no-pdf", env=clean_env(**SEED_ENV))
+    run_cli(manuscript, "build", "--no-pdf", env=clean_env(**SEED_ENV))
     images = [e.etree_element.get("content")
               for e in select(_html(manuscript), "meta[property='og:image']")]
     sha = SEED_ENV["GITHUB_SHA"]
@@ -199,7 +199,7 @@ def test_rootstock_pandoc_defaults_are_honoured(manuscript: Path) -> None:
     (manuscript / "content" / "manual-references.json").write_text(
         '[{"id": "raw:x", "type": "book", "title": "Some Book"}]', encoding="utf-8")
     _append(manuscript, "02.introduction.md", "\nA claim [@raw:x].\n")
-    run_manuscript(manuscript, "build", "--no-pdf")
+    run_cli(manuscript, "build", "--no-pdf")
     html = (manuscript / "output" / "manuscript.html").read_text(encoding="utf-8")
     assert "@page { size: letter; }" in html
     assert "A claim {1}" in text_of(select(parse_html(html), "section#introduction")[0])

@@ -1,6 +1,6 @@
 """Word, JATS, LaTeX and the Typst PDF carry what the HTML carries.
 
-Both corpus manuscripts are built once in every format (``--format docx --format jats
+All six corpus manuscripts are built once in every format (``--format docx --format jats
 --format latex --pdf-engine typst``), offline, and each output is read back with the
 library made for it (python-docx, lxml against the JATS Publishing DTD, bibtexparser,
 pypdf) and compared with the HTML of the same build: the numbers of figures, tables
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -23,10 +22,12 @@ import yaml
 
 from helpers import (
     CORPUS,
+    CORPUS_MANUSCRIPTS,
     ROOT,
     SEED_ENV,
     clean_env,
     copy_manuscript,
+    corpus_build,
     parse_html,
     pdf_text,
     run_manuscript,
@@ -61,18 +62,13 @@ class Built:
         return yaml.safe_load((self.root / "content" / "metadata.yaml").read_text("utf-8"))
 
 
-@pytest.fixture(scope="module", params=("rootstock-tour", "meta-review"))
+@pytest.fixture(scope="module", params=CORPUS_MANUSCRIPTS)
 def corpus(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Built:
     if not CORPUS.is_dir():
         pytest.skip("../shared/corpus is not present")
-    source = CORPUS / request.param
-    root = copy_manuscript(source, tmp_path_factory.mktemp(request.param), "analyses")
-    shutil.copy(source / "upstream" / "references.json",
-                root / "content" / "manual-references-upstream.json")
-    args_file = source / "process-args.txt"
-    args = args_file.read_text(encoding="utf-8").split() if args_file.is_file() else []
-    run_manuscript(root, "build", "--offline", *args, *ALL_FORMATS)
-    return Built(request.param, root)
+    build = corpus_build(request.param, tmp_path_factory, *ALL_FORMATS)
+    assert build.returncode == 0, build.stderr
+    return Built(request.param, build.root)
 
 
 # ---------------------------------------------------------------- what the HTML shows

@@ -22,6 +22,7 @@ from helpers import (
     CORPUS,
     ROOT,
     clean_env,
+    copy_corpus,
     parse_html,
     pdf_words,
     run_manuscript,
@@ -229,22 +230,18 @@ def test_adopt_refuses_a_folder_without_content(tmp_path: Path) -> None:
 def adopted_tour(tmp_path_factory: pytest.TempPathFactory):
     if not TOUR.is_dir():
         pytest.skip("../shared/corpus is not present")
-    root = tmp_path_factory.mktemp("tour") / "rootstock-tour"
-    shutil.copytree(TOUR, root, ignore=shutil.ignore_patterns("upstream"))
-    for path in root.rglob("*"):
-        path.chmod(path.stat().st_mode | 0o200)
+    # Whole, webpage/ links as real links; the upstream references in output/ as a
+    # previous build's outputs (tests/test_corpus.py adopts the core.symlinks=false form).
+    root = copy_corpus("rootstock-tour", tmp_path_factory.mktemp("tour") / "rootstock-tour")
     before = {top: tree(root / top) for top in ("content", "build", ".github")}
     completed = run_manuscript(root, "init", "--adopt", env=clean_env())
     after = {top: tree(root / top) for top in ("content", "build", ".github")}
-    # As a previous build's outputs, the way test_corpus makes the references available.
-    for name in ("references.json", "citations.tsv"):
-        shutil.copy(TOUR / "upstream" / name, root / "output" / name)
-    run_manuscript(root, "build", "--offline")
-    return root, completed, before, after
+    built = run_manuscript(root, "build", "--offline", check=False)
+    return root, completed, before, after, built
 
 
 def test_adopt_leaves_content_and_build_untouched(adopted_tour) -> None:
-    _, _, before, after = adopted_tour
+    _, _, before, after, _ = adopted_tour
     assert after["content"] == before["content"]
     assert after["build"] == before["build"]
     # Their workflow stays (the user removes it); ours is added beside it.
@@ -254,7 +251,7 @@ def test_adopt_leaves_content_and_build_untouched(adopted_tour) -> None:
 
 
 def test_adopt_reports_what_of_build_is_honoured(adopted_tour) -> None:
-    root, completed, _, _ = adopted_tour
+    root, completed, _, _, _ = adopted_tour
     out = completed.stdout
     assert re.search(r"honoured +build/assets/style\.csl", out)
     assert re.search(r"honoured +build/pandoc/defaults/common\.yaml .*metadata", out)
@@ -266,7 +263,8 @@ def test_adopt_reports_what_of_build_is_honoured(adopted_tour) -> None:
 
 
 def test_adopted_tour_builds_as_upstream(adopted_tour) -> None:
-    root, _, _, _ = adopted_tour
+    root, _, _, _, built = adopted_tour
+    assert built.returncode == 0, built.stderr
     ours, upstream = _pages("rootstock-tour", root)
     references = json.loads((TOUR / "upstream" / "references.json").read_text())
     assert len(select(ours, "#refs .csl-entry")) == len(references)

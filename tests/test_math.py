@@ -11,13 +11,22 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from helpers import CORPUS, ROOT, copy_manuscript, parse_html, run_manuscript, select, text_of
+from helpers import (
+    CORPUS,
+    CORPUS_MANUSCRIPTS,
+    ROOT,
+    copy_manuscript,
+    corpus_build,
+    parse_html,
+    run_manuscript,
+    select,
+    text_of,
+)
 from manuscript import pandoc
 
 SHOWCASE = ROOT / "tests" / "fixtures" / "showcase"
@@ -37,19 +46,14 @@ def showcase(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module", params=["rootstock-tour", "meta-review"])
+@pytest.fixture(scope="module", params=CORPUS_MANUSCRIPTS)
 def corpus(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The corpus manuscript as tests/test_corpus.py builds it (the same build, once)."""
     if not CORPUS.is_dir():
         pytest.skip("../shared/corpus is not present")
-    source = CORPUS / request.param
-    root = copy_manuscript(source, tmp_path_factory.mktemp(request.param), "analyses")
-    (root / "output").mkdir()
-    for file in ("references.json", "citations.tsv"):
-        shutil.copy(source / "upstream" / file, root / "output" / file)
-    args_file = source / "process-args.txt"
-    args = args_file.read_text(encoding="utf-8").split() if args_file.is_file() else []
-    run_manuscript(root, "build", "--offline", *args)
-    return root
+    build = corpus_build(request.param, tmp_path_factory)
+    assert build.returncode == 0, build.stderr
+    return build.root
 
 
 def _source_formulas(root: Path) -> list[tuple[bool, str]]:

@@ -1,6 +1,6 @@
 """The PDF as a reader prints it: measure, reference density, fonts, missing images.
 
-Run on the showcase fixture and on both shared corpus manuscripts (skipped without
+Run on the showcase fixture and on the six shared corpus manuscripts (skipped without
 ../shared). Text positions come from pdfplumber, which reads what WeasyPrint laid out.
 """
 

@@ -20,6 +20,7 @@ from helpers import (
     CORPUS,
     ROOT,
     clean_env,
+    copy_corpus,
     copy_manuscript,
     parse_html,
     run_manuscript,
@@ -165,12 +166,7 @@ def test_changed_pandoc_defaults_keys_reported_with_place(manuscript: Path) -> N
 @pytest.mark.usefixtures("needs_shared")
 def test_rootstock_tour_repository_builds_without_customisation_warnings(
         tmp_path: Path) -> None:
-    root = tmp_path / "tour"
-    shutil.copytree(TOUR, root, ignore=shutil.ignore_patterns("upstream"))
-    for path in [root, *root.rglob("*")]:
-        path.chmod(path.stat().st_mode | 0o200)
-    shutil.copy(TOUR / "upstream" / "references.json",
-                root / "content" / "manual-references-upstream.json")
+    root = copy_corpus("rootstock-tour", tmp_path / "tour", references="manual")
     completed = run_manuscript(root, "build", "--no-pdf")
     # Only its four remote images, which an offline build without a cache cannot have,
     # and --no-pdf's website without a PDF.

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from helpers import CORPUS, ROOT, clean_env, copy_manuscript, run_manuscript
+from helpers import (
+    CORPUS,
+    CORPUS_MANUSCRIPTS,
+    ROOT,
+    clean_env,
+    copy_corpus,
+    copy_manuscript,
+    run_manuscript,
+)
 from manuscript import spelling
 from manuscript.config import Config
 from manuscript.errors import ConfigError
@@ -318,7 +325,7 @@ def test_bundled_manuscript_spells_clean() -> None:
 PLANTED = "We recieve teh samples and repeat the experiement.\n"
 
 
-@pytest.mark.parametrize("name", ["meta-review", "rootstock-tour"])
+@pytest.mark.parametrize("name", CORPUS_MANUSCRIPTS)
 def test_corpus_planted_misspellings_found_and_authors_not(
         needs_shared: Path, tmp_path: Path, name: str) -> None:
     source = CORPUS / name
@@ -339,20 +346,17 @@ def test_corpus_planted_misspellings_found_and_authors_not(
         assert (found[word].path, found[word].line, found[word].col) == place
     family_words = {w.lower() for f in families for w in re.findall(r"[^\W\d_]+", f)}
     assert not family_words & {w.lower() for w in found}
-    # Fewer words than rootstock's hunspell listed for the same manuscript.
-    upstream = (source / "upstream" / "spelling-errors.txt").read_text().split()
-    assert len(found) - 3 < len(upstream)
+    # Fewer words than rootstock's hunspell listed for the same manuscript (ccc's output
+    # branch has no spelling results to compare with).
+    listed = source / "upstream" / "spelling-errors.txt"
+    if listed.is_file():
+        assert len(found) - 3 < len(listed.read_text().split())
 
 
 def test_corpus_rootstock_tour_builds_with_spellcheck(needs_shared: Path, tmp_path: Path) -> None:
     """A whole rootstock repository with SPELLCHECK=true: its custom dictionary is read,
     its Lorem ipsum paragraph is not reported."""
-    root = tmp_path / "tour"
-    shutil.copytree(CORPUS / "rootstock-tour", root)
-    for path in [root, *root.rglob("*")]:
-        path.chmod(path.stat().st_mode | 0o200)
-    shutil.copy(root / "upstream" / "references.json",
-                root / "content" / "manual-references-upstream.json")
+    root = copy_corpus("rootstock-tour", tmp_path / "tour", references="manual")
     run_manuscript(root, "build", "--no-pdf", env=clean_env(SPELLCHECK="true"))
     assert (root / "output" / "spelling-errors.txt").read_text() == ""
     assert (root / "output" / "spelling-error-locations.txt").read_text() == ""

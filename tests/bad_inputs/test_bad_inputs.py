@@ -4,6 +4,12 @@ Each ``cases_*.py`` beside this file holds ``CASES``, a list of :class:`table.Ca
 A case breaks a copy of a manuscript that built cleanly, runs the real CLI, and
 checks: the exit code, no traceback, the message fragment, the ``file:line`` at the
 start of the error line, and ``output/`` and ``webpage/`` byte for byte as before.
+
+The command line is not what most rows test, so most run the CLI in this process
+(``helpers.run_in_process``: same environment, exit code and stderr, without starting
+Python and importing the package each time). A new process runs the first row of each
+command and exit code, and every row that needs a fresh interpreter (``PYTHON*`` or
+``MANUSCRIPT_TEST_*`` variables: an import hook, a resource limit).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, clean_env, copy_manuscript, run_manuscript
+from helpers import ROOT, clean_env, copy_manuscript, run_in_process, run_manuscript
 
 sys.path.insert(0, str(Path(__file__).parent))
 from table import Case, Folder, Link, Remove
@@ -36,6 +42,21 @@ def _load_cases() -> list[Case]:
 
 
 CASES = _load_cases()
+
+
+def _in_new_process(cases: list[Case]) -> set[str]:
+    """The rows run as a separate process: one per command and exit code, and the ones
+    whose environment must be there when the interpreter starts."""
+    chosen: dict[tuple[str, int], str] = {}
+    fresh = set()
+    for case in cases:
+        chosen.setdefault((case.args[0], case.exit), case.name)
+        if any(key.startswith(("PYTHON", "MANUSCRIPT_TEST_")) for key in case.env):
+            fresh.add(case.name)
+    return fresh | set(chosen.values())
+
+
+IN_NEW_PROCESS = _in_new_process(CASES)
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +118,15 @@ def test_bad_input(case: Case, good_build: Path, tmp_path: Path) -> None:
     apply(root, dict(case.files))
     if case.setup:
         case.setup(root)
+    # A fresh working folder: nothing a command might write beside it is left for the next.
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    env = clean_env(**case.env)
     try:
-        completed = run_manuscript(root, *case.args, env=clean_env(**case.env), check=False)
+        if case.name in IN_NEW_PROCESS:
+            completed = run_manuscript(root, *case.args, env=env, check=False, cwd=cwd)
+        else:
+            completed = run_in_process(root, *case.args, env=env, cwd=cwd)
     finally:
         if case.teardown:
             case.teardown(root)

@@ -1,5 +1,5 @@
 """Reading the page: references, phones, dark mode, the table dialog — on the showcase
-fixture and the two shared corpus manuscripts (skipped without ../shared).
+fixture and the six shared corpus manuscripts (skipped without ../shared).
 
 Fonts are reported beside the page-weight budget (they do not count against it).
 """
