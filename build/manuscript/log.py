@@ -52,11 +52,23 @@ class AnnotationHandler(logging.Handler):
 
 
 def annotation(kind: str, path: str, line: int | None, col: int | None, text: str) -> str:
-    """One GitHub Actions workflow command (``::error file=…,line=…,col=…::message``)."""
-    where = f"file={path}" + (f",line={line}" if line else "") + (
-        f",col={col}" if line and col else "")
-    message = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    return f"::{kind} {where}::{message}\n"
+    """One GitHub Actions workflow command (``::error file=…,line=…,col=…::message``).
+
+    Escaped as GitHub's runner reads them: in the message ``%``, CR and LF; in a
+    property also ``:`` and ``,``. A section named ``a,line=1.md`` or with a newline in
+    its name would otherwise set other properties or print a ``::error`` line of its own.
+    """
+    where = f"file={_property(path)}" + (f",line={_property(str(line))}" if line else "") + (
+        f",col={_property(str(col))}" if line and col else "")
+    return f"::{kind} {where}::{_data(text)}\n"
+
+
+def _data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _property(text: str) -> str:
+    return _data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def annotate_problems(problems: list[Problem], root: Path, stream=None) -> None:
