@@ -34,3 +34,14 @@ def test_a_section_name_forges_no_annotation(tmp_path: Path) -> None:
     properties = ours[0].split(" ", 1)[1].split("::", 1)[0]
     assert properties == ("file=content/02.a%2Cline=77%2Ctitle=Forged%0A%3A%3Aerror file=x.md"
                           "%2Cline=1%3A%3Aforged.md,line=3"), ours[0]
+
+
+def test_check_annotates_a_file_whose_name_holds_a_colon(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    content.mkdir()
+    (content / "metadata.yaml").write_text("title: T\n", encoding="utf-8")
+    (content / "02.a:b,c.md").write_text("## Intro\n\nSee @fig:missing.\n", encoding="utf-8")
+    completed = run_manuscript(tmp_path, "check", env=clean_env(**SEED_ENV), check=False)
+    commands = [line for line in completed.stdout.splitlines() if line.startswith("::")]
+    assert any(line.startswith("::error file=content/02.a%3Ab%2Cc.md,line=3,col=5::")
+               for line in commands), completed.stdout

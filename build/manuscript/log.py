@@ -76,9 +76,16 @@ def annotate_problems(problems: list[Problem], root: Path, stream=None) -> None:
     stream = stream or sys.stdout
     for problem in problems:
         if problem.path is not None:
-            rel = problem.location(root).split(":", 1)[0]
+            rel = _relative(problem, root)
             stream.write(annotation(problem.severity, rel, problem.line, problem.col,
                                     f"{problem.message} [{problem.code}]"))
+
+
+def _relative(problem: Problem, root: Path) -> str:
+    """The problem's file as ``location`` names it, whole even if its name holds ':'."""
+    line, col = problem.line, problem.col
+    return Problem(problem.path, None, None, problem.severity, problem.code,
+                   problem.message).location(root) if line or col else problem.location(root)
 
 
 def format_problems(problems: list[Problem], root: Path, output_format: str = "text") -> str:
@@ -86,7 +93,7 @@ def format_problems(problems: list[Problem], root: Path, output_format: str = "t
     if output_format == "json":
         import json
 
-        rows = [{"path": p.location(root).split(":", 1)[0] if p.path else None,
+        rows = [{"path": _relative(p, root) if p.path else None,
                  "line": p.line, "col": p.col, "severity": p.severity, "code": p.code,
                  "message": p.message} for p in problems]
         return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
