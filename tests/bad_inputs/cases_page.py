@@ -56,6 +56,15 @@ def _no_live_metadata_markup(root: Path) -> None:
     assert "JATS1" in jats and "OXML2" in jats  # the text itself is there, as text
 
 
+def _typst_shows_metadata_as_text(root: Path) -> None:
+    from pypdf import PdfReader
+
+    text = "".join(page.extract_text() for page in PdfReader(root / "output" / "manuscript.pdf")
+                   .pages[:1])
+    # Run as Typst code, `#text("TYP1")` would print TYP1 alone; as text it is all there.
+    assert '#text("TYP1")' in text.replace("\u201c", '"').replace("\u201d", '"'), text[:500]
+
+
 def _no_refused_field(root: Path) -> None:
     with zipfile.ZipFile(root / "output" / "manuscript.docx") as docx:
         xml = docx.read("word/document.xml").decode("utf-8")
@@ -98,6 +107,16 @@ CASES = [
         outputs_unchanged=False,
         setup=_hostile_metadata,
         teardown=_no_live_metadata_markup,
+    ),
+    Case(
+        # Raw Typst in the title ran in the Typst PDF's title page.
+        "metadata-markup-typst-title-is-text",
+        {"manuscript.toml": 'pdf-engine = "typst"\n'},
+        "title holds markup",
+        exit=0,
+        outputs_unchanged=False,
+        setup=_hostile_metadata,
+        teardown=_typst_shows_metadata_as_text,
     ),
     Case(
         # Raw Office XML with fields that read a file or start a program reached the DOCX.
