@@ -257,3 +257,12 @@ def test_only_local_names_and_addresses_are_served(server: Server) -> None:
                  "", None):
         assert get_as(port, "/", host) == 403, host
         assert get_as(port, "/__livereload?v=0", host) == 403, host
+
+
+def test_the_name_serve_listens_on_is_served_too() -> None:
+    from manuscript.serve.web import allowed_host
+
+    assert allowed_host("my-laptop.local:8000", ("192.168.1.4", 8000), "my-laptop.local")
+    assert not allowed_host("attacker.example:8000", ("192.168.1.4", 8000),
+                            "my-laptop.local")
+    assert allowed_host("192.168.1.4:8000", ("0.0.0.0", 8000), "0.0.0.0")

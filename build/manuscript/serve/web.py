@@ -68,14 +68,15 @@ def resolve_url(config: Config, url_path: str) -> Path | None:
 LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
 
-def allowed_host(host: str | None, address: tuple) -> bool:
+def allowed_host(host: str | None, address: tuple, listen_name: str = "") -> bool:
     """``Host`` is ``localhost`` or an IP address (``127.0.0.1``, ``[::1]``, the bound
     address, this machine's address on the network when bound to 0.0.0.0), with the
     server's port (or none, for port 80).
 
     DNS rebinding needs a *name* (the attacker's, made to resolve here): a browser that
     sends an IP address as Host connected to that address itself, and the page it shows
-    comes from here. Any other name is a page elsewhere that had its name point here.
+    comes from here. Any other name is a page elsewhere that had its name point here,
+    except the name serve was told to listen on (``--host my-laptop.local``).
     """
     if not host:
         return False
@@ -86,7 +87,7 @@ def allowed_host(host: str | None, address: tuple) -> bool:
         name, given_port = host, ""  # no port (an IPv6 literal has ':' inside [ ])
     if given_port != (str(port) if given_port or port != 80 else ""):
         return False
-    if name in LOCAL_NAMES:
+    if name in LOCAL_NAMES or (listen_name and name == listen_name.strip().lower()):
         return True
     literal = name[1:-1] if name.startswith("[") and name.endswith("]") else name
     if ":" in literal and not name.startswith("["):
@@ -105,6 +106,7 @@ class HTTPServer(ThreadingHTTPServer):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.app = app
+        self.listen_name = address[0]  # as given: server_address holds the address
         super().__init__(address, Handler)
 
 
@@ -140,7 +142,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _host_allowed(self) -> bool:
         """Whether Host is a local name or the bound address, with the bound port."""
-        return allowed_host(self.headers.get("Host"), self.server.server_address)
+        return allowed_host(self.headers.get("Host"), self.server.server_address,
+                            self.server.listen_name)
 
     def _not_found(self, url_path: str, send_body: bool) -> None:
         if url_path in ("/", f"/{INDEX}"):
