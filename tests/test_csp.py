@@ -1,5 +1,6 @@
-"""The policy hashes what a parse of the whole page would: every block of ``<head>``, and
-the trusted blocks after ``<body>`` — though only the head is parsed (csp._split_at_body).
+"""The policy hashes what a parse of the whole page would: every style block of ``<head>``,
+and the trusted blocks anywhere — though only the head is parsed (csp._split_at_body).
+Scripts are allowed only when they are the theme's, whatever ``<head>`` holds.
 """
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ import re
 
 import pytest
 
-from manuscript import csp
+from manuscript import csp, render
+from manuscript.config import Config
 
 THEME_JS = "<script>\ndocument.title += '';\n</script>\n"
 TEMPLATE = "<html><head><style>p { color: red }</style></head><body>$body$</body></html>"
@@ -48,7 +50,7 @@ def whole_page_parse(html: str) -> dict[str, set[str]]:
                for tag, text, _ in csp._Blocks(fragment).blocks if "$" not in text}
     found: dict[str, set[str]] = {"script-src": set(), "style-src": set()}
     for tag, text, in_head in csp._Blocks(html).blocks:
-        if in_head or (tag, text) in trusted:
+        if (in_head and tag == "style") or (tag, text) in trusted:
             found[f"{tag}-src"].add(csp.digest(text))
     return found
 
@@ -68,3 +70,27 @@ def test_same_hashes_as_a_whole_page_parse(head: str, body: str) -> None:
 def test_body_tag_spelled_otherwise_or_missing(body_tag: str) -> None:
     html = page(HEADS["body in a style"], BODIES["a section's scripts"], body_tag=body_tag)
     assert hashes(csp.policy(html, [THEME_JS], TEMPLATE, {})) == whole_page_parse(html)
+
+
+def test_script_hashes_are_the_theme_scripts_whatever_the_head_holds(tmp_path) -> None:
+    """The hashes come from the theme's own files, never from the page: a script that
+    metadata put into <head> (it once ran: every head block was hashed) has none."""
+    (tmp_path / "content").mkdir()
+    theme = render.find_theme(Config(root=tmp_path))
+    theme_block = render._wrap("script", theme.js)
+    theme_texts = {text for _, text, _ in csp._Blocks(theme_block).blocks}
+    template = theme.template.read_text(encoding="utf-8")
+    hostile = ('<meta name="keywords" content="k"><script>window.P1=1</script>'
+               '<style>p{}</style>')
+    html = page(hostile, "<script>window.P2=1</script>").replace(THEME_JS, theme_block)
+    found = hashes(csp.policy(html, [theme_block], template, {}))
+    assert found["script-src"] == {csp.digest(text) for text in theme_texts}
+    assert len(theme_texts) == 1 and len(theme.js) >= 5  # every JS file, as one block
+    # Opted into Hypothesis: its config block in the template is the theme's too.
+    config_block = "<script>window.hypothesisConfig = function () { return { showHighlights: " \
+                   "true }; };</script>"
+    assert config_block in template
+    found = hashes(csp.policy(html.replace("</main>", "</main>" + config_block),
+                              [theme_block], template, {}))
+    assert found["script-src"] == {csp.digest(text) for text in theme_texts} | {
+        csp.digest(config_block[8:-9])}

@@ -228,3 +228,41 @@ def test_an_edit_of_manuscript_toml_applies_without_a_restart(tmp_path: Path) ->
         assert server.wait_for_attempt(attempts, BUILD_TIMEOUT)
         assert "manuscript.toml" in str(server.last_error)
         assert "Quokkaphant" in get(server.port, "/")[1]
+
+
+def get_as(port: int, path: str, host: str | None) -> int:
+    """The status of GET ``path`` sent with this Host header (None: no Host at all)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=BUILD_TIMEOUT)
+    try:
+        conn.putrequest("GET", path, skip_host=True)
+        if host is not None:
+            conn.putheader("Host", host)
+        conn.endheaders()
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def test_only_local_names_and_addresses_are_served(server: Server) -> None:
+    """DNS rebinding: attacker.example made to resolve to 127.0.0.1 reaches serve with
+    its own name in Host; the draft (and the reload poll) must not be served to it."""
+    port = server.port
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}",
+                 f"[::1]:{port}"):
+        assert get_as(port, "/", host) == 200, host
+    for host in (f"attacker.example:{port}", f"localhost.attacker.example:{port}",
+                 f"127.0.0.1.nip.io:{port}", f"127.0.0.1:{port + 1}", "127.0.0.1",
+                 "", None):
+        assert get_as(port, "/", host) == 403, host
+        assert get_as(port, "/__livereload?v=0", host) == 403, host
+
+
+def test_the_name_serve_listens_on_is_served_too() -> None:
+    from manuscript.serve.web import allowed_host
+
+    assert allowed_host("my-laptop.local:8000", ("192.168.1.4", 8000), "my-laptop.local")
+    assert not allowed_host("attacker.example:8000", ("192.168.1.4", 8000),
+                            "my-laptop.local")
+    assert allowed_host("192.168.1.4:8000", ("0.0.0.0", 8000), "0.0.0.0")

@@ -36,6 +36,7 @@ from . import (
     formats,
     images,
     incremental,
+    metatext,
     pandoc,
     pdf,
     process,
@@ -476,6 +477,9 @@ class ParsedMarkdown:
                 cite.collect_citekeys(ast)
             self._ast = ast
         cite.rewrite_ids(self._ast, short_ids)
+        # Here, where every renderer (the page, each format) takes the AST: the
+        # metadata's raw markup becomes text for all of them (see metatext.py).
+        metatext.as_text(self._ast["meta"])
         return self._ast
 
     def replay_if_unparsed(self) -> None:

@@ -5,12 +5,16 @@ A section may hold raw HTML, so a contributor can put ``<script>`` (or an
 theme's template carries, allows scripts and style blocks by the SHA-256 hash of their
 text, and hashes only the ones the build itself put there:
 
-* every block in ``<head>``: the template's, the theme's CSS, pandoc's highlighting
-  CSS, the JSON-LD. Sections never reach ``<head>``; Manubot's metadata tags do, and
-  are escaped (``sandbox.header_includes``);
-* blocks after ``<body>`` whose text is one of the ``trusted`` fragments' blocks: the
-  theme's JS, the template's own (Hypothesis' config), the ``manuscript-analytics``
-  snippet the manuscript opted into.
+* scripts: only those the theme ships, hashed from their sources and never from the
+  page: the theme's JS files (one block, as ``render`` inserts it), the template's own
+  blocks without ``$variables$`` (Hypothesis' config), and the ``manuscript-analytics``
+  snippet the manuscript opted into. Whatever else stands in a ``<script>`` — in a
+  section, or in ``<head>`` through metadata or an author's ``header-includes`` — has no
+  hash, so it does not run. (Once every block in ``<head>`` was hashed: a keyword
+  holding ``<script>`` ran, since pandoc reads metadata as Markdown.)
+* style blocks: every block in ``<head>`` (the theme's CSS, pandoc's highlighting CSS,
+  the page size), and blocks after ``<body>`` whose text is a trusted fragment's. A
+  style cannot run code.
 
 Inline ``style="…"`` attributes stay allowed (``style-src-attr``): pandoc writes them
 for image widths and table columns, and they cannot run code. Images may come from
@@ -95,13 +99,14 @@ _BODY_TAG = re.compile(r"<body[\t\n\r\f />]", re.IGNORECASE)
 
 
 def _split_at_body(html: str) -> tuple[_Blocks, str]:
-    """The parse of ``<head>`` (every block in it is the build's), and the rest.
+    """The parse of ``<head>`` (whose style blocks are the build's), and the rest.
 
     Only the head is parsed: the body (2.4 MB on a large manuscript, 0.5 s through
     ``HTMLParser``) matters only for the trusted blocks, whose texts are known, so it
-    is searched for them instead. ``<body`` is where the parser sees the body's start
-    tag: a candidate inside a style, script, comment or attribute leaves the parse of
-    what precedes it unfinished, and the next one is tried.
+    is searched for them instead (and so is the head, for trusted scripts). ``<body``
+    is where the parser sees the body's start tag: a candidate inside a style, script,
+    comment or attribute leaves the parse of what precedes it unfinished, and the next
+    one is tried.
     """
     for match in _BODY_TAG.finditer(html):
         head = _Blocks(html[:match.start()], complete=False)
@@ -138,9 +143,10 @@ def policy(html: str, trusted: Iterable[str], template: str, variables: dict) ->
                          if "$" not in text)
     head, body = _split_at_body(html)
     for tag, text, _ in head.blocks:
-        allowed[tag].add(digest(text))
+        if tag == "style":
+            allowed[tag].add(digest(text))
     for tag, text in trusted_texts:
-        if f">{text}</{tag}>" in body:
+        if f">{text}</{tag}>" in (html if tag == "script" else body):
             allowed[tag].add(digest(text))
 
     extra: dict[str, set[str]] = {}

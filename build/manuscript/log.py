@@ -52,11 +52,23 @@ class AnnotationHandler(logging.Handler):
 
 
 def annotation(kind: str, path: str, line: int | None, col: int | None, text: str) -> str:
-    """One GitHub Actions workflow command (``::error file=…,line=…,col=…::message``)."""
-    where = f"file={path}" + (f",line={line}" if line else "") + (
-        f",col={col}" if line and col else "")
-    message = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    return f"::{kind} {where}::{message}\n"
+    """One GitHub Actions workflow command (``::error file=…,line=…,col=…::message``).
+
+    Escaped as GitHub's runner reads them: in the message ``%``, CR and LF; in a
+    property also ``:`` and ``,``. A section named ``a,line=1.md`` or with a newline in
+    its name would otherwise set other properties or print a ``::error`` line of its own.
+    """
+    where = f"file={_property(path)}" + (f",line={_property(str(line))}" if line else "") + (
+        f",col={_property(str(col))}" if line and col else "")
+    return f"::{kind} {where}::{_data(text)}\n"
+
+
+def _data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _property(text: str) -> str:
+    return _data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def annotate_problems(problems: list[Problem], root: Path, stream=None) -> None:
@@ -64,9 +76,16 @@ def annotate_problems(problems: list[Problem], root: Path, stream=None) -> None:
     stream = stream or sys.stdout
     for problem in problems:
         if problem.path is not None:
-            rel = problem.location(root).split(":", 1)[0]
+            rel = _relative(problem, root)
             stream.write(annotation(problem.severity, rel, problem.line, problem.col,
                                     f"{problem.message} [{problem.code}]"))
+
+
+def _relative(problem: Problem, root: Path) -> str:
+    """The problem's file as ``location`` names it, whole even if its name holds ':'."""
+    line, col = problem.line, problem.col
+    return Problem(problem.path, None, None, problem.severity, problem.code,
+                   problem.message).location(root) if line or col else problem.location(root)
 
 
 def format_problems(problems: list[Problem], root: Path, output_format: str = "text") -> str:
@@ -74,7 +93,7 @@ def format_problems(problems: list[Problem], root: Path, output_format: str = "t
     if output_format == "json":
         import json
 
-        rows = [{"path": p.location(root).split(":", 1)[0] if p.path else None,
+        rows = [{"path": _relative(p, root) if p.path else None,
                  "line": p.line, "col": p.col, "severity": p.severity, "code": p.code,
                  "message": p.message} for p in problems]
         return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"

@@ -12,6 +12,7 @@ style there may be a URL). What rootstock files this replaces is reported by
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -183,10 +184,12 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
             f"--resource-path={config.content_dir}",  # where images.lua looks for images
             *[f"--lua-filter={f}" for f in theme.filters],
             "--citeproc", f"--lua-filter={data_dir() / 'filters' / 'links.lua'}",
+            # last: the values the template writes into attributes, as escaped text
+            f"--lua-filter={data_dir() / 'filters' / 'metatext.lua'}",
             f"--bibliography={refs}", f"--csl={theme.csl}",
             "--metadata=link-citations:true",
             f"--include-in-header={head}", f"--include-after-body={tail}",
-            f"--variable=manuscript-version:{version}",
+            f"--variable=manuscript-version:{html.escape(version)}",
             "--variable=pdf-url:manuscript.pdf", f"--variable=manuscript-csp:{csp.PLACEHOLDER}",
             *[f"--variable={key}:{value}" for key, value in page_variables(variables, version)],
             *prepare_math(config, ast, tmpdir),
@@ -258,20 +261,28 @@ def page_variables(variables: dict, version: str) -> list[tuple[str, str]]:
                 "inLanguage": pandoc_vars.get("lang"),
                 "url": html_url, "version": version or None}
     article.update({key: value for key, value in optional.items() if value})
-    jsonld = json.dumps(article, ensure_ascii=False).replace("<", "\\u003c")
-    result = [("manuscript-jsonld", jsonld)]
+    result = [("manuscript-jsonld", jsonld_text(article))]
+    # A --variable is written into the page as it is: each value is escaped here (an
+    # author's metadata.yaml may set manubot.ci_source and html_url).
     if html_url:
-        result.append(("manuscript-html-url", html_url))
+        result.append(("manuscript-html-url", html.escape(str(html_url))))
     source = manubot.get("ci_source") or {}
     if source.get("repo_slug") and source.get("commit"):  # not when built locally
-        result.append(("manuscript-commit", str(source["commit"])[:7]))
-        result.append(("manuscript-commit-url",
-                       f"https://github.com/{source['repo_slug']}/commit/{source['commit']}"))
+        result.append(("manuscript-commit", html.escape(str(source["commit"])[:7])))
+        result.append(("manuscript-commit-url", html.escape(
+            f"https://github.com/{source['repo_slug']}/commit/{source['commit']}")))
     if variables.get("manuscript-hypothesis") is True:
         result.append(("manuscript-hypothesis", "true"))
-    if variables.get("manuscript-analytics"):
+    if variables.get("manuscript-analytics"):  # an HTML snippet by design (see csp.py)
         result.append(("manuscript-analytics", str(variables["manuscript-analytics"])))
     return result
+
+
+def jsonld_text(data: dict) -> str:
+    """JSON for a ``<script type="application/ld+json">`` block: every ``<`` as
+    ``\\u003c``, so no value can close the block (``</script>``) or open a comment
+    (``<!--``, which changes how the browser finds the block's end)."""
+    return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
 
 
 def _wrap(tag: str, paths: tuple[Path, ...]) -> str:

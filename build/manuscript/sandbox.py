@@ -183,8 +183,9 @@ def header_includes(variables: dict) -> str:
 
     Manubot escapes the title and names but not ``lang``, ``orcid``, ``twitter`` or the
     URLs, so ``orcid: '"><script>…'`` in metadata.yaml would put a script in
-    ``<head>``, where the page's Content-Security-Policy trusts every block. Escaping
-    an already escaped value changes nothing, so ordinary metadata renders as before.
+    ``<head>`` (where the page's Content-Security-Policy once trusted every block; it
+    now allows only the theme's scripts). Escaping an already escaped value changes
+    nothing, so ordinary metadata renders as before.
     """
     from importlib import resources
 

@@ -56,6 +56,7 @@ def check(path: Path) -> list[Problem]:
     problems += _required(loaded, path)
     problems += _identifiers(loaded, path)
     problems += _typos(loaded, path)
+    problems += _markup(loaded, path)
     return problems
 
 
@@ -112,6 +113,56 @@ def orcid_problem(orcid: str) -> str | None:
     if digits[-1] != expected:
         return f"has a wrong check digit (it would end in {expected}): a typo?"
     return None
+
+
+# An HTML tag or comment, or pandoc's raw attribute (`…`{=html}, {=openxml}…).
+_MARKUP = re.compile(r"<[A-Za-z!/?][^<>]*>|\{=[A-Za-z0-9_+-]+\}")
+# Values of pandoc: that are settings, or CSL items (whose titles may hold <i>), not text
+# the page shows.
+_PANDOC_NOT_TEXT = ("references", "citekey-aliases", "bibliography", "csl")
+
+
+def _markup(loaded: yamlfile.Loaded, path: Path) -> list[Problem]:
+    """Metadata the page, Word, JATS and Typst show, holding HTML or raw markup.
+
+    The build shows such markup as the text it is (``metatext.py``): a title's
+    ``<i>…</i>`` appears with its angle brackets, a ``<script>`` never runs. Said
+    here, at its line, so the author writes Markdown (``*E. coli*``) instead.
+    """
+    data = loaded.data
+    assert isinstance(data, dict)
+    found: list[tuple[str, tuple]] = []
+
+    def walk(value: object, where: tuple) -> None:
+        if isinstance(value, str):
+            match = _MARKUP.search(value)
+            if match:
+                found.append((match.group(0), where))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, (*where, key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, (*where, index))
+
+    for key in ("title", "subtitle", "keywords", "lang", "date"):
+        walk(data.get(key), (key,))
+    key, authors = _authors(loaded)
+    walk(authors, (key,))
+    pandoc = data.get("pandoc")
+    if isinstance(pandoc, dict):
+        for name, value in pandoc.items():
+            if name not in _PANDOC_NOT_TEXT and not str(name).startswith("manubot"):
+                walk(value, ("pandoc", name))
+    problems = []
+    for markup, where in found:
+        shown = markup if len(markup) <= 40 else markup[:37] + "…"
+        name = ".".join(str(part) for part in where if not isinstance(part, int))
+        problems.append(Problem(
+            path, loaded.line(*where), loaded.col(*where), "warning", "metadata-markup",
+            f"{name} holds markup ({shown}): metadata is text, shown as written "
+            "(nothing in it runs); write Markdown (*italic*) or plain text"))
+    return problems
 
 
 def _typos(loaded: yamlfile.Loaded, path: Path) -> list[Problem]:

@@ -9,7 +9,8 @@ sets the document properties (title, authors, keywords) Word shows in File → I
 Styles come from ``data/formats/reference.docx`` (pandoc's own, restyled by
 ``make_reference_docx`` below: ``python -m manuscript.formats.docx OUT.docx``), or from
 the manuscript's ``build/themes/default.docx`` (rootstock's place for it) or
-``build/assets/reference.docx``.
+``build/assets/reference.docx``. Raw ``{=openxml}`` fields that read files or run code
+(``INCLUDETEXT``, ``DDE``…) are removed with a warning (``fields.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import document as d
-from . import images, run
+from . import fields, images, run
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -49,6 +50,7 @@ def render(config: Config, ast: dict, csl_items: list[dict], variables: dict,
     body = doc.ast["blocks"]
     abstract = [doc.abstract_heading, *doc.abstract] if doc.abstract_heading else []
     doc.ast["blocks"] = [*title_block(doc), *abstract, *body]
+    fields.drop_refused_fields(doc.ast, config)  # INCLUDETEXT, DDE…: see fields.py
     with tempfile.TemporaryDirectory(prefix="manuscript-docx-") as tmp:
         workdir = Path(tmp)
         images.localize(doc.ast, config, workdir, raster=True)

@@ -6,6 +6,7 @@ browser's pending long poll never holds up the page's other requests.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import mimetypes
 import socket
@@ -64,6 +65,40 @@ def resolve_url(config: Config, url_path: str) -> Path | None:
     return path
 
 
+LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+def allowed_host(host: str | None, address: tuple, listen_name: str = "") -> bool:
+    """``Host`` is ``localhost`` or an IP address (``127.0.0.1``, ``[::1]``, the bound
+    address, this machine's address on the network when bound to 0.0.0.0), with the
+    server's port (or none, for port 80).
+
+    DNS rebinding needs a *name* (the attacker's, made to resolve here): a browser that
+    sends an IP address as Host connected to that address itself, and the page it shows
+    comes from here. Any other name is a page elsewhere that had its name point here,
+    except the name serve was told to listen on (``--host my-laptop.local``).
+    """
+    if not host:
+        return False
+    port = int(address[1])
+    host = host.strip().lower()
+    name, separator, given_port = host.rpartition(":")
+    if not separator or name.endswith(("[", ":")):
+        name, given_port = host, ""  # no port (an IPv6 literal has ':' inside [ ])
+    if given_port != (str(port) if given_port or port != 80 else ""):
+        return False
+    if name in LOCAL_NAMES or (listen_name and name == listen_name.strip().lower()):
+        return True
+    literal = name[1:-1] if name.startswith("[") and name.endswith("]") else name
+    if ":" in literal and not name.startswith("["):
+        return False  # an IPv6 address in Host is always in brackets
+    try:
+        ipaddress.ip_address(literal)
+    except ValueError:
+        return False
+    return True
+
+
 class HTTPServer(ThreadingHTTPServer):
     daemon_threads = True  # a browser's pending long poll must not hold up shutdown
 
@@ -71,6 +106,7 @@ class HTTPServer(ThreadingHTTPServer):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.app = app
+        self.listen_name = address[0]  # as given: server_address holds the address
         super().__init__(address, Handler)
 
 
@@ -84,6 +120,12 @@ class Handler(BaseHTTPRequestHandler):
         self._respond(send_body=False)
 
     def _respond(self, send_body: bool) -> None:
+        if not self._host_allowed():
+            # DNS rebinding: a web page on attacker.example whose name now resolves to
+            # 127.0.0.1 reaches this server as its own origin, and could read the draft.
+            # Its requests carry its own name in Host; only ours are served.
+            self._send(HTTPStatus.FORBIDDEN, b"unknown Host\n", _TEXT, send_body)
+            return
         url = urlsplit(self.path)
         if url.path == LIVERELOAD_PATH:
             self._livereload(url.query, send_body)
@@ -97,6 +139,11 @@ class Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, inject(found.data, found.status), _HTML, send_body)
         else:
             self._send(HTTPStatus.OK, found.data, ctype, send_body)
+
+    def _host_allowed(self) -> bool:
+        """Whether Host is a local name or the bound address, with the bound port."""
+        return allowed_host(self.headers.get("Host"), self.server.server_address,
+                            self.server.listen_name)
 
     def _not_found(self, url_path: str, send_body: bool) -> None:
         if url_path in ("/", f"/{INDEX}"):
