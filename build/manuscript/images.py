@@ -31,7 +31,7 @@ from urllib.parse import unquote, urlsplit
 from . import remote
 from .config import Config
 from .errors import ContentError
-from .fsutil import digest, write_text_atomic
+from .fsutil import digest, read_json_state, write_text_atomic
 from .limits import env_limit
 from .sources import find_occurrences
 
@@ -113,10 +113,7 @@ class _Index:
     @classmethod
     def load(cls, config: Config) -> _Index:
         folder = config.cache_dir / "images"
-        try:
-            data = json.loads((folder / "index.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = {}
+        data = read_json_state(folder / "index.json", "remote images are fetched again")
         images = data.get("images") if isinstance(data, dict) else None
         unresolved = data.get("unresolved") if isinstance(data, dict) else None
         return cls(folder, images if isinstance(images, dict) else {},

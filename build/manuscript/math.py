@@ -40,7 +40,7 @@ from pathlib import Path
 
 from .config import Config
 from .errors import RenderError
-from .fsutil import digest, write_text_atomic
+from .fsutil import digest, read_json_state, write_text_atomic
 from .log import annotate
 from .sources import find_occurrences
 
@@ -164,14 +164,12 @@ def typeset_all(formulas: Iterable[Formula], cache: Path | None = None) -> dict[
 
 
 def _read_cache(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as error:  # unreadable: typeset afresh, rewrite it
-        logger.debug("math cache %s not used: %s", path, error)
-        return {}
-    return data if isinstance(data, dict) else {}
+    def shape(data: object) -> dict:
+        if not isinstance(data, dict):
+            raise TypeError("not a mapping")
+        return data
+
+    return read_json_state(path, "formulas are typeset again", shape) or {}
 
 
 @functools.cache
