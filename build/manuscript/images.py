@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlsplit
 
 from . import remote
 from .config import Config
-from .errors import ContentError
+from .errors import ContentError, OutputError
 from .fsutil import digest, read_json_state, write_text_atomic
 from .limits import env_limit
 from .sources import find_occurrences
@@ -137,16 +137,20 @@ def _localise(config: Config, refs: list[ImageRef]) -> None:
     before = (dict(index.images), list(index.unresolved))
     index.unresolved = []
     budget = remote.Budget(env_limit("MANUSCRIPT_REMOTE_BUDGET", BUDGET))
-    for url in dict.fromkeys(ref.target for ref in refs):
-        name = index.cached(url) or _fetch(config, index, url, budget)
-        if name is None:
-            index.unresolved.append(url)
-            continue
-        for ref in refs:
-            if ref.target == url:
-                ref.node["c"][2][0] = f"{REMOTE_DIR}/{name}"
-    if (index.images, index.unresolved) != before:
-        index.save()
+    try:
+        for url in dict.fromkeys(ref.target for ref in refs):
+            name = index.cached(url) or _fetch(config, index, url, budget)
+            if name is None:
+                index.unresolved.append(url)
+                continue
+            for ref in refs:
+                if ref.target == url:
+                    ref.node["c"][2][0] = f"{REMOTE_DIR}/{name}"
+        if (index.images, index.unresolved) != before:
+            index.save()
+    except OSError as error:  # a read-only or full ci/cache: the cache cannot be kept
+        raise OutputError(f"cannot write the cache of remote images "
+                          f"({error.strerror or error})", index.folder) from None
 
 
 def _fetch(config: Config, index: _Index, url: str, budget: remote.Budget) -> str | None:
