@@ -4,13 +4,14 @@ build, reference files and init writes that lead out of the manuscript, state an
 files in any shape, ``manuscript.toml`` and ``MANUSCRIPT_*`` variables that are not
 what they should be.
 
-Engine rows run under an address-space limit of 2 GB for the whole build (``AS_2GB``:
-the worker inherits it) and a time limit of their own: none may be killed, each must
-end in its clear error.
+Every row runs under a memory limit of 2 GB for the whole build (``MEMORY_2GB``, which
+the worker and pandoc inherit), and the engine rows under a time limit of their own:
+none may be killed, each must end in its clear error.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from table import Case, Folder, Link
@@ -21,7 +22,8 @@ CORPUS = ROOT.parent / "shared" / "corpus"
 BUNDLED = ROOT / "build" / "manuscript" / "data"
 
 SECTION = "content/05.bounds.md"
-AS_2GB = {"PYTHONPATH": str(HERE / "memory_limit"), "MANUSCRIPT_TEST_AS_LIMIT": str(2**31)}
+MEMORY_2GB = {"PYTHONPATH": str(HERE / "memory_limit"),
+              "MANUSCRIPT_TEST_MEMORY_LIMIT": str(2**31)}
 TYPST = ("build", "--pdf-engine", "typst")
 # JSON nested 100,000 deep: json.loads recursed past Python's limit (RecursionError).
 DEEP = "[" * 100_000 + "]" * 100_000
@@ -48,10 +50,10 @@ _TYPST = [
     # range() makes the array first: 2e9 items grew the worker to 23 GB.
     Case("typst-raw-grows-without-bound", raw_typst("#for i in range(2000000000) {}"),
          "rendering the Typst PDF ran out of memory (limit 2048 MB)", f"{SECTION}:3",
-         args=TYPST, env=AS_2GB),
+         args=TYPST, env=MEMORY_2GB),
     Case("typst-raw-loops", raw_typst("#for i in range(100000) { for j in range(100000) {} }"),
          "rendering the Typst PDF did not finish within 3 s and was stopped",
-         f"{SECTION}:3", args=TYPST, env={**AS_2GB, "MANUSCRIPT_WORKER_TIMEOUT": "3"}),
+         f"{SECTION}:3", args=TYPST, env={**MEMORY_2GB, "MANUSCRIPT_WORKER_TIMEOUT": "3"}),
     # Offline, no request may leave for packages.typst.org.
     Case("typst-package-offline", raw_typst('#import "@preview/cetz:0.2.2": canvas'),
          "imports the package @preview/cetz:0.2.2, and packages are not fetched offline",
@@ -119,8 +121,10 @@ _STATE = [
     Case("build-state-wrong-shape", {"output/.build-state.json":
                                      '{"format": 2, "stages": [1, 2]}'},
          ".build-state.json: unreadable", exit=0, outputs_unchanged=False),
+    # Read: a warning; written: the clear error of any output a folder is in the way of.
     Case("build-state-is-a-folder", {"output/.build-state.json": Folder()},
-         "a folder is in the way", "output/.build-state.json", outputs_unchanged=False),
+         ".build-state.json: unreadable (Is a directory), not used: every stage runs",
+         "output/.build-state.json", outputs_unchanged=False),
     Case("incremental-state-nested-deep",
          {"output/.incremental.json": DEEP, "content/02.introduction.md":
           "## Introduction\n\nAn edit, so that the snapshot is read.\n"},
@@ -160,4 +164,9 @@ _SETTINGS = [
          args=("cite", "-o", str(HERE), "doi:10.1234/x")),
 ]
 
-CASES = [*_TYPST, *_MATH, *_OUTSIDE, *_STATE, *_SETTINGS]
+def _limited(case: Case) -> Case:
+    """The case under MEMORY_2GB (the PYTHONPATH it sets holds only sitecustomize)."""
+    return dataclasses.replace(case, env={**MEMORY_2GB, **case.env})
+
+
+CASES = [_limited(case) for case in (*_TYPST, *_MATH, *_OUTSIDE, *_STATE, *_SETTINGS)]

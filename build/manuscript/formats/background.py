@@ -19,8 +19,11 @@ The worker is bounded and tied to the build (issue #18: a raw Typst loop grew on
 23 GB; a build killed with SIGKILL left its worker running):
 
 - a time limit (``MANUSCRIPT_WORKER_TIMEOUT`` s, from its start) that the parent
-  enforces, and a memory limit (``MANUSCRIPT_WORKER_MEMORY_MB``, RLIMIT_AS) that the
-  worker sets on itself first thing: either is a clear error naming the formats;
+  enforces, and a memory limit (``MANUSCRIPT_WORKER_MEMORY_MB``, RLIMIT_DATA) that the
+  worker sets on itself first thing: either is a clear error naming the formats.
+  RLIMIT_DATA (Linux 4.7+: heap and private writable mappings) rather than RLIMIT_AS:
+  address space merely reserved (GHC's heap, thread stacks' guard areas) is not
+  memory used, and under RLIMIT_AS such reservations fail long before memory is short;
 - its stdin is a pipe from the parent that nobody writes: when the parent dies, however
   (SIGKILL included), the kernel closes it, the worker reads end-of-file and kills its
   own process group (itself and its pandoc). A process group alone is not enough (a
@@ -62,8 +65,8 @@ logger = logging.getLogger(__name__)
 _JOB, _RESULT, _STDERR = "job.pickle", "result.pickle", "stderr.txt"
 
 # Seconds from its start for a worker's formats (Typst's compile included), and its
-# address space: a 600-page manuscript's Typst PDF and Word document fit in a fraction
-# of either (bench/README.md); raw Typst's ``range(2000000000)`` does not.
+# memory (RLIMIT_DATA): the large benchmark manuscript's Typst build peaks at 480 MB
+# (bench/README.md); raw Typst's ``range(2000000000)`` grew a worker to 23 GB.
 TIMEOUT = 300.0
 MEMORY_MB = 2048
 
@@ -273,10 +276,10 @@ def _bound(folder: Path, memory_mb: int) -> None:
     import shutil
 
     limit = memory_mb * 1024 * 1024
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
 
     def watch() -> None:
         try:
@@ -325,14 +328,14 @@ def _work(folder: Path, memory_mb: int = MEMORY_MB) -> None:
 
 
 def _memory_used() -> str:
-    """The worker's peak address space (what RLIMIT_AS bounds) and resident size."""
+    """The worker's data size (what RLIMIT_DATA bounds) and peak resident size."""
     try:
         status = Path("/proc/self/status").read_text(encoding="ascii")
     except OSError:  # not Linux
         return "memory not measured"
-    peak = dict(re.findall(r"^(VmPeak|VmHWM):\s+(\d+) kB", status, re.MULTILINE))
-    return (f"peak address space {int(peak.get('VmPeak', 0)) // 1024} MB, resident "
-            f"{int(peak.get('VmHWM', 0)) // 1024} MB")
+    sizes = dict(re.findall(r"^(VmData|VmHWM):\s+(\d+) kB", status, re.MULTILINE))
+    return (f"data {int(sizes.get('VmData', 0)) // 1024} MB at the end, peak resident "
+            f"{int(sizes.get('VmHWM', 0)) // 1024} MB")
 
 
 _WORKER = ("import json, pathlib, sys; sys.path[:] = json.loads(sys.argv[2]); "
