@@ -19,6 +19,7 @@ from pypdf import PdfReader
 from pypdf.generic import IndirectObject, StreamObject
 
 from helpers import ROOT, clean_env, copy_manuscript, run_manuscript
+from localserver import serve_folder
 from manuscript import yamlfile
 from manuscript.config import make_config
 from manuscript.errors import ConfigError
@@ -296,3 +297,35 @@ def test_a_killed_build_leaves_no_worker_and_no_secret(manuscript: Path,
         os.kill(pid, signal.SIGKILL)
     assert not left, "the worker outlived the build"
     assert not folder.exists(), "the worker's job was left in the temporary folder"
+
+
+def test_a_read_only_image_cache_is_a_clear_error(manuscript: Path, tmp_path: Path) -> None:
+    """A remote image fetched into a ci/cache/images that cannot be written (chattr +i:
+    even root cannot write there): a clear error naming the folder, not a traceback."""
+    import subprocess
+
+    from PIL import Image
+
+    served = tmp_path / "served"
+    served.mkdir()
+    Image.new("RGB", (4, 4), "red").save(served / "red.png")
+    images = manuscript / "ci" / "cache" / "images"
+    images.mkdir(parents=True)
+    locked = subprocess.run(["chattr", "+i", str(images)], capture_output=True, text=True,
+                            check=False)
+    if locked.returncode:
+        pytest.skip(f"cannot make a read-only folder here: {locked.stderr.strip()}")
+    try:
+        with serve_folder(served) as base:
+            add_section(manuscript, f"![red]({base}/red.png)")
+            env = clean_env(MANUSCRIPT_OFFLINE="0", NO_PROXY="127.0.0.1",
+                            no_proxy="127.0.0.1")
+            for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                          "ALL_PROXY"):
+                env.pop(proxy, None)
+            completed = run_manuscript(manuscript, "build", "--no-pdf", env=env, check=False)
+    finally:
+        subprocess.run(["chattr", "-i", str(images)], check=False)
+    assert completed.returncode == 1, completed.stderr
+    assert "Traceback" not in completed.stderr, completed.stderr
+    assert "ci/cache/images: cannot write the cache of remote images" in completed.stderr

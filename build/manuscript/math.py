@@ -130,16 +130,16 @@ class Engine:
         context.eval(bundle().read_text(encoding="utf-8"))
         return context
 
-    def typeset(self, formula: Formula, timeout_ms: float = TIMEOUT_MS) -> Typeset:
+    def typeset(self, formula: Formula) -> Typeset:
         from py_mini_racer import JSTimeoutException
 
         if self._context is None:
             self._context = self._start()
         try:
             answer = json.loads(self._context.call("typeset", formula.tex, formula.display,
-                                                   timeout=timeout_ms))
+                                                   timeout=TIMEOUT_MS))
         except JSTimeoutException:
-            answer = {"error": f"gave up after {timeout_ms / 1000:g} s"}
+            answer = {"error": f"gave up after {TIMEOUT_MS / 1000:g} s"}
         if "html" in answer:
             return Typeset(answer["html"])
         return Typeset(error_html(formula, answer["error"]), answer["error"])
@@ -206,10 +206,10 @@ def typeset_all(formulas: Iterable[Formula], cache: Path | None = None,
             key = digest([bundle_digest(), formula.key])
             entry = stored.get(key)
             if not isinstance(entry, dict) or not isinstance(entry.get("html"), str):
-                remaining = deadline - time.monotonic()
-                # (A timeout of 0 would be none at all for mini-racer.)
-                typeset = engine.typeset(formula, min(TIMEOUT_MS, remaining * 1000)) \
-                    if remaining > 0 else None
+                # The budget is checked between formulas, each with its own time limit:
+                # a call cut short at the budget's end would leave mini-racer a late
+                # callback into a context closed meanwhile (it prints a traceback).
+                typeset = None if time.monotonic() >= deadline else engine.typeset(formula)
                 if typeset is None or time.monotonic() >= deadline:
                     raise OverBudget(formula, f"typesetting the formulas took more than "
                                      f"{limits.seconds:g} s (MANUSCRIPT_MATH_TIMEOUT); "
