@@ -19,6 +19,7 @@ from pypdf import PdfReader
 from pypdf.generic import IndirectObject, StreamObject
 
 from helpers import ROOT, clean_env, copy_manuscript, run_manuscript
+from localserver import serve_folder
 from manuscript import yamlfile
 from manuscript.config import make_config
 from manuscript.errors import ConfigError
@@ -233,3 +234,98 @@ def test_a_host_that_never_answers_is_tried_once(manuscript: Path,
     assert completed.stderr.count("could not be reached earlier in this build") == 9
     assert completed.stderr.count(f"127.0.0.1:{silent_server.port} failed earlier") >= 10
     assert "05.hostile.md:23: remote image not included in the PDF" in completed.stderr
+
+
+# ---------------------------------------------------------------- format workers
+
+LOOP = "```{=typst}\n#for i in range(100000) { for j in range(100000) { } }\n```"
+
+
+def _processes_naming(text: str) -> list[int]:
+    """Pids whose command line holds ``text`` (a /proc scan: no psutil)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:  # ended meanwhile
+                continue
+            if text.encode() in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc")
+def test_a_killed_build_leaves_no_worker_and_no_secret(manuscript: Path,
+                                                       tmp_path: Path) -> None:
+    """SIGKILL of the build (CI cancelling a job): its format worker ends too, though
+    it was busy in Typst, and neither its job file nor its environment held the
+    build's environment (a token)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    add_section(manuscript, LOOP)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = clean_env(TMPDIR=str(scratch), SECRET_TOKEN=CANARY)
+    build = subprocess.Popen([sys.executable, "-m", "manuscript", "-C", str(manuscript),
+                              "build", "--pdf-engine", "typst"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while not workers and time.monotonic() < deadline:
+            time.sleep(0.1)
+            folders = list(scratch.glob("manuscript-worker-*"))
+            workers = [pid for folder in folders for pid in _processes_naming(str(folder))]
+        assert workers, "the build started no worker"
+        folder = next(scratch.glob("manuscript-worker-*"))
+        assert CANARY.encode() not in (folder / "job.pickle").read_bytes()
+        for pid in workers:
+            assert CANARY.encode() not in Path(f"/proc/{pid}/environ").read_bytes()
+    finally:
+        build.send_signal(signal.SIGKILL)
+        build.wait()
+    deadline = time.monotonic() + 5
+    while _processes_naming(str(folder)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _processes_naming(str(folder))
+    for pid in left:  # clean up before failing
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "the worker outlived the build"
+    assert not folder.exists(), "the worker's job was left in the temporary folder"
+
+
+def test_a_read_only_image_cache_is_a_clear_error(manuscript: Path, tmp_path: Path) -> None:
+    """A remote image fetched into a ci/cache/images that cannot be written (chattr +i:
+    even root cannot write there): a clear error naming the folder, not a traceback."""
+    import subprocess
+
+    from PIL import Image
+
+    served = tmp_path / "served"
+    served.mkdir()
+    Image.new("RGB", (4, 4), "red").save(served / "red.png")
+    images = manuscript / "ci" / "cache" / "images"
+    images.mkdir(parents=True)
+    locked = subprocess.run(["chattr", "+i", str(images)], capture_output=True, text=True,
+                            check=False)
+    if locked.returncode:
+        pytest.skip(f"cannot make a read-only folder here: {locked.stderr.strip()}")
+    try:
+        with serve_folder(served) as base:
+            add_section(manuscript, f"![red]({base}/red.png)")
+            env = clean_env(MANUSCRIPT_OFFLINE="0", NO_PROXY="127.0.0.1",
+                            no_proxy="127.0.0.1")
+            for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                          "ALL_PROXY"):
+                env.pop(proxy, None)
+            completed = run_manuscript(manuscript, "build", "--no-pdf", env=env, check=False)
+    finally:
+        subprocess.run(["chattr", "-i", str(images)], check=False)
+    assert completed.returncode == 1, completed.stderr
+    assert "Traceback" not in completed.stderr, completed.stderr
+    assert "ci/cache/images: cannot write the cache of remote images" in completed.stderr

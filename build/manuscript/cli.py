@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import __version__, log
 from .config import Config, make_config
-from .errors import ManuscriptError
+from .errors import ManuscriptError, OutputError
 from .formats import PDF_ENGINES, SUPPORTED, output_names
 from .progress import Progress
 
@@ -133,12 +133,18 @@ def _cite(root: Path, args: argparse.Namespace) -> int:
     from .citecmd import cite_config, format_items, resolve_keys, style_for
     from .fsutil import write_text_atomic
 
+    output = Path(args.output) if args.output else None
+    if output is not None and output.is_dir():  # said before any lookup, not after
+        raise OutputError("is a folder: give -o a file name", output)
     config, in_manuscript = cite_config(root, offline=args.offline, verbose=args.verbose)
     items = resolve_keys(config, args.keys, in_manuscript=in_manuscript)
     csl = style_for(config, in_manuscript) if args.output_format in ("markdown", "plain") else None
     text = format_items(items, args.output_format, csl)
-    if args.output:
-        write_text_atomic(Path(args.output), text)
+    if output is not None:
+        try:
+            write_text_atomic(output, text)
+        except OSError as error:
+            raise OutputError(f"cannot write: {error.strerror or error}", output) from None
     else:
         sys.stdout.write(text)
     return 0

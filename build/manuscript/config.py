@@ -23,6 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from .errors import ConfigError
+from .limits import check_environment
 from .rootstock import build_switches
 
 logger = logging.getLogger(__name__)
@@ -180,14 +181,19 @@ def _files(folder: Path) -> tuple[Path, ...]:
 
 def read_config_file(root: Path) -> dict[str, object]:
     """Read ``manuscript.toml``; unknown keys and wrong types are errors naming the file."""
+    from .sources import check_inside, read_text_file
+
     path = root / CONFIG_FILE
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         return {}
+    check_inside(root, path)  # a link out would read (and print parts of) any file
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_text_file(path))  # UTF-8, else an error with its line
     except tomllib.TOMLDecodeError as error:
         line = getattr(error, "lineno", None)
         raise ConfigError(f"invalid TOML: {error}", path, line) from None
+    except RecursionError:  # tomllib recurses per level of [[[…]]] or {a={b=…}}
+        raise ConfigError("invalid TOML: nested too deeply", path) from None
     for key, value in data.items():
         expected = _FILE_OPTIONS.get(key)
         if expected is None:
@@ -217,6 +223,7 @@ def make_config(
     file_options = read_config_file(root)
     env = dict(os.environ if env is None else env)
     check_source_date_epoch(env)
+    check_environment(env)  # MANUSCRIPT_PANDOC_TIMEOUT=1e999…: an error before any work
     switches = build_switches(env)  # rootstock's BUILD_PDF=false…, below the command line
 
     def pick(explicit: bool | None, key: str, default: bool) -> bool:

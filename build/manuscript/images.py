@@ -30,8 +30,8 @@ from urllib.parse import unquote, urlsplit
 
 from . import remote
 from .config import Config
-from .errors import ContentError
-from .fsutil import digest, write_text_atomic
+from .errors import ContentError, OutputError
+from .fsutil import digest, read_json_state, write_text_atomic
 from .limits import env_limit
 from .sources import find_occurrences
 
@@ -113,10 +113,7 @@ class _Index:
     @classmethod
     def load(cls, config: Config) -> _Index:
         folder = config.cache_dir / "images"
-        try:
-            data = json.loads((folder / "index.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = {}
+        data = read_json_state(folder / "index.json", "remote images are fetched again")
         images = data.get("images") if isinstance(data, dict) else None
         unresolved = data.get("unresolved") if isinstance(data, dict) else None
         return cls(folder, images if isinstance(images, dict) else {},
@@ -140,16 +137,20 @@ def _localise(config: Config, refs: list[ImageRef]) -> None:
     before = (dict(index.images), list(index.unresolved))
     index.unresolved = []
     budget = remote.Budget(env_limit("MANUSCRIPT_REMOTE_BUDGET", BUDGET))
-    for url in dict.fromkeys(ref.target for ref in refs):
-        name = index.cached(url) or _fetch(config, index, url, budget)
-        if name is None:
-            index.unresolved.append(url)
-            continue
-        for ref in refs:
-            if ref.target == url:
-                ref.node["c"][2][0] = f"{REMOTE_DIR}/{name}"
-    if (index.images, index.unresolved) != before:
-        index.save()
+    try:
+        for url in dict.fromkeys(ref.target for ref in refs):
+            name = index.cached(url) or _fetch(config, index, url, budget)
+            if name is None:
+                index.unresolved.append(url)
+                continue
+            for ref in refs:
+                if ref.target == url:
+                    ref.node["c"][2][0] = f"{REMOTE_DIR}/{name}"
+        if (index.images, index.unresolved) != before:
+            index.save()
+    except OSError as error:  # a read-only or full ci/cache: the cache cannot be kept
+        raise OutputError(f"cannot write the cache of remote images "
+                          f"({error.strerror or error})", index.folder) from None
 
 
 def _fetch(config: Config, index: _Index, url: str, budget: remote.Budget) -> str | None:

@@ -43,7 +43,7 @@ from pathlib import Path
 
 from . import pandoc
 from .errors import RenderError
-from .fsutil import digest
+from .fsutil import digest, read_state
 
 logger = logging.getLogger(__name__)
 
@@ -115,26 +115,24 @@ class Snapshot:
         key = str(output_dir.resolve())
         if key in _MEMORY:
             return _MEMORY[key]
-        try:
-            data = (output_dir / STATE_FILE).read_bytes()
+        def parse(data: bytes) -> Snapshot | None:
             head, _, ast_json = data.partition(b"\n")
             header = json.loads(head)
             if header.get("format") != STATE_FORMAT:
-                raise ValueError("another format")
+                return None  # another version's: not damage
             if header.get("ast_sha") != digest([ast_json]):
                 raise ValueError("the AST is not the one written")
             snapshot = cls(header["markdown"], header["citekeys"], header["aliases"],
                            ast_json=ast_json, context=header["context"],
                            html_sha=header["html_sha"])
             if not (isinstance(snapshot.markdown, str) and isinstance(snapshot.citekeys, list)
-                    and isinstance(snapshot.aliases, dict)):
+                    and isinstance(snapshot.aliases, dict)
+                    and isinstance(snapshot.context, str)
+                    and isinstance(snapshot.html_sha, str)):
                 raise TypeError("not the shape written")
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-            logger.debug("%s not used: %s", output_dir / STATE_FILE, error)
-            return None
-        return snapshot
+            return snapshot
+
+        return read_state(output_dir / STATE_FILE, "the whole document is parsed", parse)
 
     def remember(self, output_dir: Path) -> None:
         """Keep it in memory too: ``serve`` rebuilds in this process."""

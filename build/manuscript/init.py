@@ -258,7 +258,15 @@ def _common_files(package_spec: str) -> dict[str, bytes]:
 
 
 def _write(root: Path, files: dict[str, bytes], result: InitResult) -> None:
-    """Write each file that does not exist yet; extend .gitignore."""
+    """Write each file that does not exist yet; extend .gitignore.
+
+    First, every place to write is checked: none may lead out of ``root`` through a
+    symbolic link (``.github -> /elsewhere``, ``.gitignore -> ~/.gitignore``), or init
+    would write or append to files of the machine. One that does stops init before
+    anything is written.
+    """
+    for rel in [*sorted(files), ".gitignore"]:
+        _check_write_inside(root, root / rel)
     try:
         for rel, data in sorted(files.items()):
             path = root / rel
@@ -272,6 +280,26 @@ def _write(root: Path, files: dict[str, bytes], result: InitResult) -> None:
     except OSError as error:
         where = Path(error.filename) if error.filename else root
         raise InitError(f"cannot write: {error.strerror or error}", where) from None
+
+
+def _check_write_inside(root: Path, path: Path) -> None:
+    """An InitError naming the first part of ``path`` (below ``root``) that is a
+    symbolic link resolving outside ``root`` (broken links included: writing through
+    one would create its target)."""
+    top = root.resolve()
+    current = root
+    for part in path.relative_to(root).parts:
+        current = current / part
+        if not current.is_symlink():
+            continue
+        try:
+            target = current.resolve()
+        except (OSError, RuntimeError) as error:  # a loop of links
+            raise InitError(f"cannot be resolved ({error}); nothing was written",
+                            current) from None
+        if not target.is_relative_to(top):
+            raise InitError(f"symbolic link to {target}, outside the manuscript folder: "
+                            "refused; nothing was written", current)
 
 
 def _extend_gitignore(path: Path) -> list[str]:

@@ -33,6 +33,7 @@ import functools
 import html as htmllib
 import json
 import logging
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -40,7 +41,8 @@ from pathlib import Path
 
 from .config import Config
 from .errors import RenderError
-from .fsutil import digest, write_text_atomic
+from .fsutil import digest, read_json_state, write_text_atomic
+from .limits import env_limit
 from .log import annotate
 from .sources import find_occurrences
 
@@ -48,6 +50,15 @@ logger = logging.getLogger(__name__)
 
 CACHE_FILE = "math.json"  # in ci/cache/, beside the citation cache
 TIMEOUT_MS = 10_000  # per formula; MathJax itself stops runaway macro expansion sooner
+
+# Per build (issue #18: 32 formulas of 20 KB took 244 s and made a 319 MB page; a page
+# of eight 100x100 matrices is 81 MB). Measured here: a formula is typeset in 4-11 ms
+# (300 in 1.7-3.4 s), a 30x30 matrix is 2.3 MB of SVG and MathML, a 100x100 one 10 MB.
+# Each can be raised with its MANUSCRIPT_MATH_* variable (limits.py).
+TIMEOUT = 120.0  # s for all the formulas a build typesets (MANUSCRIPT_MATH_TIMEOUT)
+TEX_KB = 1024  # TeX of all distinct formulas (MANUSCRIPT_MATH_TEX_KB)
+FORMULA_KB = 5120  # one formula's SVG and MathML (MANUSCRIPT_MATH_FORMULA_KB)
+TOTAL_MB = 50  # all formulas' SVG and MathML (MANUSCRIPT_MATH_TOTAL_MB)
 
 
 @dataclass(frozen=True)
@@ -141,20 +152,78 @@ def error_html(formula: Formula, message: str) -> str:
     return f'<code class="math-error {kind}" title="TeX error: {why}">{tex}</code>'
 
 
-def typeset_all(formulas: Iterable[Formula], cache: Path | None = None) -> dict[Formula, Typeset]:
+@dataclass(frozen=True)
+class Limits:
+    """The math budget of one build (see TIMEOUT …)."""
+
+    seconds: float = TIMEOUT
+    tex_bytes: int = TEX_KB * 1024
+    formula_bytes: int = FORMULA_KB * 1024
+    total_bytes: int = TOTAL_MB * 1024 * 1024
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        return cls(env_limit("MANUSCRIPT_MATH_TIMEOUT", TIMEOUT),
+                   int(env_limit("MANUSCRIPT_MATH_TEX_KB", TEX_KB) * 1024),
+                   int(env_limit("MANUSCRIPT_MATH_FORMULA_KB", FORMULA_KB) * 1024),
+                   int(env_limit("MANUSCRIPT_MATH_TOTAL_MB", TOTAL_MB) * 1024 * 1024))
+
+
+class OverBudget(Exception):
+    """A math limit met at ``formula`` (``prepare`` names its file:line)."""
+
+    def __init__(self, formula: Formula, message: str) -> None:
+        super().__init__(message)
+        self.formula, self.message = formula, message
+
+
+def typeset_all(formulas: Iterable[Formula], cache: Path | None = None,
+                limits: Limits | None = None) -> dict[Formula, Typeset]:
     """Typeset each formula, or take it from ``cache`` (a JSON file keyed by a digest of
     the engine and the formula), which is rewritten to hold this build's formulas only:
-    a rebuild after a text edit typesets nothing again."""
+    a rebuild after a text edit typesets nothing again.
+
+    Within ``limits``: the TeX of all formulas is measured first, then each formula's
+    output and the total as they come (cached ones too: the cache is a file anyone can
+    edit), and the time spent typesetting; the first formula past a limit raises
+    OverBudget, and nothing is written.
+    """
+    limits = limits or Limits()
+    formulas = list(formulas)
+    tex = 0
+    for formula in formulas:
+        tex += len(formula.tex.encode("utf-8"))
+        if tex > limits.tex_bytes:
+            raise OverBudget(formula, f"the formulas' TeX exceeds {_size(limits.tex_bytes)} "
+                             "in all (MANUSCRIPT_MATH_TEX_KB) by this one")
     stored = _read_cache(cache) if cache else {}
     kept: dict[str, dict] = {}
     results = {}
+    total = 0
+    deadline = time.monotonic() + limits.seconds
     with Engine() as engine:
         for formula in formulas:
             key = digest([bundle_digest(), formula.key])
             entry = stored.get(key)
             if not isinstance(entry, dict) or not isinstance(entry.get("html"), str):
-                typeset = engine.typeset(formula)
+                # The budget is checked between formulas, each with its own time limit:
+                # a call cut short at the budget's end would leave mini-racer a late
+                # callback into a context closed meanwhile (it prints a traceback).
+                typeset = None if time.monotonic() >= deadline else engine.typeset(formula)
+                if typeset is None or time.monotonic() >= deadline:
+                    raise OverBudget(formula, f"typesetting the formulas took more than "
+                                     f"{limits.seconds:g} s (MANUSCRIPT_MATH_TIMEOUT); "
+                                     "stopped at this one")
                 entry = {"html": typeset.html, "error": typeset.error}
+            size = len(entry["html"].encode("utf-8"))
+            if size > limits.formula_bytes:
+                raise OverBudget(formula, f"this formula typesets to {_size(size)}, more than "
+                                 f"{_size(limits.formula_bytes)} (MANUSCRIPT_MATH_FORMULA_KB)")
+            total += size
+            if total > limits.total_bytes:
+                raise OverBudget(formula, f"the formulas typeset to more than "
+                                 f"{_size(limits.total_bytes)} in all "
+                                 "(MANUSCRIPT_MATH_TOTAL_MB) by this one")
             kept[key] = entry
             results[formula] = Typeset(entry["html"], entry.get("error"))
     if cache and kept != stored:
@@ -163,15 +232,19 @@ def typeset_all(formulas: Iterable[Formula], cache: Path | None = None) -> dict[
     return results
 
 
+def _size(count: int) -> str:
+    if count >= 1024 * 1024:
+        return f"{count / 1024 / 1024:.1f} MB"
+    return f"{count // 1024} KB" if count >= 1024 else f"{count} bytes"
+
+
 def _read_cache(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as error:  # unreadable: typeset afresh, rewrite it
-        logger.debug("math cache %s not used: %s", path, error)
-        return {}
-    return data if isinstance(data, dict) else {}
+    def shape(data: object) -> dict:
+        if not isinstance(data, dict):
+            raise TypeError("not a mapping")
+        return data
+
+    return read_json_state(path, "formulas are typeset again", shape) or {}
 
 
 @functools.cache
@@ -190,9 +263,13 @@ def prepare(config: Config, ast: dict, folder: Path) -> list[str]:
     if not formulas:
         return []
     try:
-        results = typeset_all(formulas, config.cache_dir / CACHE_FILE)
+        results = typeset_all(formulas, config.cache_dir / CACHE_FILE, Limits.from_env())
     except OSError as error:  # the bundle is missing: a broken installation
         raise RenderError(f"math engine unavailable: {error}") from error
+    except OverBudget as over:
+        places = _places(over.formula, config.content_dir)
+        raise RenderError(f"math: {over.message}; set the variable to allow more",
+                          *(places[0] if places else (None, None))) from None
     for formula, result in results.items():
         if result.error:
             _warn(formula, result.error, config.content_dir)
@@ -202,9 +279,14 @@ def prepare(config: Config, ast: dict, folder: Path) -> list[str]:
     return [f"--metadata=manuscript-math:{table}"]
 
 
-def _warn(formula: Formula, message: str, content_dir: Path) -> None:
+def _places(formula: Formula, content_dir: Path) -> list[tuple[Path, int]]:
+    """Where the formula is written: the lines holding its longest line of TeX."""
     needle = max(formula.tex.strip().splitlines() or [""], key=len).strip()
-    places = find_occurrences(content_dir, needle) if needle else []
+    return find_occurrences(content_dir, needle) if needle else []
+
+
+def _warn(formula: Formula, message: str, content_dir: Path) -> None:
+    places = _places(formula, content_dir)
     for path, line in places or [(None, None)]:
         where = f"{path.relative_to(content_dir.parent)}:{line}: " if path else ""
         logger.warning("%smath could not be typeset (%s): %s", where, message, formula.tex,

@@ -73,8 +73,12 @@ def check_sources(config: Config) -> None:
             raise ContentError("is a folder, not a file", section)
     # The theme and rootstock's settings are read too: a CSS or JS file there is
     # inlined into the page (build/theme/css/x.css -> /proc/self/environ would be).
-    for folder in ("build/theme", "build/assets", "build/pandoc/defaults"):
+    # build/themes: rootstock's, where its reference DOCX (default.docx) is read from.
+    for folder in ("build/theme", "build/themes", "build/assets", "build/pandoc/defaults"):
         check_tree(config.root, config.root / folder)
+    from .render import pandoc_defaults_folder  # (render imports this module's callers)
+
+    check_tree(config.root, pandoc_defaults_folder(config.root, config.env))
 
 
 def write_processed(config: Config, processed: Processed) -> None:

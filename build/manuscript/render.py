@@ -29,7 +29,7 @@ from .config import Config
 from .errors import ConfigError, OutputError, RenderError
 from .formats import credit
 from .math import prepare as prepare_math
-from .sources import find_occurrences
+from .sources import check_inside, find_occurrences
 
 logger = logging.getLogger(__name__)
 
@@ -68,10 +68,16 @@ def find_theme(config: Config) -> Theme:
     def layered(pattern: str) -> tuple[Path, ...]:
         # A file in the manuscript's build/theme replaces the bundled file of that name.
         chosen = {p.name: p for p in sorted(bundled.glob(pattern))}
-        chosen.update({p.name: p for p in sorted(local.glob(pattern))})
+        chosen.update({p.name: inside(p) for p in sorted(local.glob(pattern))})
         return tuple(chosen[name] for name in sorted(chosen))
 
+    def inside(path: Path) -> Path:
+        check_inside(config.root, path)  # inlined into the page: no link out
+        return path
+
     template = local / "template.html"
+    if template.is_symlink():
+        inside(template)
     rootstock.report_customisations(config.root)
     defaults = read_pandoc_defaults(config.root, config.env)
     return Theme(
@@ -108,13 +114,13 @@ def read_pandoc_defaults(root: Path, env: Mapping[str, str] | None = None) -> Pa
     ``build/pandoc``). ``pdf-weasyprint.yaml`` is read only to report changed settings:
     the PDF is made from the HTML, so only the HTML's settings apply.
     """
-    data_dir = (env or {}).get("PANDOC_DATA_DIR") or "build/pandoc"
-    folder = root / data_dir / "defaults"
+    folder = pandoc_defaults_folder(root, env)
     merged: dict = {}
     csl, csl_place = None, None
     files = tuple(folder / name for name in rootstock.DEFAULTS_FILES
                   if (folder / name).is_file())
     for path in files:
+        check_inside(root, path)  # PANDOC_DATA_DIR=/etc, or a link out: refused
         text = path.read_text(encoding="utf-8")
         try:
             data = yaml.safe_load(text) or {}
@@ -139,6 +145,11 @@ def read_pandoc_defaults(root: Path, env: Mapping[str, str] | None = None) -> Pa
     return PandocDefaults(merged, files, csl, csl_place)
 
 
+def pandoc_defaults_folder(root: Path, env: Mapping[str, str] | None = None) -> Path:
+    """``$PANDOC_DATA_DIR/defaults`` as in rootstock's build.sh (default ``build/pandoc``)."""
+    return root / ((env or {}).get("PANDOC_DATA_DIR") or "build/pandoc") / "defaults"
+
+
 _STOCK_CSL = "build/assets/style.csl"
 
 
@@ -147,12 +158,19 @@ def _csl(config: Config, defaults: PandocDefaults) -> Path:
     ``build/assets/style.csl``, else the bundled style."""
     if defaults.csl is None or defaults.csl_place is None:
         stock = config.root / _STOCK_CSL
-        return stock if stock.is_file() else data_dir() / "csl" / "manuscript.csl"
+        if stock.is_file():
+            check_inside(config.root, stock)
+            return stock
+        return data_dir() / "csl" / "manuscript.csl"
     source, line = defaults.csl_place
     if rootstock.is_url(defaults.csl):
         return rootstock.csl_from_url(config, defaults.csl, source, line)
     path = config.root / defaults.csl
     if path.is_file():
+        if not path.resolve().is_relative_to(config.root.resolve()):
+            # metadata.csl: /etc/x.csl or ../../x.csl, or through a link: refused
+            raise ConfigError(f"CSL style {defaults.csl} is outside the manuscript folder: "
+                              "refused", source, line)
         return path
     if defaults.csl == _STOCK_CSL:  # rootstock's own setting, its file since deleted
         return data_dir() / "csl" / "manuscript.csl"

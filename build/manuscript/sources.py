@@ -93,6 +93,10 @@ def check_inside(root: Path, path: Path) -> Path:
     except (OSError, RuntimeError) as error:  # a loop of links
         raise ContentError(f"cannot be resolved: {error}", path) from None
     if not target.is_relative_to(root.resolve()):
+        written = Path(os.path.normpath(path.absolute()))
+        if not written.is_relative_to(Path(os.path.normpath(root.absolute()))):
+            # No link: the path itself leaves (PANDOC_DATA_DIR=/etc, metadata.csl: ../x)
+            raise ContentError("is outside the manuscript folder: refused", path)
         raise ContentError(
             f"symbolic link to {target}, outside the manuscript folder: refused", path
         )

@@ -106,19 +106,17 @@ class StageCache:
 
     @classmethod
     def load(cls, output_dir: Path) -> StageCache:
-        """The last build's records; an unreadable or malformed state file is no state."""
-        path = output_dir / STATE_FILE
-        try:
-            data = json.loads(path.read_bytes())
+        """The last build's records; an unreadable or malformed state file is no state
+        (a warning), one of another format quietly none."""
+        from .fsutil import read_json_state
+
+        def shape(data: dict) -> dict[str, Record] | None:
             if data.get("format") != STATE_FORMAT:
-                raise ValueError(f"format {data.get('format')!r}")
-            records = {name: Record.from_json(item) for name, item in data["stages"].items()}
-        except FileNotFoundError:
-            records = {}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-            logger.debug("%s: not used (%s); every stage runs", path, error)
-            records = {}
-        return cls(output_dir, records)
+                return None  # written by another version: not damage, nothing to say
+            return {name: Record.from_json(item) for name, item in data["stages"].items()}
+
+        records = read_json_state(output_dir / STATE_FILE, "every stage runs", shape)
+        return cls(output_dir, records or {})
 
     # --- running ------------------------------------------------------------------
 

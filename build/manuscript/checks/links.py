@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 import requests
 
-from ..fsutil import write_text_atomic
+from ..fsutil import read_json_state, write_text_atomic
 from ..problems import Problem
 from ..remote import USER_AGENT
 from .markdown import Link, Scan
@@ -95,10 +95,7 @@ class _Cache:
 
     @classmethod
     def load(cls, path: Path, today: date) -> _Cache:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = {}
+        data = read_json_state(path, "links are checked again")
         entries = {k: v for k, v in data.items() if isinstance(v, str)} \
             if isinstance(data, dict) else {}
         return cls(path, entries, today)

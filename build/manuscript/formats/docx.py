@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import ContentError
 from . import document as d
 from . import fields, images, run
 
@@ -36,9 +37,16 @@ _LOCAL_REFERENCE_DOCS = ("build/themes/default.docx", "build/assets/reference.do
 
 
 def reference_docx(root: Path) -> Path:
+    from ..sources import check_inside
+
     for name in _LOCAL_REFERENCE_DOCS:
-        if (root / name).is_file():
-            return root / name
+        path = root / name
+        if path.exists() or path.is_symlink():
+            # Its styles, text and media are copied into the published DOCX: a link
+            # out of the manuscript is refused (a broken one too, or a folder).
+            if not check_inside(root, path).is_file():
+                raise ContentError("is not a file: a reference DOCX is expected", path)
+            return path
     from ..render import data_dir
 
     return data_dir() / "formats" / "reference.docx"

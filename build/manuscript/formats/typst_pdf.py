@@ -13,11 +13,14 @@ folder holding fetched remote images and a link to ``content/``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import re
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,7 +62,9 @@ def render(config: Config, ast: dict, csl_items: list[dict], variables: dict,
                          csl=theme.csl, csl_items=csl_items,
                          args=[f"--template={template()}"])
         middle = time.perf_counter()
-        pdf = compile_pdf(source, workdir, inputs(doc))
+        if config.offline:
+            refuse_packages(config, source)
+        pdf = compile_pdf(source, workdir, inputs(doc), offline=config.offline)
         logger.debug("typst: pandoc %.2f s, Typst compile %.2f s", middle - start,
                      time.perf_counter() - middle)
         return {OUTPUT: pdf}
@@ -157,21 +162,83 @@ def inputs(doc: d.Document) -> dict[str, str]:
     return {"manuscript": json.dumps(data, ensure_ascii=False)}
 
 
-def compile_pdf(source: bytes, root: Path, sys_inputs: dict[str, str]) -> bytes:
-    """Typst source → PDF; Typst's warnings are ours, an error is a RenderError."""
+# A package import as raw Typst writes it: "@namespace/name:version".
+_PACKAGE = re.compile(rb'"@([A-Za-z][\w-]*)/([\w-]+)(?::[^"\s]*)?"')
+
+
+def refuse_packages(config: Config, source: bytes) -> None:
+    """Under ``--offline``, raw Typst importing a package (``#import "@preview/…"``) is
+    an error naming its ``file:line``: Typst would try packages.typst.org (or use a
+    package cached on this machine, which another machine does not have)."""
+    match = _PACKAGE.search(source)
+    if match is None:
+        return
+    from ..sources import find_occurrences
+
+    spec = match.group(0).decode("utf-8", "replace").strip('"')
+    places = find_occurrences(config.content_dir, spec.split(":")[0])
+    raise RenderError(f"the raw Typst imports the package {spec}, and packages are not "
+                      "fetched offline (--offline, MANUSCRIPT_OFFLINE=1); build online or "
+                      "remove the import", *(places[0] if places else (None, None)))
+
+
+# An address that refuses at once: Typst's package downloader honours the proxy
+# variables, so offline a package named by code the scan above cannot see (a string
+# built at run time) fails without reaching the network.
+_NO_NETWORK = "http://127.0.0.1:9"
+
+
+def compile_pdf(source: bytes, root: Path, sys_inputs: dict[str, str], *,
+                offline: bool = False) -> bytes:
+    """Typst source → PDF; Typst's warnings are ours, an error is a RenderError.
+
+    Packages: none from this machine's Typst data folder (``@local/…`` would read
+    outside the manuscript), and offline none from its cache or the network either.
+    """
     import typst
 
     main = root / "manuscript.typ"
     main.write_bytes(source)
+    packages = root / ".no-packages"  # an empty folder: no package is found in it
+    packages.mkdir(exist_ok=True)
+    cache = {"package_cache_path": str(packages)} if offline else {}
     try:
-        pdf, warnings = typst.compile_with_warnings(
-            str(main), root=str(root), sys_inputs=sys_inputs, ignore_system_fonts=True,
-            font_paths=_font_paths())
+        with _proxies(_NO_NETWORK if offline else None):
+            pdf, warnings = typst.compile_with_warnings(
+                str(main), root=str(root), sys_inputs=sys_inputs, ignore_system_fonts=True,
+                font_paths=_font_paths(), package_path=str(packages), **cache)
     except typst.TypstError as error:
+        if offline and "package" in str(getattr(error, "message", error)):
+            raise RenderError("raw Typst uses a package, and packages are not fetched "
+                              f"offline: {_diagnostic(error)}") from None
         raise RenderError(f"Typst failed: {_diagnostic(error)}") from None
     for warning in warnings:
         logger.warning("Typst: %s", _diagnostic(warning))
     return pdf  # type: ignore[return-value]
+
+
+_PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy",
+                    "ALL_PROXY", "no_proxy", "NO_PROXY")
+
+
+@contextlib.contextmanager
+def _proxies(proxy: str | None) -> Iterator[None]:
+    """With ``proxy``, every proxy variable names it (and none is bypassed) while Typst
+    compiles; the environment is restored after."""
+    if proxy is None:
+        yield
+        return
+    saved = {name: os.environ.get(name) for name in _PROXY_VARIABLES}
+    for name in _PROXY_VARIABLES:
+        os.environ[name] = "" if name.lower() == "no_proxy" else proxy
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _font_paths() -> list[str]:
