@@ -211,7 +211,7 @@ def _external_links(config: Config, scan: markdown.Scan) -> list[Problem]:
     if config.offline:
         logger.info("links: offline, external links not checked")
         return []
-    return links.check_external(links.external(scan), config.cache_dir)
+    return links.check_external(links.external(scan), config.cache_dir, config.network)
 
 
 def _metadata_aliases(path: Path) -> dict[str, markdown.Place | None]:

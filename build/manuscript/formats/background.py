@@ -54,6 +54,7 @@ class _Job:
     formats: tuple[str, ...]
     level: int  # the records the parent would log
     sent: float  # time.time() when the parent started the worker
+    remote_images: dict[str, Path]  # URL → the image cache's copy: the worker never fetches
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,15 +126,17 @@ class Pending:
 
 
 def start(config: Config, ast: dict, csl_items: list[dict], variables: dict, theme: Theme,
-          formats: Sequence[str]) -> Pending:
+          formats: Sequence[str], remote_images: dict[str, Path] | None = None) -> Pending:
     """Start rendering ``formats`` (as ``render_formats``) in a worker process.
 
     ``ast`` is copied now (pickled): the caller may go on changing its own.
+    ``remote_images`` (URL → cached file) are the only remote images it may use.
     """
     folder = tempfile.TemporaryDirectory(prefix="manuscript-worker-")
     path = Path(folder.name)
     job = _Job(config, ast, csl_items, variables, theme, tuple(formats),
-               logging.getLogger("manuscript").getEffectiveLevel(), time.time())
+               logging.getLogger("manuscript").getEffectiveLevel(), time.time(),
+               dict(remote_images or {}))
     try:
         with open(path / _JOB, "wb") as file:
             _Pickler(file, protocol=pickle.HIGHEST_PROTOCOL).dump(job)
@@ -178,9 +181,13 @@ class _Collect(logging.Handler):
 
 def _work(folder: Path) -> None:
     """In the worker: render the job, write outputs, records and error as one pickle."""
-    from . import render_formats
+    from .. import network
+    from . import images, render_formats
 
     job: _Job = pickle.loads((folder / _JOB).read_bytes())
+    if job.config.offline:  # also when the parent's environment did not say so
+        network.guard_offline()
+    images.use_remote(job.remote_images)
     # Every temporary file of the worker and its pandoc runs goes in its own folder, so
     # that a worker stopped by its parent (SIGKILL: no clean-up of its own) leaves none.
     scratch = folder / "tmp"
