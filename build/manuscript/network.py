@@ -353,8 +353,7 @@ def _plain_session() -> object:
 def _checked_url(url: str) -> object:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
-        raise FetchError(f"only http and https URLs are fetched, not {parts.scheme or 'a bare'}"
-                         f" one: {url}")
+        raise FetchError(f"only http and https URLs are fetched, not {url}")
     if not parts.hostname:
         raise FetchError(f"no host in {url}")
     return parts
