@@ -162,17 +162,8 @@ class UnresolvedCitations(CitationError):
         self.failures = failures
         lines = [f"  @{f.key} {f.problem} (cited at {_where(root, f.places)})"
                  for f in failures if not f.unreachable]
-        by_hosts: dict[tuple[str, ...], list[Failure]] = {}
-        for failure in failures:
-            if failure.unreachable:
-                by_hosts.setdefault(failure.unreachable, []).append(failure)
-        for hosts, group in by_hosts.items():
-            why = "; ".join(f"{host}: {(reasons or {}).get(host, 'no answer')}"
-                            for host in hosts)
-            keys = ", ".join(f"@{f.key}" for f in group[:3])
-            more = f" and {len(group) - 3} more" if len(group) > 3 else ""
-            lines.append(f"  {len(group)} citation(s) ({keys}{more}): "
-                         f"{' and '.join(hosts)} could not be reached ({why}); {HINT}")
+        self.unreachable = _by_hosts(failures, reasons or {})
+        lines += [f"  {text}" for text, _ in self.unreachable]
         first = next((place for f in failures for place in f.places), (None, None))
         super().__init__(f"{len(failures)} citation(s) could not be resolved:\n"
                          + "\n".join(lines), *first)
@@ -182,6 +173,23 @@ class UnresolvedCitations(CitationError):
         """One per place a failed key is cited, saying what failed for that key."""
         return [(path, line, f"@{f.key} {f.problem}")
                 for f in self.failures for path, line in f.places] or super().annotations
+
+
+def _by_hosts(failures: list[Failure], reasons: dict[str, str]
+              ) -> list[tuple[str, list[Failure]]]:
+    """The failures whose services could not be reached, one line per set of hosts."""
+    groups: dict[tuple[str, ...], list[Failure]] = {}
+    for failure in failures:
+        if failure.unreachable:
+            groups.setdefault(failure.unreachable, []).append(failure)
+    lines = []
+    for hosts, group in groups.items():
+        why = "; ".join(f"{host}: {reasons.get(host, 'no answer')}" for host in hosts)
+        keys = ", ".join(f"@{f.key}" for f in group[:3])
+        more = f" and {len(group) - 3} more" if len(group) > 3 else ""
+        lines.append((f"{len(group)} citation(s) ({keys}{more}) not looked up: "
+                      f"{' and '.join(hosts)} could not be reached ({why}); {HINT}", group))
+    return lines
 
 
 def _places(config: Config, input_id: str) -> tuple[tuple[Path, int], ...]:
