@@ -122,6 +122,7 @@ def test_offline_build_check_cite_serve_connect_nowhere(tmp_path: Path) -> None:
     for run in [*runs, subprocess.CompletedProcess([], 0, out, err)]:
         assert "bug:" not in run.stderr, run.stderr  # the package's own guard never fired
         assert "Traceback" not in run.stderr, run.stderr
+        assert "googleapis" not in run.stderr and "ISBNLib" not in run.stderr, run.stderr
     assert log.read_text(encoding="utf-8") == ""
 
 

@@ -184,11 +184,11 @@ def _by_hosts(failures: list[Failure], reasons: dict[str, str]
             groups.setdefault(failure.unreachable, []).append(failure)
     lines = []
     for hosts, group in groups.items():
-        why = "; ".join(f"{host}: {reasons.get(host, 'no answer')}" for host in hosts)
+        which = " and ".join(f"{host} ({reasons.get(host, 'no answer')})" for host in hosts)
         keys = ", ".join(f"@{f.key}" for f in group[:3])
         more = f" and {len(group) - 3} more" if len(group) > 3 else ""
-        lines.append((f"{len(group)} citation(s) ({keys}{more}) not looked up: "
-                      f"{' and '.join(hosts)} could not be reached ({why}); {HINT}", group))
+        lines.append((f"{len(group)} citation(s) ({keys}{more}) not looked up: {which} "
+                      f"could not be reached; {HINT}", group))
     return lines
 
 

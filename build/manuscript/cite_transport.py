@@ -317,7 +317,13 @@ def _isbnlib_through(door: Door) -> Iterator[None]:
         return
     original = webservice.urlopen
     webservice.urlopen = door.urlopen
+    # isbnlib logs each refusal at CRITICAL with the whole URL; the lookup's failure is
+    # reported by us, once, with its places.
+    quiet = logging.getLogger("isbnlib")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL + 1)
     try:
         yield
     finally:
         webservice.urlopen = original
+        quiet.setLevel(level)
