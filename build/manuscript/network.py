@@ -464,18 +464,18 @@ def unreachable_reason(error: BaseException) -> str | None:
 def _reason(error: BaseException) -> str:
     """A short cause for the user: requests' messages nest the whole exception chain
     (``HTTPSConnectionPool(host=…): Max retries exceeded… NameResolutionError…``)."""
-    text = repr(error) + repr(getattr(error, "__context__", None))
+    text = (repr(error) + repr(getattr(error, "__context__", None))).lower()
     requests = sys.modules.get("requests")
     if requests is not None and isinstance(error, requests.HTTPError) \
             and error.response is not None:
         return f"HTTP {error.response.status_code} {error.response.reason}".rstrip()
-    if "NameResolution" in text or "gaierror" in text or "Name or service" in text:
+    if "nameresolution" in text or "gaierror" in text or "name or service" in text:
         return "its name cannot be resolved"
-    if "Timeout" in text or "timed out" in text:
+    if "timeout" in text or "timed out" in text:
         return "no answer in time"
-    if "Refused" in text:
+    if "refused" in text:
         return "connection refused"
-    if "SSL" in text:
+    if "ssl" in text:
         return "TLS failed"
     return "cannot connect"
 
