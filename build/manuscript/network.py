@@ -230,13 +230,13 @@ class Door:
                 raise FetchError(f"the {budget.seconds:g} s allowed for downloads in this "
                                  "run are used up")
             deadline = min(deadline, budget.deadline)
-        current, origin_internal = url, None
-        for _hop in range(MAX_REDIRECTS + 1):
+        current = url
+        origin = _checked_url(url).hostname or ""
+        for hop in range(MAX_REDIRECTS + 1):
             parts = _checked_url(current)
-            internal = _is_internal(parts.hostname or "")
-            if origin_internal is None:
-                origin_internal = internal
-            elif internal and not origin_internal:
+            # Only a redirect is checked (a name lookup each): the URL the author wrote
+            # is the author's choice, an internal one included.
+            if hop and _is_internal(parts.hostname or "") and not _is_internal(origin):
                 raise FetchError(f"refused a redirect from a public host to an internal "
                                  f"address ({parts.hostname})")
             answer = self._one(current, parts.netloc, method, headers, data,
@@ -244,15 +244,16 @@ class Door:
                                deadline, timeout)
             if isinstance(answer, Response):
                 return answer
-            current = urljoin(current, answer)
-            if method != "HEAD":
-                method, data = "GET", None
+            location, status = answer
+            current = urljoin(current, location)
+            if status in (301, 302, 303) and method not in ("GET", "HEAD"):
+                method, data = "GET", None  # as browsers do; 307 and 308 keep the method
         raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
     def _one(self, url: str, host: str, method: str, headers: Mapping[str, str] | None,
              data: bytes | None, max_bytes: int | None, deadline: float,
-             timeout: float) -> Response | str:
-        """One request: the Response, or the next URL of a redirect (``max_bytes``
+             timeout: float) -> Response | tuple[str, int]:
+        """One request: the Response, or a redirect's (location, status) (``max_bytes``
         None: the body is not read)."""
         import requests
 
@@ -274,7 +275,7 @@ class Door:
                     raise FetchError(reason) from None
                 with response:
                     if response.is_redirect:
-                        return response.headers["Location"]
+                        return response.headers["Location"], response.status_code
                     if response.status_code >= 400:
                         raise FetchError(f"HTTP {response.status_code} {response.reason}"
                                          .rstrip())
