@@ -270,6 +270,7 @@ def pdf_stage(config: Config, layout: Layout, html: str,
         with images.pdf_base(config) as base:  # images/ and remote-images/, as the page has
             return pdf.render_pdf(html, base, offline=config.offline,
                                   readable=(config.root, config.cache_dir),
+                                  door=config.network,
                                   on_page=progress.page if progress else None)
 
     return Stage("pdf", key, run, lambda data: {"manuscript.pdf": data}, _load_pdf)
@@ -338,9 +339,13 @@ class Workers:
             with _dropped("manuscript.rootstock"):  # said when the html stage found it
                 self._theme = render.find_theme(self.config)
         names = self.FORMATS.get(name, self.config.formats)
+        ast = self.parsed.with_short_ids(self.bibliography.short_ids)
+        # The worker never fetches: its remote images come from the image cache, filled
+        # here through the door (the html stage then finds them there).
+        remote_images = images.cache_remote(self.config, ast)
         return formats.start_formats(
-            self.config, self.parsed.with_short_ids(self.bibliography.short_ids),
-            self.bibliography.csl_items, self.processed.variables, self._theme, names)
+            self.config, ast, self.bibliography.csl_items, self.processed.variables,
+            self._theme, names, remote_images)
 
     def result(self, name: str) -> dict[str, bytes]:
         """The stage's outputs (its worker started now if it was not)."""

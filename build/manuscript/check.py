@@ -122,7 +122,14 @@ def _run_stages(config: Config, found: list[Problem],
 def _unresolved(error: cite.UnresolvedCitations, scan: markdown.Scan) -> list[Problem]:
     """One ``citation-unresolved`` error per place a failed key is cited, with its column."""
     problems = []
+    for text, group in error.unreachable:  # one line per unreachable service, not per key
+        places = [c.place for c in scan.citations if c.key == group[0].key]
+        path, line, col = ((places[0].path, places[0].line, places[0].col) if places else
+                           (*(group[0].places or [(None, None)])[0], None))
+        problems.append(Problem(path, line, col, "error", "citation-unresolved", text))
     for failure in error.failures:
+        if failure.unreachable:
+            continue  # in its service's line above
         if citations.malformed(failure.key):
             continue  # reported as citation-malformed, with what is wrong with it
         places = [c.place for c in scan.citations if c.key == failure.key]
@@ -211,7 +218,7 @@ def _external_links(config: Config, scan: markdown.Scan) -> list[Problem]:
     if config.offline:
         logger.info("links: offline, external links not checked")
         return []
-    return links.check_external(links.external(scan), config.cache_dir)
+    return links.check_external(links.external(scan), config.cache_dir, config.network)
 
 
 def _metadata_aliases(path: Path) -> dict[str, markdown.Place | None]:

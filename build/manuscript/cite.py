@@ -44,6 +44,7 @@ from . import csl, yamlfile
 from .config import Config
 from .errors import CitationError
 from .metadata import warn_duplicate_references
+from .network import HINT, Door, unreachable_reason
 from .sources import find_occurrences, read_text_file
 from .stages import ONCE
 
@@ -147,14 +148,22 @@ class Failure:
     key: str
     problem: str
     places: tuple[tuple[Path, int], ...]
+    # The services that could not be reached for this key (network.py): keys failed
+    # for the same hosts are reported together, in one line.
+    unreachable: tuple[str, ...] = ()
 
 
 class UnresolvedCitations(CitationError):
-    """Keys found nowhere: one line per key, one annotation per place."""
+    """Keys found nowhere: one line per key — or, for keys whose services could not be
+    reached, one line per host with the hint ``--offline`` — and one annotation per place."""
 
-    def __init__(self, failures: list[Failure], root: Path) -> None:
+    def __init__(self, failures: list[Failure], root: Path,
+                 reasons: dict[str, str] | None = None) -> None:
         self.failures = failures
-        lines = [f"  @{f.key} {f.problem} (cited at {_where(root, f.places)})" for f in failures]
+        lines = [f"  @{f.key} {f.problem} (cited at {_where(root, f.places)})"
+                 for f in failures if not f.unreachable]
+        self.unreachable = _by_hosts(failures, reasons or {})
+        lines += [f"  {text}" for text, _ in self.unreachable]
         first = next((place for f in failures for place in f.places), (None, None))
         super().__init__(f"{len(failures)} citation(s) could not be resolved:\n"
                          + "\n".join(lines), *first)
@@ -164,6 +173,23 @@ class UnresolvedCitations(CitationError):
         """One per place a failed key is cited, saying what failed for that key."""
         return [(path, line, f"@{f.key} {f.problem}")
                 for f in self.failures for path, line in f.places] or super().annotations
+
+
+def _by_hosts(failures: list[Failure], reasons: dict[str, str]
+              ) -> list[tuple[str, list[Failure]]]:
+    """The failures whose services could not be reached, one line per set of hosts."""
+    groups: dict[tuple[str, ...], list[Failure]] = {}
+    for failure in failures:
+        if failure.unreachable:
+            groups.setdefault(failure.unreachable, []).append(failure)
+    lines = []
+    for hosts, group in groups.items():
+        which = " and ".join(f"{host} ({reasons.get(host, 'no answer')})" for host in hosts)
+        keys = ", ".join(f"@{f.key}" for f in group[:3])
+        more = f" and {len(group) - 3} more" if len(group) > 3 else ""
+        lines.append((f"{len(group)} citation(s) ({keys}{more}) not looked up: {which} "
+                      f"could not be reached; {HINT}", group))
+    return lines
 
 
 def _places(config: Config, input_id: str) -> tuple[tuple[Path, int], ...]:
@@ -428,7 +454,7 @@ def cite(config: Config, input_ids: list[str], aliases: dict[str, str],
     # Standardizing a short DOI may need a lookup too, so the cache wraps all of it.
     with _manubot_quiet(config.verbose), cite_transport.installed(
             options.requests_cache, offline=config.offline, clear=options.clear_cache,
-            policy=policy):
+            policy=policy, door=config.network):
         bibliography = resolve(config, input_ids, aliases, manual, prior,
                                infer_prefixes=options.infer_prefixes,
                                refresh=options.clear_cache, on_lookup=on_lookup)
@@ -491,6 +517,7 @@ class _Lookup:
     item: dict | None
     problem: str = ""
     stale_urls: list[str] = field(default_factory=list)
+    unreachable: tuple[str, ...] = ()  # hosts that could not be reached (network.py)
 
 
 def resolve(
@@ -502,6 +529,7 @@ def resolve(
     infer_prefixes: bool = True,
     refresh: bool = False,
     on_lookup: OnLookup | None = None,
+    door: Door | None = None,
 ) -> Bibliography:
     """Resolve every key, or raise UnresolvedCitations naming each failure and its places.
 
@@ -511,16 +539,19 @@ def resolve(
     a lookup fails. Lookups that reach manubot's resolvers go through ``requests``: call
     this inside ``cite_transport.installed`` (as ``cite()`` does) so they use the cache.
     """
-    keys = _standardize(config, input_ids, aliases, manual, prior, infer_prefixes)
+    door = door or config.network
+    keys = _standardize(config, input_ids, aliases, manual, prior, infer_prefixes, door)
     found, to_fetch = _found_locally(keys.groups, manual, prior, refresh)
     fetched = _fetch_all([(sid, keys.groups[sid][0]) for sid in to_fetch], infer_prefixes,
-                         on_lookup or _no_progress)
+                         on_lookup or _no_progress, door)
     for standard_id in to_fetch:
         item = _fetched_or_earlier(config, keys, standard_id, fetched[standard_id], prior)
         if item is not None:
             found[standard_id] = item
     if keys.failures:
-        raise UnresolvedCitations(keys.failures, config.root)
+        hosts = [host for failure in keys.failures for host in failure.unreachable]
+        door.mark_reported(hosts)  # named in the error, with the hint: not again
+        raise UnresolvedCitations(keys.failures, config.root, door.unreachable())
     return _bibliography(found, keys)
 
 
@@ -535,7 +566,7 @@ class _Keys:
 
 def _standardize(config: Config, input_ids: list[str], aliases: dict[str, str],
                  manual: dict[str, CSL_Item], prior: PriorBuild,
-                 infer_prefixes: bool) -> _Keys:
+                 infer_prefixes: bool, door: Door) -> _Keys:
     """Each key's standard id, as manubot's ``CiteKey`` gives it; cross-references skipped.
 
     A short DOI needs a lookup to standardize: the earlier build's citations.tsv, or
@@ -552,10 +583,12 @@ def _standardize(config: Config, input_ids: list[str], aliases: dict[str, str],
         effective = {input_id: known_standard} if known_standard else aliases
         citekey = CiteKey(input_id, aliases=effective, infer_prefix=infer_prefixes)
         try:
-            standard_id = citekey.standard_id
+            with door.tracking() as unreachable:
+                standard_id = citekey.standard_id
         except Exception as error:  # manubot's standardizers raise anything, network included
-            keys.failures.append(Failure(input_id, f"cannot be standardized: {error}",
-                                         _places(config, input_id)))
+            keys.failures.append(Failure(input_id, f"cannot be standardized: "
+                                                   f"{_error_text(error)}",
+                                         _places(config, input_id), tuple(unreachable)))
             continue
         keys.rows.append({"input_id": input_id, "dealiased_id": dealiased,
                           "standard_id": standard_id, "short_id": shorten_citekey(standard_id)})
@@ -598,7 +631,7 @@ def _fetched_or_earlier(config: Config, keys: _Keys, standard_id: str, lookup: _
         logger.debug("@%s: stale cached answers used: %s", first, ", ".join(lookup.stale_urls))
     if lookup.item is None:
         problem = _offline_problem(lookup.problem) if config.offline else lookup.problem
-        keys.failures.append(Failure(first, problem, places))
+        keys.failures.append(Failure(first, problem, places, lookup.unreachable))
     return lookup.item
 
 
@@ -637,7 +670,7 @@ def _offline_problem(problem: str) -> str:
 
 
 def _fetch_all(keys: list[tuple[str, str]], infer_prefixes: bool,
-               on_lookup: OnLookup) -> dict[str, _Lookup]:
+               on_lookup: OnLookup, door: Door) -> dict[str, _Lookup]:
     """Look keys up concurrently; the per-host bound lives in cite_transport.
 
     PubMed ids are fetched together first (``_pubmed_batch``); what that misses is looked
@@ -654,9 +687,11 @@ def _fetch_all(keys: list[tuple[str, str]], infer_prefixes: bool,
     def one(key: tuple[str, str], prefetched: dict | None = None) -> _Lookup:
         standard_id, input_id = key
         citekey = CiteKey(input_id, aliases={input_id: standard_id}, infer_prefix=infer_prefixes)
-        with cite_transport.tracking(standard_id) as stale:
+        with cite_transport.tracking(standard_id) as stale, door.tracking() as unreachable:
             lookup = _fetch(citekey, standard_id, input_id, prefetched)
         lookup.stale_urls = stale
+        if lookup.item is None and unreachable:
+            lookup.unreachable = tuple(unreachable)
         with lock:
             done[0] += 1
             on_lookup(done[0], len(keys))
@@ -701,6 +736,8 @@ def _pubmed_batch(pmids: list[str]) -> dict[str, dict | None]:
     """
     if len(pmids) <= 1:
         return {}
+    # requests.get: requests-cache's session while cite_transport.installed is active,
+    # whose transport asks the door (network.py) first, like manubot's own calls.
     import requests
     from manubot.cite.pubmed import _get_eutils_rate_limiter, csl_item_from_pubmed_article
     from manubot.util import get_manubot_user_agent
@@ -748,7 +785,7 @@ def _fetch(citekey: CiteKey, standard_id: str, input_id: str,
         csl_item = prefetched if prefetched is not None else \
             citekey.handler.get_csl_item(citekey)
     except Exception as error:  # manubot's resolvers raise whatever their parsers raise
-        return _Lookup(None, f"lookup failed ({type(error).__name__}: {_first_line(error)})")
+        return _Lookup(None, f"lookup failed ({_error_text(error)})")
     if not isinstance(csl_item, dict):
         return _Lookup(None, f"lookup returned a {type(csl_item).__name__}, not a CSL item")
     csl_item = CSL_Item(csl_item)
@@ -770,6 +807,19 @@ def _fetch(citekey: CiteKey, standard_id: str, input_id: str,
 
 def _no_progress(done: int, total: int) -> None:
     pass
+
+
+def _error_text(error: BaseException) -> str:
+    """What a failed lookup says: a network failure in a few words (requests' own text
+    nests the whole chain, ``HTTPSConnectionPool(…NameResolutionError…)``), else the
+    error's type and first line."""
+    import requests
+
+    if isinstance(error, requests.HTTPError) and error.response is not None:
+        return f"HTTP {error.response.status_code} {error.response.reason}".rstrip()
+    if isinstance(error, requests.RequestException):
+        return unreachable_reason(error) or type(error).__name__
+    return f"{type(error).__name__}: {_first_line(error)}"
 
 
 def _first_line(error: BaseException) -> str:

@@ -10,8 +10,12 @@ around them with ``requests_cache.install_cache`` and a session class of ours:
 * ``manubot-clear-requests-cache: true`` marks every cached response stale: each is
   fetched again, and a stale copy answers only when the service fails (with a warning);
 * a transport adapter with a per-request timeout, bounded retries with exponential
-  backoff for connection errors, timeouts, 429 and 5xx (honouring ``Retry-After``, capped),
-  a retry for bodies cut short, and at most ``per_host`` requests in flight per host.
+  backoff for 429 and 5xx (honouring ``Retry-After``, capped), a retry for bodies cut
+  short, and at most ``per_host`` requests in flight per host;
+* the run's door (network.py) around every request: a host that cannot be reached
+  (refused, unknown, no answer in time) is asked once — not retried, not asked by the
+  other lookups, which wait for the first request to a host to be answered — and
+  isbnlib's own ``urlopen`` goes through the door too (refused offline).
 
 Test-only: ``MANUSCRIPT_TEST_CITATION_SERVER=http://127.0.0.1:PORT`` sends every request
 to that local server instead, as ``http://127.0.0.1:PORT/<original host><path>``; while it
@@ -41,6 +45,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from .errors import ConfigError, OutputError
+from .network import Door
 from .stages import ONCE
 
 logger = logging.getLogger(__name__)
@@ -130,9 +135,11 @@ class _HostLimiter:
 class _Transport(HTTPAdapter):
     """Timeout, retries and the per-host bound for every request the resolvers make."""
 
-    def __init__(self, policy: HttpPolicy, limiter: _HostLimiter) -> None:
+    def __init__(self, policy: HttpPolicy, limiter: _HostLimiter, door: Door) -> None:
+        # No retry of a connection that failed or timed out: the door remembers the
+        # host as unreachable for the run (a second try costs another timeout per key).
         retry = Retry(
-            total=policy.retries, connect=policy.retries, read=policy.retries,
+            total=policy.retries, connect=0, read=0,
             status=policy.retries, other=0, redirect=5,
             status_forcelist=_RETRY_STATUSES, backoff_factor=policy.backoff / 2,
             backoff_max=policy.retry_after_max, respect_retry_after_header=True,
@@ -141,6 +148,7 @@ class _Transport(HTTPAdapter):
         super().__init__(max_retries=retry)
         self.policy = policy
         self.limiter = limiter
+        self.door = door
 
     def send(self, request: requests.PreparedRequest, stream: bool = False,  # type: ignore[override]
              timeout: object = None, **kwargs: object) -> requests.Response:
@@ -148,7 +156,7 @@ class _Transport(HTTPAdapter):
         if self.policy.test_server:
             request.url = _rewrite(request.url or "", self.policy.test_server)
         timeout = timeout if timeout is not None else self.policy.timeout
-        with self.limiter.slot(host):
+        with self.limiter.slot(host), self.door.attempt(host):
             # urllib3 retries what fails before the body; requests reads the body after
             # the adapter returns, outside those retries. Read it here so that a body
             # cut short (IncompleteRead) is retried like a dropped connection.
@@ -249,12 +257,15 @@ def _mark_stale(backend: requests_cache.BaseCache) -> None:
 
 @contextmanager
 def installed(cache_path: Path | None, *, offline: bool, clear: bool,
-              policy: HttpPolicy) -> Iterator[None]:
-    """Route every ``requests`` call (manubot's resolvers) through our session while inside.
+              policy: HttpPolicy, door: Door | None = None) -> Iterator[None]:
+    """Route every ``requests`` call (manubot's resolvers) through our session, and
+    isbnlib's ``urlopen`` through ``door``, while inside.
 
     ``cache_path`` None: no on-disk cache (``manubot-requests-cache-path`` set empty).
-    Offline, the cache alone answers: an uncached request gets a 504 at once.
+    Offline, the cache alone answers: an uncached request gets a 504 at once, and the
+    door refuses isbnlib's without a connection.
     """
+    door = door or Door(offline=offline)
     backend: requests_cache.BaseCache = (open_cache(cache_path) if cache_path
                                          else requests_cache.BaseCache())
     if clear and not offline:
@@ -266,7 +277,7 @@ def installed(cache_path: Path | None, *, offline: bool, clear: bool,
     class Session(requests_cache.CachedSession):
         def __init__(self, *args: object, **kwargs: object) -> None:
             super().__init__(*args, **kwargs)
-            transport = _Transport(policy, limiter)
+            transport = _Transport(policy, limiter, door)
             self.mount("https://", transport)
             self.mount("http://", transport)
 
@@ -288,6 +299,31 @@ def installed(cache_path: Path | None, *, offline: bool, clear: bool,
         stale_if_error=True,
     )
     try:
-        yield
+        with _isbnlib_through(door):
+            yield
     finally:
         requests_cache.uninstall_cache()
+
+
+@contextmanager
+def _isbnlib_through(door: Door) -> Iterator[None]:
+    """isbnlib (manubot's last resort for an ISBN: Google Books…) opens its own
+    connections with ``urllib.request.urlopen``, past requests and its cache: routed
+    through the door, a URL it asks for is refused offline and bounded online."""
+    try:
+        from isbnlib.dev import webservice
+    except ImportError:  # manubot without isbnlib: nothing to route
+        yield
+        return
+    original = webservice.urlopen
+    webservice.urlopen = door.urlopen
+    # isbnlib logs each refusal at CRITICAL with the whole URL; the lookup's failure is
+    # reported by us, once, with its places.
+    quiet = logging.getLogger("isbnlib")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        webservice.urlopen = original
+        quiet.setLevel(level)

@@ -12,10 +12,11 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__, log
+from . import __version__, log, network
 from .config import Config, make_config
 from .errors import ManuscriptError, OutputError
 from .formats import PDF_ENGINES, SUPPORTED, output_names
+from .network import OfflineViolation
 from .progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -44,14 +45,30 @@ def main(argv: list[str] | None = None) -> int:
             pdf_engine=getattr(args, "pdf_engine", None),
             verbose=args.verbose,
         )
-        args.run(config, args, counter)
+        if args.command not in ("deploy", "screenshot"):
+            _guard(config)
+        try:
+            args.run(config, args, counter)
+        finally:
+            config.network.report()  # one line per host that could not be reached
+    except OfflineViolation:
+        return 1  # logged where it happened (a library may have swallowed it since)
     except ManuscriptError as error:
         logger.error("%s", error, exc_info=args.verbose,
                      extra=log.annotate_error(error))
         return 1
     except KeyboardInterrupt:
         return 130
-    return 0
+    # A connection refused under --offline is a bug even when a library swallowed it.
+    return 1 if network.violations() else 0
+
+
+def _guard(config: Config) -> None:
+    """--offline: from here on, in this process and every process it starts, any
+    connection past the door fails loudly (network.guard_offline). Not for ``deploy``,
+    which is git's business, nor ``screenshot``, whose browser loads the page."""
+    if config.offline:
+        network.guard_offline()
 
 
 def _build(config: Config, args: argparse.Namespace, counter: log.CountingHandler) -> None:
@@ -137,7 +154,11 @@ def _cite(root: Path, args: argparse.Namespace) -> int:
     if output is not None and output.is_dir():  # said before any lookup, not after
         raise OutputError("is a folder: give -o a file name", output)
     config, in_manuscript = cite_config(root, offline=args.offline, verbose=args.verbose)
-    items = resolve_keys(config, args.keys, in_manuscript=in_manuscript)
+    _guard(config)
+    try:
+        items = resolve_keys(config, args.keys, in_manuscript=in_manuscript)
+    finally:
+        config.network.report()
     csl = style_for(config, in_manuscript) if args.output_format in ("markdown", "plain") else None
     text = format_items(items, args.output_format, csl)
     if output is not None:

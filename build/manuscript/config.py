@@ -12,6 +12,7 @@ watch list and the website all read them from here.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -21,10 +22,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
 from .limits import check_environment
 from .rootstock import build_switches
+
+if TYPE_CHECKING:
+    from .network import Door
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +153,14 @@ class Config:
     @property
     def version(self) -> str:
         return self.ci.version
+
+    @functools.cached_property
+    def network(self) -> Door:
+        """The run's one door to the network (network.py): every fetch goes through it,
+        so its memory of unreachable hosts holds for the whole run."""
+        from .network import Door
+
+        return Door(offline=self.offline)
 
     @property
     def github_actions(self) -> bool:

@@ -22,7 +22,7 @@ import re
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -33,11 +33,24 @@ from .config import Config
 from .errors import ContentError, OutputError
 from .fsutil import digest, read_json_state, write_text_atomic
 from .limits import env_limit
+from .network import Budget, FetchError
 from .sources import find_occurrences
 
 logger = logging.getLogger(__name__)
 
 REMOTE_DIR = "remote-images"  # beside manuscript.html: in output/, the website, the PDF
+# What the PDF, Word and the Typst PDF show for an image they cannot have.
+PLACEHOLDER_SVG = (
+    # A viewBox keeps the drawing inside whatever box the figure gives the image (a
+    # width or height set in the Markdown): scaled as a whole, never stretched past it.
+    '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="60" viewBox="0 0 320 60" '
+    'preserveAspectRatio="xMidYMid meet">'
+    '<rect x="0.5" y="0.5" width="319" height="59" fill="#eee" stroke="#999"/>'
+    # the theme's bundled sans (as the page): the PDF embeds no font of the machine's
+    '<text x="160" y="35" text-anchor="middle" '
+    'font-family="\'Source Sans 3\', sans-serif" font-size="14">'
+    "Image not available</text></svg>"
+)
 MAX_BYTES = 20 * 2**20  # per image
 TIMEOUT = 20.0  # seconds per image
 BUDGET = 60.0  # seconds for all the downloads of one build
@@ -93,6 +106,27 @@ def stage_key(config: Config) -> str:
     return digest([json.dumps(index.images, sort_keys=True), str(config.offline), *names])
 
 
+def cache_remote(config: Config, ast: dict) -> dict[str, Path]:
+    """URL → its copy in ci/cache for each remote image of ``ast``, fetched now (through
+    the door) when not cached yet; quietly: the html stage reports what failed, with its
+    places. The format worker gets this mapping and never fetches itself."""
+    refs: list[ImageRef] = []
+    _collect(ast["blocks"], refs, [])
+    urls = list(dict.fromkeys(ref.target for ref in refs if is_remote(ref.target)))
+    if urls:
+        index = _Index.load(config)
+        before = dict(index.images)
+        budget = _budget(config)
+        for url in urls:
+            if index.cached(url) is None and not config.offline:
+                with suppress(FetchError):
+                    _download(config, index, url, budget)
+        if index.images != before:
+            index.save()
+    found = cached_remote_files(config)
+    return {url: found[url] for url in urls if url in found}
+
+
 def cached_remote_files(config: Config) -> dict[str, Path]:
     """URL → its copy in ci/cache, for each remote image an earlier build fetched (no
     fetch here): the other formats take their images from this cache too."""
@@ -136,7 +170,7 @@ def _localise(config: Config, refs: list[ImageRef]) -> None:
     index = _Index.load(config)
     before = (dict(index.images), list(index.unresolved))
     index.unresolved = []
-    budget = remote.Budget(env_limit("MANUSCRIPT_REMOTE_BUDGET", BUDGET))
+    budget = _budget(config)
     try:
         for url in dict.fromkeys(ref.target for ref in refs):
             name = index.cached(url) or _fetch(config, index, url, budget)
@@ -153,27 +187,57 @@ def _localise(config: Config, refs: list[ImageRef]) -> None:
                           f"({error.strerror or error})", index.folder) from None
 
 
-def _fetch(config: Config, index: _Index, url: str, budget: remote.Budget) -> str | None:
+def _budget(config: Config) -> Budget:
+    """One allowance for all the remote images of a run, kept on the run's door so the
+    worker's prefetch (cache_remote) and the html stage share it."""
+    shared = config.network.shared
+    if "images.budget" not in shared:
+        shared["images.budget"] = Budget(env_limit("MANUSCRIPT_REMOTE_BUDGET", BUDGET))
+    return shared["images.budget"]  # type: ignore[return-value]
+
+
+def _fetch(config: Config, index: _Index, url: str, budget: Budget) -> str | None:
     if config.offline:
         _warn(config, url, "remote image is not in ci/cache and the build is offline; the "
                            "page links to it and the PDF shows a placeholder")
         return None
     try:
-        fetched = remote.download(url, max_bytes=MAX_BYTES, budget=budget,
-                                  timeout=env_limit("MANUSCRIPT_REMOTE_TIMEOUT", TIMEOUT))
-    except remote.FetchError as error:
+        name = _download(config, index, url, budget)
+    except _NotAnImage as error:
+        _warn(config, url, f"remote image is not a PNG, JPEG, GIF, WebP or SVG image "
+                           f"({error.message}); not used")
+        return None
+    except FetchError as error:
         _warn(config, url, f"remote image could not be fetched ({error.message}); the page "
                            "links to it and the PDF shows a placeholder")
         return None
-    extension = image_extension(fetched.data)
-    if extension is None:
-        _warn(config, url, f"remote image is not a PNG, JPEG, GIF, WebP or SVG image "
-                           f"({fetched.content_type or 'no content type'}); not used")
-        return None
+    logger.info("fetched image %s", url)
+    return name
+
+
+class _NotAnImage(FetchError):
+    pass
+
+
+def _download(config: Config, index: _Index, url: str, budget: Budget) -> str:
+    """Fetch ``url`` (through the door) into the cache; its cached name. A URL that
+    failed earlier in the run (the worker's prefetch) fails again without a request."""
+    door = config.network
+    failures: dict[str, FetchError] = door.shared.setdefault("images.failures", {})  # type: ignore[assignment]
+    if url in failures:
+        raise failures[url]
+    try:
+        fetched = door.fetch(url, max_bytes=MAX_BYTES, budget=budget,
+                             timeout=env_limit("MANUSCRIPT_REMOTE_TIMEOUT", TIMEOUT))
+        extension = image_extension(fetched.data)
+        if extension is None:
+            raise _NotAnImage(fetched.content_type or "no content type")
+    except FetchError as error:
+        failures[url] = error
+        raise
     name = hashlib.sha256(fetched.data).hexdigest() + extension  # as sha256sum prints it
     remote.store(index.folder / name, fetched.data)
     index.images[url] = name
-    logger.info("fetched image %s", url)
     return name
 
 

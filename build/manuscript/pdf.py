@@ -16,15 +16,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.error import HTTPError
 from urllib.parse import unquote, urljoin, urlsplit
 from urllib.request import url2pathname
 
 from .errors import ContentError, RenderError
 from .fonts import bundled_font
+from .images import PLACEHOLDER_SVG as _PLACEHOLDER
 from .limits import env_limit
 from .math import print_formulas
-from .remote import Budget
+from .network import Budget, Door, FetchError
 from .sources import find_occurrences
 
 logger = logging.getLogger(__name__)
@@ -34,27 +34,18 @@ REMOTE_BUDGET = 15  # seconds for all remote resources of one PDF (MANUSCRIPT_RE
 MAX_REMOTE_BYTES = 50_000_000
 _REMOTE = "remote image not included in the PDF"
 _MISSING = "no such file"
-_PLACEHOLDER = (
-    # A viewBox keeps the drawing inside whatever box the figure gives the image (a
-    # width or height set in the Markdown): scaled as a whole, never stretched past it.
-    '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="60" viewBox="0 0 320 60" '
-    'preserveAspectRatio="xMidYMid meet">'
-    '<rect x="0.5" y="0.5" width="319" height="59" fill="#eee" stroke="#999"/>'
-    # the theme's bundled sans (as the page): the PDF embeds no font of the machine's
-    '<text x="160" y="35" text-anchor="middle" '
-    'font-family="\'Source Sans 3\', sans-serif" font-size="14">'
-    "Image not available</text></svg>"
-)
 
 
 def render_pdf(html: str, base_dir: Path, offline: bool = False, *,
-               readable: Sequence[Path], on_page: Callable[[int], None] | None = None) -> bytes:
+               readable: Sequence[Path], on_page: Callable[[int], None] | None = None,
+               door: Door | None = None) -> bytes:
     """HTML text → PDF bytes; relative links resolve against ``base_dir``.
     ``on_page(n)`` is told each page WeasyPrint lays out (a progress display).
 
     Only files that resolve (links followed) into one of the ``readable`` folders (the
     manuscript, the image cache) are read, and nothing is attached to the PDF: see
-    ``_fetcher`` and ``_no_attachments``.
+    ``_fetcher`` and ``_no_attachments``. Remote files come through ``door`` (the
+    run's, ``config.network``; a fresh one when not given).
     """
     from weasyprint import HTML
 
@@ -62,7 +53,7 @@ def render_pdf(html: str, base_dir: Path, offline: bool = False, *,
     origins = _Origins(html, base_url, base_dir)
     folders = tuple(folder.resolve() for folder in readable)
     document = HTML(string=html, base_url=base_url,
-                    url_fetcher=_fetcher(offline, folders, origins))
+                    url_fetcher=_fetcher(door or Door(offline=offline), folders, origins))
     print_formulas(document.etree_element)  # images, alt text their TeX
     add_break_points(document.etree_element)
     keep_lead_ins(document.etree_element)
@@ -320,9 +311,10 @@ class _Forward(logging.Handler):
         logger.log(level, "PDF: %s", message)
 
 
-def _fetcher(offline: bool, readable: tuple[Path, ...], origins: _Origins):
+def _fetcher(door: Door, readable: tuple[Path, ...], origins: _Origins):
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+    offline = door.offline
     budget = Budget(env_limit("MANUSCRIPT_REMOTE_BUDGET", REMOTE_BUDGET))
     per_request = env_limit("MANUSCRIPT_REMOTE_TIMEOUT", REMOTE_TIMEOUT)
 
@@ -357,21 +349,15 @@ def _fetcher(offline: bool, readable: tuple[Path, ...], origins: _Origins):
             return self._remote(url, headers)
 
         def _remote(self, url: str, headers: dict | None) -> URLFetcherResponse:
-            host = urlsplit(url).netloc.lower()
-            if host in budget.failed_hosts:
-                return _placeholder(url, _REMOTE, f"{host} failed earlier")
-            if budget.remaining() <= 0:
-                return _placeholder(url, _REMOTE, "the time budget for remote files is spent")
-            self._timeout = max(0.1, min(per_request, budget.remaining()))
+            # Through the door: redirects checked hop by hop, a deadline on the whole
+            # answer, a size limit, and a host that failed is not asked again.
             try:
-                response = super().fetch(url, headers)
-                body = _read_within(response, budget)
-            except HTTPError as error:  # the host answered: other files on it may exist
-                return _placeholder(url, _REMOTE, f"HTTP {error.code}")
-            except (OSError, ValueError, TimeoutError) as error:  # refused, timed out
-                budget.failed_hosts.add(host)
-                return _placeholder(url, _REMOTE, type(error).__name__)
-            return URLFetcherResponse(response.url, body, response.headers, response.status)
+                answer = door.fetch(url, max_bytes=MAX_REMOTE_BYTES, timeout=per_request,
+                                    budget=budget)
+            except FetchError as error:  # Unreachable included: "HOST could not be reached"
+                return _placeholder(url, _REMOTE, error.message)
+            return URLFetcherResponse(answer.url, answer.data,
+                                      {"Content-Type": answer.content_type}, answer.status)
 
     def _placeholder(url: str, what: str, reason: str) -> URLFetcherResponse:
         where = origins.place(url)
@@ -421,17 +407,3 @@ def _local_refusal(url: str, readable: tuple[Path, ...]) -> str:
     if not real.is_file():
         return "not a regular file"
     return ""
-
-
-def _read_within(response: object, budget: Budget) -> bytes:
-    """The whole body, within the budget and ``MAX_REMOTE_BYTES``."""
-    chunks, size = [], 0
-    while chunk := response.read(65536):  # type: ignore[attr-defined]
-        size += len(chunk)
-        if size > MAX_REMOTE_BYTES:
-            raise ValueError(f"larger than {MAX_REMOTE_BYTES // 1_000_000} MB")
-        if budget.remaining() <= 0:
-            raise TimeoutError("the time budget ran out while reading")
-        chunks.append(chunk)
-    response.close()  # type: ignore[attr-defined]
-    return b"".join(chunks)

@@ -29,6 +29,8 @@ import yaml
 
 from . import remote
 from .errors import ConfigError
+from .limits import env_limit
+from .network import FetchError
 
 if TYPE_CHECKING:  # config.py imports build_switches from here
     from .config import Config, VariablesFile
@@ -237,8 +239,10 @@ def csl_from_url(config: Config, url: str, source: Path, line: int | None) -> Pa
                           "build once online, or save the style as a file and name its path",
                           source, line)
     try:
-        fetched = remote.download(url, max_bytes=CSL_MAX_BYTES, timeout=CSL_TIMEOUT)
-    except remote.FetchError as error:
+        fetched = config.network.fetch(url, max_bytes=CSL_MAX_BYTES,
+                                       timeout=env_limit("MANUSCRIPT_REMOTE_TIMEOUT",
+                                                         CSL_TIMEOUT))
+    except FetchError as error:
         raise ConfigError(f"cannot fetch CSL style {url}: {error.message}", source,
                           line) from None
     _check_csl(fetched.data, url, source, line)
@@ -335,9 +339,10 @@ def cached_template_variables(config: Config, spec: VariablesFile) -> VariablesF
                           "is offline; build once online, or download the file and name "
                           "its path")
     try:
-        fetched = remote.download(location, max_bytes=VARIABLES_MAX_BYTES,
-                                  timeout=VARIABLES_TIMEOUT)
-    except remote.FetchError as error:
+        fetched = config.network.fetch(location, max_bytes=VARIABLES_MAX_BYTES,
+                                       timeout=env_limit("MANUSCRIPT_REMOTE_TIMEOUT",
+                                                         VARIABLES_TIMEOUT))
+    except FetchError as error:
         raise ConfigError(f"cannot fetch template variables {location}: "
                           f"{error.message}") from None
     suffix = _suffix(location) or _suffix(fetched.url) or ".json"

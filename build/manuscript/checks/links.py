@@ -1,7 +1,8 @@
 """Links: internal ones (``[text](#anchor)``) must name an anchor the page has;
 external ones are checked only when asked (``manuscript check --links``), since
-that takes the network: HEAD (GET where HEAD is refused), a short timeout, a few at
-a time, good answers remembered for a week in ``ci/cache/links.json``."""
+that takes the network: through the door (network.py: redirects checked hop by hop, a
+host that cannot be reached asked once), HEAD (GET where HEAD is refused), a short
+timeout, a few at a time, good answers remembered for a week in ``ci/cache/links.json``."""
 
 from __future__ import annotations
 
@@ -11,14 +12,15 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
-
-import requests
 
 from ..fsutil import read_json_state, write_text_atomic
 from ..problems import Problem
-from ..remote import USER_AGENT
 from .markdown import Link, Scan
+
+if TYPE_CHECKING:
+    from ..network import Door
 
 logger = logging.getLogger(__name__)
 
@@ -47,15 +49,16 @@ def external(scan: Scan) -> list[Link]:
     return [link for link in scan.links if link.target.startswith(("http://", "https://"))]
 
 
-def check_external(links: Iterable[Link], cache_dir: Path, today: date | None = None
-                   ) -> list[Problem]:
+def check_external(links: Iterable[Link], cache_dir: Path, door: Door,
+                   today: date | None = None) -> list[Problem]:
     """One ``link-broken`` error per place whose URL does not answer 2xx/3xx."""
     links = list(links)
     today = today or date.today()
     cache = _Cache.load(cache_dir / CACHE_FILE, today)
     urls = [url for url in dict.fromkeys(link.target for link in links) if not cache.fresh(url)]
     with ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix="links") as pool:
-        results = dict(zip(urls, pool.map(_probe, urls), strict=True))
+        results = dict(zip(urls, pool.map(lambda url: door.probe(url, timeout=TIMEOUT), urls),
+                           strict=True))
     for url, problem in results.items():
         if problem is None:
             cache.good(url)
@@ -65,25 +68,6 @@ def check_external(links: Iterable[Link], cache_dir: Path, today: date | None = 
                 cache.path.name)
     return [_at(link, "error", "link-broken", f"{link.target}: {results[link.target]}")
             for link in links if results.get(link.target)]
-
-
-def _probe(url: str) -> str | None:
-    """None when ``url`` answers, else what went wrong."""
-    headers = {"User-Agent": USER_AGENT}
-    try:
-        with requests.Session() as session:
-            answer = session.head(url, timeout=TIMEOUT, allow_redirects=True, headers=headers)
-            if answer.status_code >= 400:  # some servers refuse HEAD but serve GET
-                answer = session.get(url, timeout=TIMEOUT, allow_redirects=True,
-                                     headers=headers, stream=True)
-                answer.close()
-    except requests.Timeout:
-        return f"no answer within {TIMEOUT:g} s"
-    except requests.RequestException as error:
-        return f"cannot be reached ({type(error).__name__})"
-    if answer.status_code >= 400:
-        return f"HTTP {answer.status_code} {answer.reason}".rstrip()
-    return None
 
 
 class _Cache:

@@ -122,9 +122,12 @@ def render_formats(config: Config, ast: dict, csl_items: list[dict], variables: 
 
 
 def start_formats(config: Config, ast: dict, csl_items: list[dict], variables: dict,
-                  theme: Theme, formats: Sequence[str]) -> Pending:
+                  theme: Theme, formats: Sequence[str],
+                  remote_images: dict[str, Path] | None = None) -> Pending:
     """``render_formats`` in a worker process, beside the caller (see background.py):
-    ``.result()`` gives what it returns, logging what it logged."""
+    ``.result()`` gives what it returns, logging what it logged. The worker never
+    fetches: ``remote_images`` (URL → cached file, ``images.cache_remote``) are its
+    remote images."""
     from .background import start
 
-    return start(config, ast, csl_items, variables, theme, formats)
+    return start(config, ast, csl_items, variables, theme, formats, remote_images)

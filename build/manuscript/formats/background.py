@@ -94,6 +94,7 @@ class _Job:
     formats: tuple[str, ...]
     level: int  # the records the parent would log
     sent: float  # time.time() when the parent started the worker
+    remote_images: dict[str, Path]  # URL → the image cache's copy: the worker never fetches
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,10 +213,11 @@ def _out_of_memory(code: int, stderr: str) -> bool:
 
 
 def start(config: Config, ast: dict, csl_items: list[dict], variables: dict, theme: Theme,
-          formats: Sequence[str]) -> Pending:
+          formats: Sequence[str], remote_images: dict[str, Path] | None = None) -> Pending:
     """Start rendering ``formats`` (as ``render_formats``) in a worker process.
 
     ``ast`` is copied now (pickled): the caller may go on changing its own.
+    ``remote_images`` (URL → cached file) are the only remote images it may use.
     """
     timeout = env_limit("MANUSCRIPT_WORKER_TIMEOUT", TIMEOUT)
     memory_mb = int(env_limit("MANUSCRIPT_WORKER_MEMORY_MB", MEMORY_MB))
@@ -224,7 +226,7 @@ def start(config: Config, ast: dict, csl_items: list[dict], variables: dict, the
     path = Path(folder.name)
     job = _Job(dataclasses.replace(config, env=env), ast, csl_items, variables, theme,
                tuple(formats), logging.getLogger("manuscript").getEffectiveLevel(),
-               time.time())
+               time.time(), dict(remote_images or {}))
     try:
         with open(path / _JOB, "wb") as file:
             _Pickler(file, protocol=pickle.HIGHEST_PROTOCOL).dump(job)
@@ -296,9 +298,13 @@ def _bound(folder: Path, memory_mb: int) -> None:
 def _work(folder: Path, memory_mb: int = MEMORY_MB) -> None:
     """In the worker: render the job, write outputs, records and error as one pickle."""
     _bound(folder, memory_mb)
-    from . import render_formats
+    from .. import network
+    from . import images, render_formats
 
     job: _Job = pickle.loads((folder / _JOB).read_bytes())
+    if job.config.offline:  # also when the parent's environment did not say so
+        network.guard_offline()
+    images.use_remote(job.remote_images)
     # Every temporary file of the worker and its pandoc runs goes in its own folder, so
     # that a worker stopped by its parent (SIGKILL: no clean-up of its own) leaves none.
     scratch = folder / "tmp"

@@ -1,8 +1,11 @@
 """Images for formats that embed them (Word, the Typst PDF).
 
 pandoc would fetch a remote image itself, with no timeout and even offline, and Typst
-cannot fetch at all; so remote images are fetched here (short timeout, never when
-offline) or replaced by a visible placeholder. pandoc's Word writer needs
+cannot fetch at all. The formats never fetch (a worker once followed a redirect to an
+internal address and published the answer in a DOCX): a remote image comes from the
+HTML stage's image cache — the build fetches it through the door before the worker
+starts and passes the mapping URL → cached file in the job (``use_remote``) — and a URL
+not in it becomes the placeholder the PDF shows, with a warning. pandoc's Word writer needs
 ``rsvg-convert`` to give an SVG the PNG fallback older Word versions require; we
 install no system tools, so for Word an SVG becomes a PNG: a same-named ``.png``
 beside it when the author made one, else rasterised by Typst (already a dependency,
@@ -15,11 +18,10 @@ import hashlib
 import html
 import logging
 import re
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -29,14 +31,15 @@ logger = logging.getLogger(__name__)
 # How the image cache names files: the sha256 of the content (manuscript/images.py).
 _CACHED_NAME = re.compile(r"[0-9a-f]{64}\.(png|jpg|gif|webp|svg)")
 
-REMOTE_TIMEOUT = 5  # seconds per remote image, as for the WeasyPrint PDF
 RASTER_PPI = 200
-_PLACEHOLDER_SVG = (
-    '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="60">'
-    '<rect width="100%" height="100%" fill="#eee" stroke="#999"/>'
-    '<text x="10" y="35" font-family="sans-serif" font-size="14">'
-    "Image not available offline</text></svg>"
-)
+# Set in the format worker from its job: URL → the image cache's copy (see the docstring).
+_remote: dict[str, Path] | None = None
+
+
+def use_remote(mapping: Mapping[str, Path]) -> None:
+    """The remote images the build fetched for this job (the worker calls this)."""
+    global _remote
+    _remote = dict(mapping)
 
 
 def images(node: object) -> Iterator[dict]:
@@ -61,18 +64,19 @@ def localize(ast: dict, config: Config, workdir: Path, *, raster: bool) -> None:
     Targets become paths relative to ``workdir``, in which ``content`` links to the
     manuscript's content folder, so a Typst root of ``workdir`` reaches both. A remote
     image the HTML stage already cached (``remote-images/<sha256>.<ext>``, see the
-    package's images.py) is taken from that cache.
+    package's images.py) is taken from that cache. Nothing is fetched here.
     """
     from ..images import cached_remote_files
 
-    content_dir, offline = config.content_dir, config.offline
+    content_dir = config.content_dir
     link = workdir / "content"
     if not link.exists():
         link.symlink_to(content_dir.resolve(), target_is_directory=True)
-    fetched: dict[str, str] = {}
     # A worker renders the document before the html stage has pointed its remote images
-    # at the cache (build.document_stages): a URL fetched by an earlier build is there.
-    in_cache = cached_remote_files(config)
+    # at the cache (build.document_stages): the build fetched them into it first and
+    # sent the mapping (use_remote); in-process, the cache's index says the same.
+    in_cache = _remote if _remote is not None else cached_remote_files(config)
+    missing: dict[str, str] = {}
     for image in images(ast["blocks"]):
         target = image["c"][2][0]
         if target.startswith("data:"):
@@ -83,9 +87,13 @@ def localize(ast: dict, config: Config, workdir: Path, *, raster: bool) -> None:
         if cached is not None:
             local = cached
         elif is_remote(target):
-            if target not in fetched:
-                fetched[target] = _fetch(target, workdir, offline)
-            local = fetched[target]
+            if target not in missing:
+                logger.warning("remote image not in the image cache (%s); %s shows a "
+                               "placeholder: %s", "offline build" if config.offline
+                               else "it could not be fetched",
+                               "Word" if raster else "the Typst PDF", target)
+                missing[target] = _placeholder(workdir, "Image not available")
+            local = missing[target]
         else:
             local = _local(target, content_dir)
             if local is None:
@@ -93,24 +101,6 @@ def localize(ast: dict, config: Config, workdir: Path, *, raster: bool) -> None:
         if raster and local.lower().endswith(".svg"):
             local = _raster(workdir, local)
         image["c"][2][0] = local
-
-
-def _fetch(url: str, workdir: Path, offline: bool) -> str:
-    name = "remote-" + hashlib.sha256(url.encode()).hexdigest()[:16]
-    suffix = Path(urlsplit(url).path).suffix.lower()
-    if offline:
-        logger.warning("remote image not included (offline build): %s", url)
-        return _placeholder(workdir)
-    try:
-        with urllib.request.urlopen(url, timeout=REMOTE_TIMEOUT) as response:
-            data = response.read()
-    except (OSError, ValueError) as error:  # URLError and timeouts are OSErrors
-        logger.warning("remote image not included (%s): %s", type(error).__name__, url)
-        return _placeholder(workdir)
-    if suffix not in (".png", ".jpg", ".jpeg", ".gif", ".svg"):
-        suffix = ".svg" if data.lstrip()[:5] in (b"<?xml", b"<svg ") else ".png"
-    (workdir / f"{name}{suffix}").write_bytes(data)
-    return f"{name}{suffix}"
 
 
 def _cached_remote(config: Config, target: str, workdir: Path) -> str | None:
@@ -146,10 +136,13 @@ def _local(target: str, content_dir: Path) -> str | None:
     return f"content/{path.relative_to(content).as_posix()}"
 
 
-def _placeholder(workdir: Path, text: str = "Image not available offline") -> str:
+def _placeholder(workdir: Path, text: str = "Image not available") -> str:
+    """The PDF's placeholder drawing (images.PLACEHOLDER_SVG), saying ``text``."""
+    from ..images import PLACEHOLDER_SVG
+
     name = f"placeholder-{hashlib.sha256(text.encode()).hexdigest()[:8]}.svg"
-    (workdir / name).write_text(_PLACEHOLDER_SVG.replace("Image not available offline",
-                                                         html.escape(text)), encoding="utf-8")
+    (workdir / name).write_text(PLACEHOLDER_SVG.replace("Image not available",
+                                                        html.escape(text)), encoding="utf-8")
     return name
 
 

@@ -184,7 +184,13 @@ class Builder:
         package_logger.addHandler(kept)
         try:
             # Requests wait only while build() writes, not while its stages run.
-            build(self.config, warning_count=lambda: kept.count, writing=self.lock.exclusive)
+            # A fresh copy per build: a fresh door to the network (config.network), so a
+            # host that failed is asked again by the next build, not never in the session.
+            config = dataclasses.replace(self.config)
+            try:
+                build(config, warning_count=lambda: kept.count, writing=self.lock.exclusive)
+            finally:
+                config.network.report()
         finally:
             package_logger.removeHandler(kept)
 
