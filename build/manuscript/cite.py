@@ -56,7 +56,8 @@ DEFAULT_REQUESTS_CACHE = "ci/cache/requests-cache"
 # alone would have forgotten it with the build in between.
 EARLIER_FILE = ".cited-earlier.json"
 _MAX_WORKERS = 16  # lookups in flight overall; cite_transport bounds them per host
-_XNOS = re.compile(r"^(fig|tbl|eq):")  # cross-references, handled by the crossref filter
+# cross-references (pandoc-xnos, pandoc-secnos), handled by the crossref filter
+_XNOS = re.compile(r"^(fig|tbl|eq|sec):")
 OnLookup = Callable[[int, int], None]  # (lookups done, lookups in all)
 
 
@@ -150,10 +151,13 @@ class Failure:
 
 
 class UnresolvedCitations(CitationError):
-    """Keys found nowhere: one line per key, one annotation per place."""
+    """Keys found nowhere: one line per key, one annotation per place. ``bibliography``
+    holds what did resolve (rootstock publishes with the rest unresolved)."""
 
-    def __init__(self, failures: list[Failure], root: Path) -> None:
+    def __init__(self, failures: list[Failure], root: Path,
+                 bibliography: Bibliography | None = None) -> None:
         self.failures = failures
+        self.bibliography = bibliography
         lines = [f"  @{f.key} {f.problem} (cited at {_where(root, f.places)})" for f in failures]
         first = next((place for f in failures for place in f.places), (None, None))
         super().__init__(f"{len(failures)} citation(s) could not be resolved:\n"
@@ -164,6 +168,24 @@ class UnresolvedCitations(CitationError):
         """One per place a failed key is cited, saying what failed for that key."""
         return [(path, line, f"@{f.key} {f.problem}")
                 for f in self.failures for path, line in f.places] or super().annotations
+
+
+def warn_unresolved(config: Config, error: UnresolvedCitations) -> None:
+    """Rootstock's policy (``manubot-fail-on-errors`` off, its default): the build goes on,
+    each place an unresolved key is cited gets a warning, and citeproc prints the key
+    in bold with a question mark where the citation would be."""
+    for failure in error.failures:
+        for path, line in failure.places or ((None, None),):
+            where = f"{_rel(config.root, path)}:{line}: " if path else ""
+            logger.warning("%s@%s %s; it is shown as **%s?** in the text", where,
+                           failure.key, failure.problem, failure.key,
+                           extra={"file": path, "line": line})
+
+
+def fail_on_errors(settings: dict) -> bool:
+    """manubot's ``pandoc: manubot-fail-on-errors: true``: an unresolved citation stops
+    the build (off by default, as in manubot: the build publishes with a warning)."""
+    return settings.get("manubot-fail-on-errors") is True
 
 
 def _places(config: Config, input_id: str) -> tuple[tuple[Path, int], ...]:
@@ -214,8 +236,8 @@ def load_manual_references(paths: list[Path], extra: list,
                            root: Path | None = None) -> dict[str, CSL_Item]:
     """standard_id → valid CSL item, later files winning, as manubot's load_manual_references.
 
-    An item that cannot be used (not an object, no id) stops the build naming its file
-    and index: it is the author's own data, and silently citing nothing would hide it.
+    An item that is not an object stops the build naming its file and index (manubot
+    fails on it too); one without an id manubot skips, and so does this, with a warning.
     """
     loaded: list[tuple[CSL_Item, Path | None, str]] = []
     for path in dict.fromkeys(paths):
@@ -232,10 +254,13 @@ def load_manual_references(paths: list[Path], extra: list,
     references: dict[str, CSL_Item] = {}
     for csl_item, path, origin in loaded:
         try:
-            csl_item.standardize_id()
+            csl_item.standardize_id()  # manubot's: standard_citation, note standard_id, id
         except Exception as error:  # manubot raises bare ValueErrors and worse for odd ids
-            raise CitationError(f"manual reference {origin} has no usable id: {error}",
-                                path) from None
+            # manubot skips such an item and builds on: so does the build, saying so.
+            where = f"{_rel(root or Path.cwd(), path)}: " if path else ""
+            logger.warning("%smanual reference %s has no usable id (%s): skipped",
+                           where, origin, _first_line(error), extra={"file": path, "line": None})
+            continue
         standard_id = csl_item["id"]
         csl_item.set_id(shorten_citekey(standard_id))
         references[standard_id] = _valid(csl_item, path, origin, root or Path.cwd())
@@ -404,8 +429,12 @@ class CiteSettings:
 
 def cite(config: Config, input_ids: list[str], aliases: dict[str, str],
          settings: dict, *, prior: PriorBuild | None = None,
-         on_lookup: OnLookup | None = None) -> Bibliography:
+         on_lookup: OnLookup | None = None, raise_unresolved: bool = False) -> Bibliography:
     """The cite stage: the keys a manuscript uses → its bibliography.
+
+    A key that resolves nowhere is a warning at each place it is cited (rootstock's
+    policy), unless ``manubot-fail-on-errors: true`` or ``raise_unresolved`` (callers
+    that report it themselves): then UnresolvedCitations is raised.
 
     ``settings`` is the pandoc metadata manubot's process wrote (``bibliography``,
     ``references``, ``citekey-aliases``, and the ``manubot-*`` options). ``prior``
@@ -429,9 +458,15 @@ def cite(config: Config, input_ids: list[str], aliases: dict[str, str],
     with _manubot_quiet(config.verbose), cite_transport.installed(
             options.requests_cache, offline=config.offline, clear=options.clear_cache,
             policy=policy):
-        bibliography = resolve(config, input_ids, aliases, manual, prior,
-                               infer_prefixes=options.infer_prefixes,
-                               refresh=options.clear_cache, on_lookup=on_lookup)
+        try:
+            bibliography = resolve(config, input_ids, aliases, manual, prior,
+                                   infer_prefixes=options.infer_prefixes,
+                                   refresh=options.clear_cache, on_lookup=on_lookup)
+        except UnresolvedCitations as error:
+            if raise_unresolved or fail_on_errors(settings) or error.bibliography is None:
+                raise
+            warn_unresolved(config, error)
+            bibliography = error.bibliography
     bibliography.cited_earlier = prior.not_in(bibliography)
     return bibliography
 
@@ -520,7 +555,7 @@ def resolve(
         if item is not None:
             found[standard_id] = item
     if keys.failures:
-        raise UnresolvedCitations(keys.failures, config.root)
+        raise UnresolvedCitations(keys.failures, config.root, _bibliography(found, keys))
     return _bibliography(found, keys)
 
 

@@ -31,15 +31,16 @@ _NOT_CITATIONS = re.compile("|".join([
     r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>",
     # autolinks <https://…/@x>, <mailto:…>
     r"<[A-Za-z][A-Za-z0-9+.-]{1,31}:[^\s<>]*>",
-    # attributes {title="@fig:x"} (not the key of a citation "@{…}")
-    r"(?<!@)\{[^{}\n]*\}",
+    # attributes {title="@fig:x"} (not the key of a citation "@{…}", nor pandoc-xnos'
+    # protected reference "{@fig:x}", "{+@fig:x}", which is a reference)
+    r"(?<!@)\{(?![+*!]?@)[^{}\n]*\}",
     # reference-link definitions "[ref]: https://…/@x 'Title'" (not "[@tag]:", "[^note]:")
     r"^[ ]{0,3}\[[^\]@^\n][^\]\n]*\]:[ \t]*\S[^\n]*",
 ]), re.S | re.I | re.M)
 _TAG_DEFINITION = re.compile(r"^\[@(\{[^{}\n]+\}|[^\]\s]+)\]:[ \t]*(\S+)", re.M)
 _ATTRIBUTES = re.compile(r"\{([^{}\n]*)\}")
 _ID = re.compile(r"(?:^|\s)#([^\s}]+)")
-_XREF_LABEL = re.compile(r"^(fig|tbl|eq):(.+)$")
+_XREF_LABEL = re.compile(r"^(fig|tbl|eq|sec):(.+)$")
 _RAW_ID = re.compile(r"<[A-Za-z][^<>]*?\sid\s*=\s*[\"']([^\"']+)[\"']")
 _RAW_IMG = re.compile(r"<img\b([^<>]*)>", re.I)
 _RAW_ATTR = re.compile(r"([\w-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
@@ -78,7 +79,7 @@ class TagDefinition:
 
 @dataclass(frozen=True)
 class Label:
-    kind: str  # fig, tbl, eq
+    kind: str  # fig, tbl, eq, sec
     label: str  # "fig:plot"
     place: Place
     element: str | None = None  # "figure", "table", "equation": what it is written on
