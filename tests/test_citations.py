@@ -296,8 +296,11 @@ def test_retries_then_caches_only_good_answers(tmp_path: Path) -> None:
 
 
 def test_key_found_nowhere_fails_naming_each_key_and_place(tmp_path: Path) -> None:
+    """With manubot's ``manubot-fail-on-errors: true``: by default such a build publishes
+    with warnings (``test_key_found_nowhere_is_a_warning_at_each_place``)."""
     root = write_manuscript(tmp_path, "Good [@doi:10.5555/good].\n\nBad [@doi:10.5555/down] "
-                                      "and worse [@pmid:22222].\n\nAgain [@doi:10.5555/down].")
+                                      "and worse [@pmid:22222].\n\nAgain [@doi:10.5555/down].",
+                            pandoc_options="pandoc:\n  manubot-fail-on-errors: true\n")
     with CitationServer() as server:
         script_side_services(server)
         server.script("/doi.org/10.5555/good", json_reply(doi_csl("10.5555/good", "Good", "G")))
@@ -527,3 +530,25 @@ def test_corrupt_cache_is_moved_aside(tmp_path: Path) -> None:
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_key_found_nowhere_is_a_warning_at_each_place(tmp_path: Path) -> None:
+    """Rootstock's policy: the build publishes, each place is a warning (an annotation in
+    GitHub Actions), and the text shows the key where the citation would be."""
+    root = write_manuscript(tmp_path, "Good [@doi:10.5555/good].\n\nBad [@doi:10.5555/down]."
+                                      "\n\nAgain [@doi:10.5555/down].")
+    with CitationServer() as server:
+        script_side_services(server)
+        server.script("/doi.org/10.5555/good", json_reply(doi_csl("10.5555/good", "Good", "G")))
+        server.script("/doi.org/10.5555/down",
+                      Reply(status=503, body=b"", content_type="text/plain"))
+        done = run_manuscript(root, "build", "--no-pdf", env=online_env(server, **SEED_ENV))
+    annotations = [line.split(" lookup failed")[0] for line in done.stdout.splitlines()
+                   if line.startswith("::warning") and "10.5555/down" in line]
+    assert annotations == ["::warning file=content/01.text.md,line=5::content/01.text.md:5: "
+                           "@doi:10.5555/down",
+                           "::warning file=content/01.text.md,line=7::content/01.text.md:7: "
+                           "@doi:10.5555/down"], done.stdout
+    assert len(reference_list(root)) == 1  # the good one; the other is no entry
+    html = (root / "output" / "manuscript.html").read_text(encoding="utf-8")
+    assert html.count("<strong>doi:10.5555/down?</strong>") == 2

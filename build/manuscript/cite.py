@@ -208,6 +208,11 @@ def _rel(root: Path, path: Path) -> str:
 # ---------------------------------------------------------------- local sources
 
 
+# What pandoc reads of the bibliography formats manubot read through pandoc-citeproc.
+_PANDOC_BIBLIOGRAPHIES = {".bib": "biblatex", ".bibtex": "bibtex", ".ris": "ris",
+                          ".xml": "endnotexml"}
+
+
 def load_bibliography_file(path: Path) -> list:
     """A CSL JSON/YAML or BibTeX/BibLaTeX file as a list; syntax errors name file:line."""
     if path.suffix == ".json":
@@ -219,11 +224,18 @@ def load_bibliography_file(path: Path) -> list:
             raise CitationError("invalid JSON: nested too deeply", path) from None
     elif path.suffix in (".yaml", ".yml"):
         items = yamlfile.load(path, CitationError).data  # bounded; duplicate keys refused
-    else:
+    elif path.suffix in _PANDOC_BIBLIOGRAPHIES:
         from . import pandoc
 
-        result = pandoc.run([str(path), "--to", "csljson"])
+        result = pandoc.run([str(path), "--from", _PANDOC_BIBLIOGRAPHIES[path.suffix],
+                             "--to", "csljson"])
         items = json.loads(result.output)
+    else:  # manubot hands it to pandoc-citeproc, logs its failure and builds on
+        logger.warning("%s: not a bibliography format this build reads (%s): skipped",
+                       path.name, ", ".join([".json", ".yaml", ".yml",
+                                             *_PANDOC_BIBLIOGRAPHIES]),
+                       extra={"file": path, "line": None})
+        return []
     if items is None:
         return []
     if not isinstance(items, list):
