@@ -133,9 +133,54 @@ def _take_alias_definitions(block: dict, aliases: dict[str, str]) -> bool:
 
 
 def rewrite_ids(ast: dict, short_ids: dict[str, str]) -> None:
-    """Point every resolved citation at its short id, as citeproc will see it."""
+    """Point every resolved citation at its short id, as citeproc will see it, and show
+    each unresolved one as its key in bold with a question mark (``mark_unresolved``)."""
     for citation in _citations(ast["blocks"]):
         citation["citationId"] = short_ids.get(citation["citationId"], citation["citationId"])
+    mark_unresolved(ast["blocks"], set(short_ids.values()))
+
+
+UNRESOLVED_CLASS = "citation-unresolved"
+
+
+def mark_unresolved(node: object, known: set[str]) -> None:
+    """Take each citation of no known reference out of its Cite: in its place, its key in
+    bold with a question mark (**doi:10.1/x?**, as pandoc-citeproc showed it), in a Span
+    of class ``citation-unresolved``. Left to citeproc, it would become a link to a
+    bibliography entry that does not exist, which Typst refuses to compile."""
+    if isinstance(node, list):
+        if any(isinstance(item, dict) and item.get("t") == "Cite" for item in node):
+            node[:] = [new for item in node for new in _shown(item, known)]
+        for item in node:
+            mark_unresolved(item, known)
+    elif isinstance(node, dict):
+        for value in node.values():
+            mark_unresolved(value, known)
+
+
+def _shown(inline: object, known: set[str]) -> list:
+    """A Cite without its unresolved citations, and the Span that shows them."""
+    if not isinstance(inline, dict) or inline.get("t") != "Cite":
+        return [inline]
+    citations = inline["c"][0]
+    missing = [c for c in citations
+               if c["citationId"] not in known and not _XNOS.match(c["citationId"])]
+    if not missing:
+        return [inline]
+    keys: list[dict] = []
+    for citation in missing:
+        if keys:
+            keys += [{"t": "Str", "c": ";"}, {"t": "Space"}]
+        keys.append({"t": "Strong", "c": [{"t": "Str", "c": f"{citation['citationId']}?"}]})
+    bracketed = missing[0]["citationMode"]["t"] != "AuthorInText"
+    if bracketed:
+        keys = [{"t": "Str", "c": "["}, *keys, {"t": "Str", "c": "]"}]
+    span = {"t": "Span", "c": [["", [UNRESOLVED_CLASS], []], keys]}
+    kept = [c for c in citations if c not in missing]
+    if not kept:
+        return [span]
+    inline["c"][0] = kept
+    return [inline, {"t": "Space"}, span]
 
 
 # ---------------------------------------------------------------- failures
@@ -177,7 +222,7 @@ def warn_unresolved(config: Config, error: UnresolvedCitations) -> None:
     for failure in error.failures:
         for path, line in failure.places or ((None, None),):
             where = f"{_rel(config.root, path)}:{line}: " if path else ""
-            logger.warning("%s@%s %s; it is shown as **%s?** in the text", where,
+            logger.warning("%s@%s %s; the text shows it as **%s?**", where,
                            failure.key, failure.problem, failure.key,
                            extra={"file": path, "line": line})
 

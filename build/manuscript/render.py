@@ -40,8 +40,6 @@ _XREF_WARNING = re.compile(r"crossref: unknown reference @(\S+)")
 # Reported with its file:line:col by the build's source checks (check.py), so not here.
 _DUPLICATE_LABEL = re.compile(r"crossref: duplicate label ")
 _TITLE_WARNING = re.compile(r"pagetitle: (no title in the metadata.*)")
-# A key no source resolved: the cite stage warned at each place it is cited already.
-_CITEPROC_MISSING = re.compile(r"Citeproc: citation \S+ not found")
 
 
 @dataclass(frozen=True)
@@ -288,7 +286,7 @@ def _wrap(tag: str, paths: tuple[Path, ...]) -> str:
 
 def _report(config: Config, warning: str) -> None:
     """Log a pandoc/filter warning, with the content file and line when we can find it."""
-    if _DUPLICATE_LABEL.search(warning) or _CITEPROC_MISSING.search(warning):
+    if _DUPLICATE_LABEL.search(warning):
         return
     match = _XREF_WARNING.search(warning)
     if match:
