@@ -452,6 +452,15 @@ def test_unresolved_citation_publishes_with_a_warning_unless_strict(tmp_path: Pa
     assert shown == ["doi:10.5555/nowhere?"], shown  # visible where it is cited
     assert "#ref-doi:10.5555/nowhere" not in html  # no link to an entry that is not there
     assert "Citeproc" not in built.stderr  # said once, by the cite stage, with its place
+    # Again, with the cite stage's outputs reused (its citations.tsv lists the key too).
+    (root / "content" / "01.main.md").write_text(MANUBOT_SECTION + UNRESOLVED + "\nMore.\n",
+                                                encoding="utf-8")
+    again = run_manuscript(root, "build", "--pdf-engine", "typst", check=False)
+    assert again.returncode == 0, again.stderr
+    assert re.search(r"^cite .*\(unchanged, skipped\)$", again.stderr, re.M), again.stderr
+    assert re.search(rf"^warning: content/01\.main\.md:{line}: @doi:10\.5555/nowhere ",
+                     again.stderr, re.M), again.stderr
+    html = (root / "output" / "manuscript.html").read_text(encoding="utf-8")
     before = {p: p.read_bytes() for p in (root / "output").rglob("*") if p.is_file()}
     strict = run_manuscript(root, "build", "--pdf-engine", "typst", "--strict", check=False)
     assert strict.returncode == 1 and "--strict" in strict.stderr, strict.stderr

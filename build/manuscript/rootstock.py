@@ -212,10 +212,12 @@ def report_filters(root: Path, path: Path, value: object, text: str,
     """The ``filters:`` of a defaults file: each one is honoured (HONOURED_FILTERS) or
     reported once by name, with the line that lists it, as not run. ``reported``: the
     names warned about already (by another defaults file)."""
-    items = value if isinstance(value, list) else [value]
+    items = value if isinstance(value, list) else [] if value is None else [value]
     lines = _item_lines(text, "filters")
     rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
     for index, item in enumerate(items):
+        if item is None:  # an empty entry: nothing to run
+            continue
         name = filter_name(item)
         if name in HONOURED_FILTERS:
             logger.debug("%s: filter %s: %s", rel, name, HONOURED_FILTERS[name])

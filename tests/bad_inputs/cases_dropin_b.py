@@ -32,6 +32,23 @@ CASES = [
         "content/09.citations.md:3",
     ),
     Case(
+        # A filter we do not run is named (once, at its line) and the build goes on,
+        # whatever shape the entry has.
+        "defaults-filters-not-supported",
+        {"build/pandoc/defaults/common.yaml":
+             "filters:\n- pandoc-fignos\n- pandoc-crossref\n- {type: lua}\n- 42\n- null\n"
+             "- pandoc-crossref\n"},
+        "build/pandoc/defaults/common.yaml:3: pandoc filter 'pandoc-crossref' is not supported",
+        exit=0,
+        outputs_unchanged=False,
+    ),
+    Case(
+        "defaults-filters-not-supported-strict",
+        {"build/pandoc/defaults/common.yaml": "filters: [pandoc-include]\n"},
+        "--strict: ",
+        args=("build", "--strict"),
+    ),
+    Case(
         "manual-reference-without-id-strict",
         {SECTION: "## Citations\n\nKnown [@raw:demo].\n",
          "content/manual-references.json":
