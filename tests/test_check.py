@@ -473,3 +473,26 @@ def test_unresolved_citation_publishes_with_a_warning_unless_strict(tmp_path: Pa
     unresolved = [p for p in json.loads(checked.stdout) if p["code"] == "citation-unresolved"]
     assert [(p["line"], p["severity"]) for p in unresolved] == [(line, "warning")]
     assert checked.returncode == 1  # strict = true: check fails on warnings too
+
+
+def test_section_references_checked_as_the_build_resolves_them(tmp_path: Path) -> None:
+    """pandoc-secnos' references: a `sec:` label or any numbered heading's own id; an
+    unnumbered heading has no number. `check` and the build's filter agree on which."""
+    root = tmp_path / "sections"
+    (root / "content").mkdir(parents=True)
+    (root / "content" / "metadata.yaml").write_text("title: Sections\n", encoding="utf-8")
+    (root / "content" / "01.main.md").write_text(
+        "## Intro\n\nSee @sec:methods, {+@sec:intro}, [@sec:un], @sec:dash and @sec:nope.\n\n"
+        "## Methods {#sec:methods}\n\n## Unnumbered {.unnumbered #sec:un}\n\n## Dash {-}\n",
+        encoding="utf-8")
+    checked = run_manuscript(root, "check", "--format", "json", check=False)
+    undefined = sorted(p["message"].split()[0] for p in json.loads(checked.stdout)
+                       if p["code"] == "xref-undefined")
+    assert undefined == ["@sec:dash", "@sec:nope", "@sec:un"], checked.stdout
+    built = run_manuscript(root, "build", "--no-pdf")
+    unknown = sorted(line.rsplit(" ", 1)[1] for line in built.stderr.splitlines()
+                     if "unknown cross-reference" in line)
+    assert unknown == undefined, built.stderr
+    html = (root / "output" / "manuscript.html").read_text(encoding="utf-8")
+    assert re.search(r'See <a href="#sec:methods">2</a>, section\s<a\s+href="#intro">1</a>',
+                     html), html

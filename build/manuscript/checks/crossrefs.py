@@ -36,7 +36,8 @@ def check(scan: Scan) -> list[Problem]:
     referenced = {c.key for c in scan.citations if c.key.startswith(XREF_PREFIXES)}
     for citation in scan.citations:
         if citation.key.startswith(XREF_PREFIXES) and not _defined(citation.key, defined, scan):
-            what = "section" if citation.key.startswith("sec:") else "figure, table or equation"
+            what = ("numbered section" if citation.key.startswith("sec:")
+                    else "figure, table or equation")
             problems.append(_at(citation.place, "error", "xref-undefined",
                                 f"@{citation.key} refers to no {what} (it prints as ??)"))
     for label, place in defined.items():
@@ -46,7 +47,10 @@ def check(scan: Scan) -> list[Problem]:
 
 
 def _defined(key: str, defined: dict[str, Place], scan: Scan) -> bool:
-    """A label, or for a section also a heading's own id (``@sec:intro`` → ``intro``)."""
+    """A label, or for a section also a heading's own id (``@sec:intro`` → ``intro``);
+    never an unnumbered heading, which has no number to print."""
+    if key.startswith("sec:") and {key, key.removeprefix("sec:")} & scan.unnumbered:
+        return False
     if key in defined:
         return True
     return key.startswith("sec:") and key.removeprefix("sec:") in scan.anchors

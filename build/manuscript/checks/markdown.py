@@ -126,6 +126,7 @@ class Scan:
     images: list[Image] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
     anchors: set[str] = field(default_factory=set)
+    unnumbered: set[str] = field(default_factory=set)  # ids of {.unnumbered} / {-} headings
 
 
 def scan(sections: Sequence[Section]) -> Scan:
@@ -165,6 +166,7 @@ def _scan_one(section: Section, found: Scan) -> None:
     found.anchors.update(m.group(1) for m in _RAW_ID.finditer(text))
     for heading in _headings(text):
         found.anchors.add(heading)
+    found.unnumbered.update(_unnumbered(text))
     for start, alt, target, attributes in _bracketed(text, image=True):
         found.images.append(Image(target, alt, attributes, where(start)))
     for match in _RAW_IMG.finditer(text):
@@ -260,6 +262,21 @@ def _headings(text: str) -> Iterator[str]:
         count = seen.get(identifier, 0)
         seen[identifier] = count + 1
         yield identifier if not count else f"{identifier}-{count}"
+
+
+_UNNUMBERED = re.compile(r"(?:^|\s)(?:\.unnumbered|-)(?=\s|$)")
+
+
+def _unnumbered(text: str) -> Iterator[str]:
+    """The ids of ATX headings marked ``{.unnumbered}`` or ``{-}``: pandoc does not number
+    them, so pandoc-secnos (and crossref.lua) cannot reference them."""
+    for match in _ATX.finditer(text):
+        title = match.group(1)
+        attributes = _ATTRIBUTES.search(title)
+        if not attributes or not _UNNUMBERED.search(attributes.group(1)):
+            continue
+        explicit = _ID.search(attributes.group(1))
+        yield explicit.group(1) if explicit else auto_identifier(title)
 
 
 def auto_identifier(title: str) -> str:
