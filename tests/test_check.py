@@ -19,7 +19,19 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from helpers import ROOT, SEED_ENV, clean_env, copy_manuscript, run_cli, serving
+from helpers import (
+    ROOT,
+    SEED_ENV,
+    clean_env,
+    copy_manuscript,
+    parse_html,
+    pdf_text,
+    run_cli,
+    run_manuscript,
+    select,
+    serving,
+    text_of,
+)
 from localserver import serve_folder
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mistakes"
@@ -112,14 +124,15 @@ def test_json_output_for_editors(tmp_path: Path) -> None:
     assert {(r["code"], r["path"], r["line"], r["col"]) for r in rows} == EXPECTED
     assert all(set(r) == {"path", "line", "col", "severity", "code", "message"} for r in rows)
     orcid = next(r for r in rows if r["code"] == "metadata-orcid")
-    assert orcid["severity"] == "error" and "check digit" in orcid["message"]
+    # A warning: manubot publishes it (rootstock's template ships XXXX-XXXX-XXXX-XXXX).
+    assert orcid["severity"] == "warning" and "check digit" in orcid["message"]
 
 
 def test_github_actions_annotations_carry_the_column(tmp_path: Path) -> None:
     root = mistakes(tmp_path)
     completed = run_cli(root, "check", env=clean_env(**SEED_ENV),
                                check=False)
-    assert ("::error file=content/metadata.yaml,line=12,col=5::author 1's orcid"
+    assert ("::warning file=content/metadata.yaml,line=12,col=5::author 1's orcid"
             in completed.stdout), completed.stdout
     assert ("::warning file=content/03.results.md,line=5,col=17::eq:energy is never "
             "referenced [xref-unused]") in completed.stdout
@@ -194,7 +207,7 @@ def test_build_logs_the_same_problems_as_warnings(tmp_path: Path) -> None:
             matching = [w for w in warnings if expected in w]
             assert len(matching) == 1, (attempt, expected, built.stderr)
         assert len(warnings) == len(problems), (attempt, built.stderr)
-    strict = run_cli(root, "build", "--no-pdf", "--strict", check=False)
+    strict = run_cli(root, "build", "--pdf-engine", "typst", "--strict", check=False)
     assert strict.returncode == 1
 
 
@@ -351,3 +364,137 @@ def test_check_places_in_tricky_markdown(tmp_path: Path) -> None:
         ("06.links.md", 10, 18, undefined, "@fig:in-item"),
         ("07.front.md", 7, 23, undefined, "@fig:after-template"),
     }, completed.stdout
+
+
+# Manubot's own input, each form in one manuscript: what manubot accepts, `check` and the
+# build accept alike (issue 17). A citation no source resolves is rootstock's warning.
+MANUBOT_SECTION = """\
+## Introduction
+
+![A.](images/a.png){#fig:a}
+
+![B.](images/b.png){#fig:b}
+
+![C.](images/c.png){#fig:c}
+
+![D.](images/d.png){#fig:d}
+
+See {@fig:a}, [-@fig:b], {+@fig:c} and [@fig:d]; +@sec:methods and @sec:introduction.
+Cited [@doi:10.1000/json-standard-citation; @doi:10.1000/yaml-note; @doi:10.1000/bib;
+@doi:10.1000/ris; @raw:plain-id; @raw:yml-id].
+
+## Methods {#sec:methods}
+
+Nothing more.
+"""
+MANUBOT_REFERENCES = {
+    "manual-references.json": json.dumps([
+        {"standard_citation": "doi:10.1000/json-standard-citation", "type": "article-journal",
+         "title": "By standard_citation"},
+        {"id": "raw:plain-id", "type": "book", "title": "By id"},
+        {"type": "book", "title": "No id at all: manubot skips it"},
+    ], indent=2),
+    "manual-references-note.yaml": "- type: article-journal\n  title: By a note\n"
+                                   "  note: 'standard_id: doi:10.1000/yaml-note'\n",
+    "manual-references-more.yml": "- id: raw:yml-id\n  type: book\n  title: From .yml\n",
+    "manual-references-bib.bib": "@article{doi:10.1000/bib,\n  title = {From BibTeX},\n"
+                                 "  author = {Doe, Jane},\n  year = {2020},\n"
+                                 "  journal = {J}\n}\n",
+    "manual-references-ris.ris": "TY  - JOUR\nID  - doi:10.1000/ris\nTI  - From RIS\n"
+                                 "AU  - Doe, Jane\nPY  - 2020\nER  - \n",
+}
+UNRESOLVED = "\nAnd one found nowhere [@doi:10.5555/nowhere].\n"
+
+
+def manubot_input(root: Path, unresolved: bool) -> Path:
+    (root / "content" / "images").mkdir(parents=True)
+    (root / "content" / "metadata.yaml").write_text("title: Manubot input\n", encoding="utf-8")
+    for name in "abcd":
+        Image.new("RGB", (4, 4)).save(root / "content" / "images" / f"{name}.png")
+    text = MANUBOT_SECTION + (UNRESOLVED if unresolved else "")
+    (root / "content" / "01.main.md").write_text(text, encoding="utf-8")
+    for name, data in MANUBOT_REFERENCES.items():
+        (root / "content" / name).write_text(data, encoding="utf-8")
+    return root
+
+
+def test_manubot_input_is_valid_in_check_and_build_alike(tmp_path: Path) -> None:
+    root = manubot_input(tmp_path / "ok", unresolved=False)
+    checked = run_manuscript(root, "check", "--format", "json", check=False)
+    problems = json.loads(checked.stdout)
+    # The item without any id: skipped with a warning, as manubot skips it; nothing else.
+    assert [(p["path"], p["severity"], p["code"]) for p in problems] == [
+        ("content/manual-references.json", "warning", "reference-invalid")], checked.stdout
+    assert checked.returncode == 0
+    built = run_manuscript(root, "build", "--no-pdf", check=False)
+    assert built.returncode == 0, built.stderr
+    warnings = [line for line in built.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "item 2 has no usable id" in warnings[0], built.stderr
+    page = parse_html((root / "output" / "manuscript.html").read_text(encoding="utf-8"))
+    assert len(select(page, "#refs .csl-entry")) == 6  # every manual reference form
+    xrefs = [(e.etree_element.get("href"), text_of(e)) for e in select(page, "a[href^='#']")
+             if e.etree_element.get("href", "").startswith(("#fig:", "#sec:", "#intro"))]
+    assert ("#fig:a", "1") in xrefs and ("#fig:c", "3") in xrefs and ("#fig:b", "2") in xrefs
+    assert ("#sec:methods", "2") in xrefs and ("#introduction", "1") in xrefs
+    assert any(re.search(r"See 1, 2, fig\.\s3 and 4; section\s2 and 1\.", text_of(p))
+               for p in select(page, "p"))
+
+
+def test_unresolved_citation_publishes_with_a_warning_unless_strict(tmp_path: Path) -> None:
+    root = manubot_input(tmp_path / "nowhere", unresolved=True)
+    line = (MANUBOT_SECTION + UNRESOLVED).splitlines().index(UNRESOLVED.strip()) + 1
+    # Typst too: it refuses a link to a bibliography entry that does not exist.
+    built = run_manuscript(root, "build", "--pdf-engine", "typst", check=False)
+    assert built.returncode == 0, built.stderr
+    assert "doi:10.5555/nowhere?" in pdf_text(root / "output" / "manuscript.pdf")
+    assert re.search(rf"^warning: content/01\.main\.md:{line}: @doi:10\.5555/nowhere ",
+                     built.stderr, re.M), built.stderr
+    html = (root / "output" / "manuscript.html").read_text(encoding="utf-8")
+    shown = [text_of(e) for e in select(parse_html(html), ".citation-unresolved strong")]
+    assert shown == ["doi:10.5555/nowhere?"], shown  # visible where it is cited
+    assert "#ref-doi:10.5555/nowhere" not in html  # no link to an entry that is not there
+    assert "Citeproc" not in built.stderr  # said once, by the cite stage, with its place
+    # Again, with the cite stage's outputs reused (its citations.tsv lists the key too).
+    (root / "content" / "01.main.md").write_text(MANUBOT_SECTION + UNRESOLVED + "\nMore.\n",
+                                                encoding="utf-8")
+    again = run_manuscript(root, "build", "--pdf-engine", "typst", check=False)
+    assert again.returncode == 0, again.stderr
+    assert re.search(r"^cite .*\(unchanged, skipped\)$", again.stderr, re.M), again.stderr
+    assert re.search(rf"^warning: content/01\.main\.md:{line}: @doi:10\.5555/nowhere ",
+                     again.stderr, re.M), again.stderr
+    html = (root / "output" / "manuscript.html").read_text(encoding="utf-8")
+    before = {p: p.read_bytes() for p in (root / "output").rglob("*") if p.is_file()}
+    strict = run_manuscript(root, "build", "--pdf-engine", "typst", "--strict", check=False)
+    assert strict.returncode == 1 and "--strict" in strict.stderr, strict.stderr
+    (root / "manuscript.toml").write_text("strict = true\n", encoding="utf-8")
+    configured = run_manuscript(root, "build", "--pdf-engine", "typst", check=False)
+    assert configured.returncode == 1 and "--strict" in configured.stderr
+    after = {p: p.read_bytes() for p in (root / "output").rglob("*") if p.is_file()}
+    assert after == before  # a strict failure leaves the published output as it was
+    checked = run_manuscript(root, "check", "--format", "json", check=False)
+    unresolved = [p for p in json.loads(checked.stdout) if p["code"] == "citation-unresolved"]
+    assert [(p["line"], p["severity"]) for p in unresolved] == [(line, "warning")]
+    assert checked.returncode == 1  # strict = true: check fails on warnings too
+
+
+def test_section_references_checked_as_the_build_resolves_them(tmp_path: Path) -> None:
+    """pandoc-secnos' references: a `sec:` label or any numbered heading's own id; an
+    unnumbered heading has no number. `check` and the build's filter agree on which."""
+    root = tmp_path / "sections"
+    (root / "content").mkdir(parents=True)
+    (root / "content" / "metadata.yaml").write_text("title: Sections\n", encoding="utf-8")
+    (root / "content" / "01.main.md").write_text(
+        "## Intro\n\nSee @sec:methods, {+@sec:intro}, [@sec:un], @sec:dash and @sec:nope.\n\n"
+        "## Methods {#sec:methods}\n\n## Unnumbered {.unnumbered #sec:un}\n\n## Dash {-}\n",
+        encoding="utf-8")
+    checked = run_manuscript(root, "check", "--format", "json", check=False)
+    undefined = sorted(p["message"].split()[0] for p in json.loads(checked.stdout)
+                       if p["code"] == "xref-undefined")
+    assert undefined == ["@sec:dash", "@sec:nope", "@sec:un"], checked.stdout
+    built = run_manuscript(root, "build", "--no-pdf")
+    unknown = sorted(line.rsplit(" ", 1)[1] for line in built.stderr.splitlines()
+                     if "unknown cross-reference" in line)
+    assert unknown == undefined, built.stderr
+    html = (root / "output" / "manuscript.html").read_text(encoding="utf-8")
+    assert re.search(r'See <a href="#sec:methods">2</a>, section\s<a\s+href="#intro">1</a>',
+                     html), html

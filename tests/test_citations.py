@@ -8,6 +8,7 @@ so nothing here reaches the network.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 import sys
@@ -187,17 +188,24 @@ def test_yaml_manual_references_are_fixed_too(tmp_path: Path) -> None:
     assert book["issued"] == {"date-parts": [[2001, 5]]}
 
 
-@pytest.mark.parametrize(("items", "fragment"), [
-    ([{"id": "raw:a", "title": "A"}, "just a string"], "item 1 is a string"),
-    ([{"title": "no id at all"}], "item 0"),
-])
-def test_unusable_manual_reference_names_file_and_item(tmp_path: Path, items: list,
-                                                       fragment: str) -> None:
-    root = write_manuscript(tmp_path, "See [@raw:a].", items)
+def test_unusable_manual_reference_names_file_and_item(tmp_path: Path) -> None:
+    root = write_manuscript(tmp_path, "See [@raw:a].",
+                            [{"id": "raw:a", "title": "A"}, "just a string"])
     done = run_manuscript(root, "build", "--no-pdf", check=False)
     assert done.returncode == 1
     error = next(line for line in done.stderr.splitlines() if line.startswith("error:"))
-    assert "content/manual-references.json" in error and fragment in error, done.stderr
+    assert "content/manual-references.json" in error and "item 1 is a string" in error, \
+        done.stderr
+
+
+def test_manual_reference_without_id_is_skipped_as_manubot_skips_it(tmp_path: Path) -> None:
+    root = write_manuscript(tmp_path, "See [@raw:a].",
+                            [{"title": "no id at all"}, {"id": "raw:a", "title": "A"}])
+    done = run_manuscript(root, "build", "--no-pdf")
+    warning = next(line for line in done.stderr.splitlines() if "no usable id" in line)
+    assert warning.startswith("warning: content/manual-references.json: manual reference "
+                              "item 0 ")
+    assert len(reference_list(root)) == 1  # the usable one is cited
     assert "Traceback" not in done.stderr
 
 
@@ -297,8 +305,11 @@ def test_retries_then_caches_only_good_answers(tmp_path: Path) -> None:
 
 
 def test_key_found_nowhere_fails_naming_each_key_and_place(tmp_path: Path) -> None:
+    """With manubot's ``manubot-fail-on-errors: true``: by default such a build publishes
+    with warnings (``test_key_found_nowhere_is_a_warning_at_each_place``)."""
     root = write_manuscript(tmp_path, "Good [@doi:10.5555/good].\n\nBad [@doi:10.5555/down] "
-                                      "and worse [@pmid:22222].\n\nAgain [@doi:10.5555/down].")
+                                      "and worse [@pmid:22222].\n\nAgain [@doi:10.5555/down].",
+                            pandoc_options="pandoc:\n  manubot-fail-on-errors: true\n")
     with CitationServer() as server:
         script_side_services(server)
         server.script("/doi.org/10.5555/good", json_reply(doi_csl("10.5555/good", "Good", "G")))
@@ -528,3 +539,27 @@ def test_corrupt_cache_is_moved_aside(tmp_path: Path) -> None:
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_key_found_nowhere_is_a_warning_at_each_place(tmp_path: Path) -> None:
+    """Rootstock's policy: the build publishes, each place is a warning (an annotation in
+    GitHub Actions), and the text shows the key where the citation would be."""
+    root = write_manuscript(tmp_path, "Good [@doi:10.5555/good].\n\nBad [@doi:10.5555/down]."
+                                      "\n\nAgain [@doi:10.5555/down].")
+    with CitationServer() as server:
+        script_side_services(server)
+        server.script("/doi.org/10.5555/good", json_reply(doi_csl("10.5555/good", "Good", "G")))
+        server.script("/doi.org/10.5555/down",
+                      Reply(status=503, body=b"", content_type="text/plain"))
+        done = run_manuscript(root, "build", "--no-pdf", env=online_env(server, **SEED_ENV))
+    annotations = [line.split(" lookup failed")[0] for line in done.stdout.splitlines()
+                   if line.startswith("::warning") and "10.5555/down" in line]
+    assert annotations == ["::warning file=content/01.text.md,line=5::content/01.text.md:5: "
+                           "@doi:10.5555/down",
+                           "::warning file=content/01.text.md,line=7::content/01.text.md:7: "
+                           "@doi:10.5555/down"], done.stdout
+    assert len(reference_list(root)) == 1  # the good one; the other is no entry
+    html = (root / "output" / "manuscript.html").read_text(encoding="utf-8")
+    shown = re.findall(r'<span\s+class="citation-unresolved">\[<strong>doi:10\.5555/down\?'
+                       r'</strong>\]</span>', html)
+    assert len(shown) == 2, html

@@ -262,3 +262,41 @@ def test_build_reports_each_unknown_reference_once(tmp_path: Path) -> None:
         f"warning: content/40.unknown.md:{line}: unknown cross-reference @fig:gone"
         for line in (3, 5, 7)
     ]
+
+
+SECTIONS = """\
+### Before the first
+
+## Introduction
+
+## Methods {#sec:methods}
+
+### Detail {#sec:detail}
+
+## Skipped {.unnumbered}
+
+## Results {#sec:results}
+
+See @sec:methods, @sec:detail, @sec:results, @sec:introduction and @sec:before-the-first.
+"""
+
+
+@pytest.mark.parametrize("offset", [None, "2"])
+def test_section_references_print_the_numbers_pandoc_gives_the_headings(
+        offset: str | None) -> None:
+    """With number-sections (rootstock's defaults may set it, and the build honours it),
+    pandoc numbers the headings: a reference must print the same number, counted from
+    the highest level used (so "0.1" for a deeper heading before it), offset included."""
+    args = ["--number-sections", *([f"--number-offset={offset}"] if offset else [])]
+    result = subprocess.run(
+        [golden.pandoc_path(), "--from=markdown", "--to=html5", *args,
+         f"--lua-filter={CROSSREF}"],
+        input=SECTIONS, capture_output=True, text=True, encoding="utf-8", check=True)
+    parser = TreeBuilder()
+    parser.feed(result.stdout)
+    headings = {el.attrs.get("id"): el.attrs.get("data-number")
+                for el in parser.root.iter() if el.tag in ("h2", "h3")}
+    links = [(el.attrs["href"][1:], text(el)) for el in parser.root.iter() if el.tag == "a"]
+    assert len(links) == 5
+    assert all(headings[target] == number for target, number in links), (headings, links)
+    assert headings["before-the-first"] == ("2.0.1" if offset else "0.1")

@@ -142,6 +142,10 @@ def test_workflow_is_this_repositorys_installing_the_pin(tmp_path: Path) -> None
             if "cache-dependency-path" in step.get("with", {}):
                 assert step["with"]["cache-dependency-path"] == "requirements.txt"
     assert installs == 2
+    # Errors fail it, warnings are annotations: strictness is the author's choice, in
+    # manuscript.toml. This repository's own CI builds with --strict.
+    assert _build_command(theirs) == "manuscript build"
+    assert _build_command(ours) == "manuscript build --strict"
     # Apart from where the package comes from, the same workflow as this repository's.
     assert _without_install(theirs) == _without_install(ours)
 
@@ -250,6 +254,15 @@ def test_adopt_leaves_content_and_build_untouched(adopted_tour) -> None:
     assert all(after[".github"][k] == v for k, v in before[".github"].items())
 
 
+def test_adopted_workflow_fails_on_errors_only(adopted_tour) -> None:
+    """Rootstock published with warnings: the first push after switching is not red
+    for a warning. Strictness stays the author's choice (``strict = true``)."""
+    root, _, _, _ = adopted_tour
+    workflow = yaml.safe_load((root / ".github/workflows/manuscript.yaml").read_text())
+    assert _build_command(workflow) == "manuscript build"
+    assert "strict" not in read_config_file(root)
+
+
 def test_adopt_reports_what_of_build_is_honoured(adopted_tour) -> None:
     root, completed, _, _, _ = adopted_tour
     out = completed.stdout
@@ -282,14 +295,18 @@ def _requirements(root: Path) -> list[str]:
     return [line for line in lines if line.strip() and not line.startswith("#")]
 
 
+def _build_command(workflow: dict) -> str:
+    return next(s["run"] for s in workflow["jobs"]["build"]["steps"] if s.get("name") == "Build")
+
+
 def _without_install(workflow: dict) -> dict:
-    """The workflow with the install command and the pip cache key taken out."""
+    """The workflow with the install and build commands and the pip cache key taken out."""
     jobs = {}
     for name, job in workflow["jobs"].items():
         steps = []
         for step in job["steps"]:
             step = dict(step)
-            if step.get("name") == "Install":
+            if step.get("name") in ("Install", "Build"):
                 step.pop("run")
             if "with" in step:
                 step["with"] = {k: v for k, v in step["with"].items()

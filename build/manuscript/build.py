@@ -199,7 +199,10 @@ def cite_stage(config: Config, processed: process.Processed, parsed: ParsedMarkd
         rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise TypeError("references.json is not a list of CSL items")
-        short_ids = {row["input_id"]: row["short_id"] for row in rows}
+        # citations.tsv lists unresolved keys too (as manubot's does): only a key with a
+        # reference gets its short id, so the others are still shown as unresolved.
+        ids = {item.get("id") for item in items}
+        short_ids = {row["input_id"]: row["short_id"] for row in rows if row["short_id"] in ids}
         return cite.Bibliography(csl_items=items, rows=rows, short_ids=short_ids,
                                  cited_earlier=outputs[cite.EARLIER_FILE].decode("utf-8"))
 

@@ -109,9 +109,14 @@ def _run_stages(config: Config, found: list[Problem],
         processed = _process(config, found)
         ast = pandoc.markdown_to_ast(processed.markdown)
         keys, aliases = cite.collect_citekeys(ast)
-        bibliography = cite.cite(config, keys, aliases, processed.variables["pandoc"])
+        settings = processed.variables["pandoc"]
+        bibliography = cite.cite(config, keys, aliases, settings, raise_unresolved=True)
     except cite.UnresolvedCitations as error:
-        return None, _unresolved(error, scan)
+        # An error only where the build stops on it (manubot-fail-on-errors): by
+        # default a build publishes with a warning, as rootstock does.
+        severity = "error" if cite.fail_on_errors(settings) else "warning"
+        resolved = error.bibliography.csl_items if error.bibliography else None
+        return resolved, _unresolved(error, scan, severity)
     except ManuscriptError as error:
         problem = Problem(error.path, error.line, None, "error",
                           _ERROR_CODES.get(type(error), "build-error"), error.message)
@@ -119,8 +124,9 @@ def _run_stages(config: Config, found: list[Problem],
     return bibliography.csl_items, []
 
 
-def _unresolved(error: cite.UnresolvedCitations, scan: markdown.Scan) -> list[Problem]:
-    """One ``citation-unresolved`` error per place a failed key is cited, with its column."""
+def _unresolved(error: cite.UnresolvedCitations, scan: markdown.Scan,
+                severity: str = "error") -> list[Problem]:
+    """One ``citation-unresolved`` problem per place a failed key is cited, with its column."""
     problems = []
     for text, group in error.unreachable:  # one line per unreachable service, not per key
         places = [c.place for c in scan.citations if c.key == group[0].key]
@@ -134,9 +140,9 @@ def _unresolved(error: cite.UnresolvedCitations, scan: markdown.Scan) -> list[Pr
             continue  # reported as citation-malformed, with what is wrong with it
         places = [c.place for c in scan.citations if c.key == failure.key]
         message = f"@{failure.key} {failure.problem}"
-        problems += [Problem(p.path, p.line, p.col, "error", "citation-unresolved", message)
+        problems += [Problem(p.path, p.line, p.col, severity, "citation-unresolved", message)  # type: ignore[arg-type]
                      for p in places] or [
-            Problem(path, line, None, "error", "citation-unresolved", message)
+            Problem(path, line, None, severity, "citation-unresolved", message)  # type: ignore[arg-type]
             for path, line in failure.places or [(None, None)]]
     return problems
 

@@ -57,7 +57,8 @@ DEFAULT_REQUESTS_CACHE = "ci/cache/requests-cache"
 # alone would have forgotten it with the build in between.
 EARLIER_FILE = ".cited-earlier.json"
 _MAX_WORKERS = 16  # lookups in flight overall; cite_transport bounds them per host
-_XNOS = re.compile(r"^(fig|tbl|eq):")  # cross-references, handled by the crossref filter
+# cross-references (pandoc-xnos, pandoc-secnos), handled by the crossref filter
+_XNOS = re.compile(r"^(fig|tbl|eq|sec):")
 OnLookup = Callable[[int, int], None]  # (lookups done, lookups in all)
 
 
@@ -133,9 +134,54 @@ def _take_alias_definitions(block: dict, aliases: dict[str, str]) -> bool:
 
 
 def rewrite_ids(ast: dict, short_ids: dict[str, str]) -> None:
-    """Point every resolved citation at its short id, as citeproc will see it."""
+    """Point every resolved citation at its short id, as citeproc will see it, and show
+    each unresolved one as its key in bold with a question mark (``mark_unresolved``)."""
     for citation in _citations(ast["blocks"]):
         citation["citationId"] = short_ids.get(citation["citationId"], citation["citationId"])
+    mark_unresolved(ast["blocks"], set(short_ids.values()))
+
+
+UNRESOLVED_CLASS = "citation-unresolved"
+
+
+def mark_unresolved(node: object, known: set[str]) -> None:
+    """Take each citation of no known reference out of its Cite: in its place, its key in
+    bold with a question mark (**doi:10.1/x?**, as pandoc-citeproc showed it), in a Span
+    of class ``citation-unresolved``. Left to citeproc, it would become a link to a
+    bibliography entry that does not exist, which Typst refuses to compile."""
+    if isinstance(node, list):
+        if any(isinstance(item, dict) and item.get("t") == "Cite" for item in node):
+            node[:] = [new for item in node for new in _shown(item, known)]
+        for item in node:
+            mark_unresolved(item, known)
+    elif isinstance(node, dict):
+        for value in node.values():
+            mark_unresolved(value, known)
+
+
+def _shown(inline: object, known: set[str]) -> list:
+    """A Cite without its unresolved citations, and the Span that shows them."""
+    if not isinstance(inline, dict) or inline.get("t") != "Cite":
+        return [inline]
+    citations = inline["c"][0]
+    missing = [c for c in citations
+               if c["citationId"] not in known and not _XNOS.match(c["citationId"])]
+    if not missing:
+        return [inline]
+    keys: list[dict] = []
+    for citation in missing:
+        if keys:
+            keys += [{"t": "Str", "c": ";"}, {"t": "Space"}]
+        keys.append({"t": "Strong", "c": [{"t": "Str", "c": f"{citation['citationId']}?"}]})
+    bracketed = missing[0]["citationMode"]["t"] != "AuthorInText"
+    if bracketed:
+        keys = [{"t": "Str", "c": "["}, *keys, {"t": "Str", "c": "]"}]
+    span = {"t": "Span", "c": [["", [UNRESOLVED_CLASS], []], keys]}
+    kept = [c for c in citations if c not in missing]
+    if not kept:
+        return [span]
+    inline["c"][0] = kept
+    return [inline, {"t": "Space"}, span]
 
 
 # ---------------------------------------------------------------- failures
@@ -155,11 +201,14 @@ class Failure:
 
 class UnresolvedCitations(CitationError):
     """Keys found nowhere: one line per key — or, for keys whose services could not be
-    reached, one line per host with the hint ``--offline`` — and one annotation per place."""
+    reached, one line per host with the hint ``--offline`` — and one annotation per place.
+    ``bibliography`` holds what did resolve (rootstock publishes with the rest unresolved)."""
 
     def __init__(self, failures: list[Failure], root: Path,
-                 reasons: dict[str, str] | None = None) -> None:
+                 reasons: dict[str, str] | None = None,
+                 bibliography: Bibliography | None = None) -> None:
         self.failures = failures
+        self.bibliography = bibliography
         lines = [f"  @{f.key} {f.problem} (cited at {_where(root, f.places)})"
                  for f in failures if not f.unreachable]
         self.unreachable = _by_hosts(failures, reasons or {})
@@ -192,6 +241,28 @@ def _by_hosts(failures: list[Failure], reasons: dict[str, str]
     return lines
 
 
+def warn_unresolved(config: Config, error: UnresolvedCitations) -> None:
+    """Rootstock's policy (``manubot-fail-on-errors`` off, its default): the build goes on,
+    each place an unresolved key is cited gets a warning, and citeproc prints the key
+    in bold with a question mark where the citation would be."""
+    for text, _ in error.unreachable:  # one line per unreachable service, not per place
+        logger.warning("%s", text)
+    for failure in error.failures:
+        if failure.unreachable:
+            continue
+        for path, line in failure.places or ((None, None),):
+            where = f"{_rel(config.root, path)}:{line}: " if path else ""
+            logger.warning("%s@%s %s; the text shows it as **%s?**", where,
+                           failure.key, failure.problem, failure.key,
+                           extra={"file": path, "line": line})
+
+
+def fail_on_errors(settings: dict) -> bool:
+    """manubot's ``pandoc: manubot-fail-on-errors: true``: an unresolved citation stops
+    the build (off by default, as in manubot: the build publishes with a warning)."""
+    return settings.get("manubot-fail-on-errors") is True
+
+
 def _places(config: Config, input_id: str) -> tuple[tuple[Path, int], ...]:
     places = find_occurrences(config.content_dir, f"@{input_id}")
     places += find_occurrences(config.content_dir, f"@{{{input_id}}}")
@@ -212,6 +283,11 @@ def _rel(root: Path, path: Path) -> str:
 # ---------------------------------------------------------------- local sources
 
 
+# What pandoc reads of the bibliography formats manubot read through pandoc-citeproc.
+_PANDOC_BIBLIOGRAPHIES = {".bib": "biblatex", ".bibtex": "bibtex", ".ris": "ris",
+                          ".xml": "endnotexml"}
+
+
 def load_bibliography_file(path: Path) -> list:
     """A CSL JSON/YAML or BibTeX/BibLaTeX file as a list; syntax errors name file:line."""
     if path.suffix == ".json":
@@ -223,11 +299,18 @@ def load_bibliography_file(path: Path) -> list:
             raise CitationError("invalid JSON: nested too deeply", path) from None
     elif path.suffix in (".yaml", ".yml"):
         items = yamlfile.load(path, CitationError).data  # bounded; duplicate keys refused
-    else:
+    elif path.suffix in _PANDOC_BIBLIOGRAPHIES:
         from . import pandoc
 
-        result = pandoc.run([str(path), "--to", "csljson"])
+        result = pandoc.run([str(path), "--from", _PANDOC_BIBLIOGRAPHIES[path.suffix],
+                             "--to", "csljson"])
         items = json.loads(result.output)
+    else:  # manubot hands it to pandoc-citeproc, logs its failure and builds on
+        logger.warning("%s: not a bibliography format this build reads (%s): skipped",
+                       path.name, ", ".join([".json", ".yaml", ".yml",
+                                             *_PANDOC_BIBLIOGRAPHIES]),
+                       extra={"file": path, "line": None})
+        return []
     if items is None:
         return []
     if not isinstance(items, list):
@@ -240,8 +323,8 @@ def load_manual_references(paths: list[Path], extra: list,
                            root: Path | None = None) -> dict[str, CSL_Item]:
     """standard_id → valid CSL item, later files winning, as manubot's load_manual_references.
 
-    An item that cannot be used (not an object, no id) stops the build naming its file
-    and index: it is the author's own data, and silently citing nothing would hide it.
+    An item that is not an object stops the build naming its file and index (manubot
+    fails on it too); one without an id manubot skips, and so does this, with a warning.
     """
     loaded: list[tuple[CSL_Item, Path | None, str]] = []
     for path in dict.fromkeys(paths):
@@ -258,10 +341,13 @@ def load_manual_references(paths: list[Path], extra: list,
     references: dict[str, CSL_Item] = {}
     for csl_item, path, origin in loaded:
         try:
-            csl_item.standardize_id()
+            csl_item.standardize_id()  # manubot's: standard_citation, note standard_id, id
         except Exception as error:  # manubot raises bare ValueErrors and worse for odd ids
-            raise CitationError(f"manual reference {origin} has no usable id: {error}",
-                                path) from None
+            # manubot skips such an item and builds on: so does the build, saying so.
+            where = f"{_rel(root or Path.cwd(), path)}: " if path else ""
+            logger.warning("%smanual reference %s has no usable id (%s): skipped",
+                           where, origin, _first_line(error), extra={"file": path, "line": None})
+            continue
         standard_id = csl_item["id"]
         csl_item.set_id(shorten_citekey(standard_id))
         references[standard_id] = _valid(csl_item, path, origin, root or Path.cwd())
@@ -430,8 +516,12 @@ class CiteSettings:
 
 def cite(config: Config, input_ids: list[str], aliases: dict[str, str],
          settings: dict, *, prior: PriorBuild | None = None,
-         on_lookup: OnLookup | None = None) -> Bibliography:
+         on_lookup: OnLookup | None = None, raise_unresolved: bool = False) -> Bibliography:
     """The cite stage: the keys a manuscript uses → its bibliography.
+
+    A key that resolves nowhere is a warning at each place it is cited (rootstock's
+    policy), unless ``manubot-fail-on-errors: true`` or ``raise_unresolved`` (callers
+    that report it themselves): then UnresolvedCitations is raised.
 
     ``settings`` is the pandoc metadata manubot's process wrote (``bibliography``,
     ``references``, ``citekey-aliases``, and the ``manubot-*`` options). ``prior``
@@ -455,9 +545,15 @@ def cite(config: Config, input_ids: list[str], aliases: dict[str, str],
     with _manubot_quiet(config.verbose), cite_transport.installed(
             options.requests_cache, offline=config.offline, clear=options.clear_cache,
             policy=policy, door=config.network):
-        bibliography = resolve(config, input_ids, aliases, manual, prior,
-                               infer_prefixes=options.infer_prefixes,
-                               refresh=options.clear_cache, on_lookup=on_lookup)
+        try:
+            bibliography = resolve(config, input_ids, aliases, manual, prior,
+                                   infer_prefixes=options.infer_prefixes,
+                                   refresh=options.clear_cache, on_lookup=on_lookup)
+        except UnresolvedCitations as error:
+            if raise_unresolved or fail_on_errors(settings) or error.bibliography is None:
+                raise
+            warn_unresolved(config, error)
+            bibliography = error.bibliography
     bibliography.cited_earlier = prior.not_in(bibliography)
     return bibliography
 
@@ -551,7 +647,8 @@ def resolve(
     if keys.failures:
         hosts = [host for failure in keys.failures for host in failure.unreachable]
         door.mark_reported(hosts)  # named in the error, with the hint: not again
-        raise UnresolvedCitations(keys.failures, config.root, door.unreachable())
+        raise UnresolvedCitations(keys.failures, config.root, door.unreachable(),
+                                  _bibliography(found, keys))
     return _bibliography(found, keys)
 
 

@@ -62,7 +62,8 @@ def resolve_keys(config: Config, keys: Sequence[str], *, in_manuscript: bool) ->
                     else ""}
         prior = cite.PriorBuild({}, {})
     try:
-        bibliography = cite.cite(config, input_ids, {}, settings, prior=prior)
+        bibliography = cite.cite(config, input_ids, {}, settings, prior=prior,
+                                 raise_unresolved=True)  # the keys asked for: all or fail
     except cite.UnresolvedCitations as error:
         raise CitationError(_unresolved_message(config, error.failures, in_manuscript)) from None
     by_id = {item["id"]: item for item in bibliography.csl_items}

@@ -117,6 +117,7 @@ def read_pandoc_defaults(root: Path, env: Mapping[str, str] | None = None) -> Pa
     folder = pandoc_defaults_folder(root, env)
     merged: dict = {}
     csl, csl_place = None, None
+    reported_filters: set[str] = set()
     files = tuple(folder / name for name in rootstock.DEFAULTS_FILES
                   if (folder / name).is_file())
     for path in files:
@@ -132,7 +133,9 @@ def read_pandoc_defaults(root: Path, env: Mapping[str, str] | None = None) -> Pa
             raise ConfigError("pandoc defaults must be a mapping of options", path, 1)
         lines = rootstock.key_lines(text)
         for key, value in data.items():
-            if key not in _DEFAULTS_KEYS or path.name == "pdf-weasyprint.yaml":
+            if key == "filters":  # each one honoured, or reported once by name
+                rootstock.report_filters(root, path, value, text, reported_filters)
+            elif key not in _DEFAULTS_KEYS or path.name == "pdf-weasyprint.yaml":
                 rootstock.report_replaced_key(root, path, key, value, lines.get((key,)))
             elif isinstance(value, dict):
                 if key == "metadata" and "csl" in value:

@@ -101,8 +101,6 @@ DEFAULTS_FILES = ("common.yaml", "html.yaml", "pdf-weasyprint.yaml")
 
 # What replaces a pandoc defaults key that this pipeline does not pass to pandoc.
 _REPLACED_BY = {
-    "filters": "cross-references are numbered by our Lua filter and citations resolved by "
-               "our cite stage; other pandoc filters are not run",
     "html-math-method": "math is MathML in the HTML and SVG in the PDF",
     "include-after-body": "the page's theme and scripts come from build/theme/ "
                           "(template.html, css/*.css, js/*.js)",
@@ -116,6 +114,19 @@ _REPLACED_BY = {
     "input-file": "content/ is read as Manubot Markdown",
     "to": "output/manuscript.html and output/manuscript.pdf are written",
     "output-file": "output/manuscript.html and output/manuscript.pdf are written",
+}
+
+# The pandoc filters a repository's defaults may list whose work is done here, and by
+# what; any other filter is reported once, by name, with the line that lists it.
+_XNOS_FILTER = "our cross-reference filter (crossref.lua) numbers and references them"
+HONOURED_FILTERS = {
+    "pandoc-fignos": _XNOS_FILTER, "pandoc-tablenos": _XNOS_FILTER,
+    "pandoc-eqnos": _XNOS_FILTER, "pandoc-secnos": _XNOS_FILTER, "pandoc-xnos": _XNOS_FILTER,
+    "pandoc-manubot-cite": "the cite stage resolves citations as manubot's filter did",
+    "citeproc": "pandoc's citeproc formats the citations",
+    "pandoc-citeproc": "pandoc's citeproc formats the citations",
+    "pandoc-url2cite": "citations of URLs ([@https://…]) are looked up by the cite stage",
+    "spellcheck.lua": "the spelling check (`manuscript check`, or SPELLCHECK=true)",
 }
 
 _THEME_HOWTO = ("this pipeline uses its own theme instead (README: Coming from rootstock). "
@@ -196,6 +207,56 @@ def report_replaced_key(root: Path, path: Path, key: str, value: object,
     where = f"{rel}:{line}: " if line else f"{rel}: "
     logger.warning("%s%r differs from rootstock's stock defaults and is not used: %s",
                    where, key, instead, extra={"file": path, "line": line})
+
+
+def report_filters(root: Path, path: Path, value: object, text: str,
+                   reported: set[str]) -> None:
+    """The ``filters:`` of a defaults file: each one is honoured (HONOURED_FILTERS) or
+    reported once by name, with the line that lists it, as not run. ``reported``: the
+    names warned about already (by another defaults file)."""
+    items = value if isinstance(value, list) else [] if value is None else [value]
+    lines = _item_lines(text, "filters")
+    rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+    for index, item in enumerate(items):
+        if item is None:  # an empty entry: nothing to run
+            continue
+        name = filter_name(item)
+        if name in HONOURED_FILTERS:
+            logger.debug("%s: filter %s: %s", rel, name, HONOURED_FILTERS[name])
+            continue
+        if name in reported:
+            continue
+        reported.add(name)
+        line = lines[index] if index < len(lines) else None
+        where = f"{rel}:{line}: " if line else f"{rel}: "
+        logger.warning("%spandoc filter %r is not supported and is not run (README: Coming "
+                       "from rootstock lists the filters this pipeline honours)", where, name,
+                       extra={"file": path, "line": line})
+
+
+def filter_name(item: object) -> str:
+    """A defaults ``filters:`` entry's name: ``pandoc-fignos``, ``spellcheck.lua``,
+    ``citeproc`` (``{type: citeproc}``), or a path's file name."""
+    if isinstance(item, dict):
+        kind, where = item.get("type"), item.get("path")
+        item = where if where else kind
+    return Path(str(item)).name
+
+
+def _item_lines(text: str, key: str) -> list[int]:
+    """The line of each item of the top-level list ``key``."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return []
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    for name, value in node.value:
+        if name.value == key and isinstance(value, yaml.SequenceNode):
+            return [item.start_mark.line + 1 for item in value.value]
+        if name.value == key:
+            return [value.start_mark.line + 1]
+    return []
 
 
 def key_lines(text: str) -> dict[tuple[str, ...], int]:

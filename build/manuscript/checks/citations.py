@@ -10,7 +10,8 @@ from manubot.cite.citekey import CiteKey
 from ..problems import Problem
 from .markdown import Place, Scan
 
-XREF_PREFIXES = ("fig:", "tbl:", "eq:")
+# Cross-references, not citations: pandoc-fignos, -tablenos, -eqnos and -secnos labels.
+XREF_PREFIXES = ("fig:", "tbl:", "eq:", "sec:")
 
 
 def check(scan: Scan, metadata_aliases: Mapping[str, Place | None]) -> list[Problem]:

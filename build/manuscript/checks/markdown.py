@@ -31,15 +31,16 @@ _NOT_CITATIONS = re.compile("|".join([
     r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>",
     # autolinks <https://…/@x>, <mailto:…>
     r"<[A-Za-z][A-Za-z0-9+.-]{1,31}:[^\s<>]*>",
-    # attributes {title="@fig:x"} (not the key of a citation "@{…}")
-    r"(?<!@)\{[^{}\n]*\}",
+    # attributes {title="@fig:x"} (not the key of a citation "@{…}", nor pandoc-xnos'
+    # protected reference "{@fig:x}", "{+@fig:x}", which is a reference)
+    r"(?<!@)\{(?![+*!]?@)[^{}\n]*\}",
     # reference-link definitions "[ref]: https://…/@x 'Title'" (not "[@tag]:", "[^note]:")
     r"^[ ]{0,3}\[[^\]@^\n][^\]\n]*\]:[ \t]*\S[^\n]*",
 ]), re.S | re.I | re.M)
 _TAG_DEFINITION = re.compile(r"^\[@(\{[^{}\n]+\}|[^\]\s]+)\]:[ \t]*(\S+)", re.M)
 _ATTRIBUTES = re.compile(r"\{([^{}\n]*)\}")
 _ID = re.compile(r"(?:^|\s)#([^\s}]+)")
-_XREF_LABEL = re.compile(r"^(fig|tbl|eq):(.+)$")
+_XREF_LABEL = re.compile(r"^(fig|tbl|eq|sec):(.+)$")
 _RAW_ID = re.compile(r"<[A-Za-z][^<>]*?\sid\s*=\s*[\"']([^\"']+)[\"']")
 _RAW_IMG = re.compile(r"<img\b([^<>]*)>", re.I)
 _RAW_ATTR = re.compile(r"([\w-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
@@ -78,7 +79,7 @@ class TagDefinition:
 
 @dataclass(frozen=True)
 class Label:
-    kind: str  # fig, tbl, eq
+    kind: str  # fig, tbl, eq, sec
     label: str  # "fig:plot"
     place: Place
     element: str | None = None  # "figure", "table", "equation": what it is written on
@@ -125,6 +126,7 @@ class Scan:
     images: list[Image] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
     anchors: set[str] = field(default_factory=set)
+    unnumbered: set[str] = field(default_factory=set)  # ids of {.unnumbered} / {-} headings
 
 
 def scan(sections: Sequence[Section]) -> Scan:
@@ -164,6 +166,7 @@ def _scan_one(section: Section, found: Scan) -> None:
     found.anchors.update(m.group(1) for m in _RAW_ID.finditer(text))
     for heading in _headings(text):
         found.anchors.add(heading)
+    found.unnumbered.update(_unnumbered(text))
     for start, alt, target, attributes in _bracketed(text, image=True):
         found.images.append(Image(target, alt, attributes, where(start)))
     for match in _RAW_IMG.finditer(text):
@@ -259,6 +262,21 @@ def _headings(text: str) -> Iterator[str]:
         count = seen.get(identifier, 0)
         seen[identifier] = count + 1
         yield identifier if not count else f"{identifier}-{count}"
+
+
+_UNNUMBERED = re.compile(r"(?:^|\s)(?:\.unnumbered|-)(?=\s|$)")
+
+
+def _unnumbered(text: str) -> Iterator[str]:
+    """The ids of ATX headings marked ``{.unnumbered}`` or ``{-}``: pandoc does not number
+    them, so pandoc-secnos (and crossref.lua) cannot reference them."""
+    for match in _ATX.finditer(text):
+        title = match.group(1)
+        attributes = _ATTRIBUTES.search(title)
+        if not attributes or not _UNNUMBERED.search(attributes.group(1)):
+            continue
+        explicit = _ID.search(attributes.group(1))
+        yield explicit.group(1) if explicit else auto_identifier(title)
 
 
 def auto_identifier(title: str) -> str:

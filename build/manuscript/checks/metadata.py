@@ -88,12 +88,12 @@ def _identifiers(loaded: yamlfile.Loaded, path: Path) -> list[Problem]:
             problem = orcid_problem(orcid.strip())
             if problem:
                 problems.append(Problem(path, loaded.line(*where, "orcid"),
-                                        loaded.col(*where, "orcid"), "error", "metadata-orcid",
+                                        loaded.col(*where, "orcid"), "warning", "metadata-orcid",
                                         f"author {index + 1}'s orcid {orcid!r} {problem}"))
         email = author.get("email")
         if isinstance(email, str) and email.strip() and not _EMAIL.fullmatch(email.strip()):
             problems.append(Problem(path, loaded.line(*where, "email"),
-                                    loaded.col(*where, "email"), "error", "metadata-email",
+                                    loaded.col(*where, "email"), "warning", "metadata-email",
                                     f"author {index + 1}'s email {email!r} is not an e-mail "
                                     "address (name@example.org)"))
     return problems

@@ -4,6 +4,7 @@ and are left to the cite stage."""
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -45,6 +46,9 @@ def _item_problems(path: Path, index: int, item: object, line: int | None, col: 
         return Problem(path, line, col, severity, code, message)  # type: ignore[arg-type]
 
     name = _name(index, item)
+    item, no_id = _with_manubot_id(item)
+    if no_id:
+        return [problem("warning", "reference-invalid", f"manual reference {name} {no_id}")]
     try:
         result = csl.normalize(item, f"{path.name} {name}")
     except csl.InvalidItem as error:
@@ -67,6 +71,21 @@ def _item_problems(path: Path, index: int, item: object, line: int | None, col: 
                                 f"{first_path.name}:{first_line}; the later one is used"))
     seen[standard_id] = (path, line)
     return problems
+
+
+def _with_manubot_id(item: object) -> tuple[object, str | None]:
+    """The item with its id where manubot finds one (``standard_citation``, or
+    ``note: "standard_id: …"``, before ``id``), or why it has none: manubot skips such
+    an item, so the build warns and skips it too."""
+    if not isinstance(item, dict) or (
+            item.get("id") not in (None, "") and not item.get("standard_citation")):
+        return item, None
+    try:
+        found = CSL_Item(copy.deepcopy(item)).infer_id()
+    except Exception:  # manubot raises a bare ValueError, and worse for odd notes
+        return item, ("has no id (nor standard_citation, nor a note with standard_id): "
+                      "it is skipped, so nothing can cite it")
+    return dict(found), None
 
 
 def _missing_fields(path: Path, index: int, item: dict, line: int | None,

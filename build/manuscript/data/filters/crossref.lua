@@ -1,7 +1,8 @@
 --[[
 crossref.lua: number figures, tables and display equations, and resolve
-references to them, the way pandoc-fignos, pandoc-tablenos and pandoc-eqnos
-(the pandoc-xnos family that Manubot manuscripts were written for) did.
+references to them and to sections, the way pandoc-fignos, pandoc-tablenos,
+pandoc-eqnos and pandoc-secnos (the pandoc-xnos family that Manubot
+manuscripts were written for) did.
 
 Syntax (pandoc-xnos):
   ![Caption.](image.png){#fig:id width=50%}      numbered figure
@@ -13,6 +14,14 @@ Syntax (pandoc-xnos):
   [@fig:a; @fig:b]  or  @fig:a; @fig:b           "1 and 2" ("figs. 1 and 2")
   +@fig:a; @tbl:b                                "fig. 1 and table 1" (each kind named)
   [see @fig:a, left]                             "see 1, left" (the citation's words kept)
+  # Methods {#sec:methods}                       a section (any heading: its id)
+  @sec:methods  +@sec:methods  @sec:intro        "2", "section 2"; a heading's own id
+                                                 ("intro") is referenced as sec:intro
+
+Sections (pandoc-secnos) are numbered as pandoc's --number-sections numbers
+them: 1, 1.1, ..., unnumbered headings skipped. When pandoc does not number
+the headings itself, a heading labelled sec:... shows its number, so that
+"section 2" can be found.
 
 Supplementary numbering: a heading with the class `.supplementary` (or the
 attribute `supplementary=true`) starts a supplementary part that lasts until
@@ -23,10 +32,11 @@ in a sequence of its own kind, separate from the main sequence.
 
 Metadata (as pandoc-xnos): <kind>nos-caption-name, <kind>nos-plus-name,
 <kind>nos-star-name, <kind>nos-cleveref (or xnos-cleveref, cleveref),
-xnos-capitalise (or xnos-capitalize), eqnos-eqref; <kind> is fig, table, eq.
+xnos-capitalise (or xnos-capitalize), eqnos-eqref; <kind> is fig, table, eq,
+sec; xnos-number-offset adds to the first number of sections.
 
 Only Cite elements whose citation ids start with the lowercase prefixes
-`fig:`, `tbl:` or `eq:` are touched; every other citation is left alone.
+`fig:`, `tbl:`, `eq:` or `sec:` are touched; every other citation is left alone.
 
 The filter indexes every label first, then resolves the references (so forward
 references work), as quarto's crossref and pandoc-crossref do. Everything it
@@ -106,12 +116,18 @@ local function default_kinds()
       plus_name = {'eq.', 'eqs.'}, star_name = {'Equation', 'Equations'},
       cleveref = false, eqref = false,
     },
+    sec = {
+      key = 'sec', prefix = 'sec:', meta = 'secnos', class = 'secnos',
+      caption_name = 'Section',
+      plus_name = {'section', 'sections'}, star_name = {'Section', 'Sections'},
+      cleveref = false, offset = 0,
+    },
   }
 end
 
-local KIND_KEYS = {fig = true, tbl = true, eq = true}
+local KIND_KEYS = {fig = true, tbl = true, eq = true, sec = true}
 
--- 'fig', 'tbl' or 'eq' for a label; lowercase prefixes only, as pandoc-xnos.
+-- 'fig', 'tbl', 'eq' or 'sec' for a label; lowercase prefixes only, as pandoc-xnos.
 local function kind_of(label)
   local key = label:match('^(%l+):')
   if key and KIND_KEYS[key] then
@@ -139,10 +155,19 @@ local function pluralise(name)
   return name .. 's'
 end
 
--- A name may be given as a string or as a [singular, plural] list.
+-- A name may be given as a string or as a [singular, plural] list; pandoc-secnos
+-- also took one per division, {section: ..., chapter: ...} or "section:sec.".
 local function meta_names(value)
   if value == nil then
     return nil
+  end
+  if pandoc.utils.type(value) == 'table' and value.section ~= nil then
+    return meta_names(value.section)
+  end
+  local text = pandoc.utils.type(value) ~= 'List' and stringify(value) or ''
+  local division = text:match('section:([^,]*)')
+  if division then
+    return meta_names(division)
   end
   if pandoc.utils.type(value) == 'List' and #value > 0 then
     local singular = stringify(value[1])
@@ -162,14 +187,20 @@ local function read_kind_options(kind, meta, default_cleveref, capitalise_names)
   if meta[key .. '-caption-name'] ~= nil then
     kind.caption_name = stringify(meta[key .. '-caption-name'])
   end
-  kind.plus_name = meta_names(meta[key .. '-plus-name']) or kind.plus_name
+  local plus_name = meta_names(meta[key .. '-plus-name'])
+  kind.plus_name = plus_name or kind.plus_name
   kind.star_name = meta_names(meta[key .. '-star-name']) or kind.star_name
+  if key == 'secnos' and plus_name and meta[key .. '-star-name'] == nil then
+    -- pandoc-secnos: a new "+" name is the "*" name too, capitalised
+    kind.star_name = {capitalise(plus_name[1]), capitalise(plus_name[2])}
+  end
   local cleveref = meta_bool(meta[key .. '-cleveref'])
   if cleveref == nil then
     cleveref = default_cleveref
   end
   kind.cleveref = cleveref or false
-  if capitalise_names then
+  -- pandoc-secnos: a name set explicitly wins over xnos-capitalise
+  if capitalise_names and not (key == 'secnos' and plus_name) then
     kind.plus_name = {capitalise(kind.plus_name[1]), capitalise(kind.plus_name[2])}
   end
 end
@@ -187,6 +218,8 @@ local function read_options(meta)
     read_kind_options(kind, meta, default_cleveref, capitalise_names)
   end
   kinds.eq.eqref = meta_bool(meta['eqnos-eqref']) or false
+  kinds.sec.offset = tonumber(meta['xnos-number-offset']
+    and stringify(meta['xnos-number-offset'])) or 0
   return kinds
 end
 
@@ -306,6 +339,7 @@ local function new_state(meta)
     unknown = {},          -- labels already reported unknown
     counters = {},         -- kind -> main counter
     supp_counters = {},    -- kind -> supplementary counter
+    top_level = 6,         -- the highest heading level (smallest number) numbered
     unnamed = 0,           -- for ids of unreferenceable "{#fig:}" labels
     supplementary_level = nil,  -- heading level that opened the supplement
     supplementary_divs = 0,     -- depth of supplementary Divs being walked
@@ -368,6 +402,95 @@ end
 ------------------------------------------------------------------------
 -- Pass 1: number every label in document order
 ------------------------------------------------------------------------
+
+-- Whether pandoc numbers the headings itself (--number-sections), and the
+-- offsets it adds to the first numbers (--number-offset).
+local function pandoc_numbers_sections()
+  local options = PANDOC_WRITER_OPTIONS
+  return options ~= nil and options.number_sections == true
+end
+
+local function section_offsets(state)
+  if pandoc_numbers_sections() and PANDOC_WRITER_OPTIONS.number_offset then
+    return PANDOC_WRITER_OPTIONS.number_offset
+  end
+  return {state.kinds.sec.offset}
+end
+
+-- The headings pandoc numbers: those of the document and of its Divs, not
+-- those in block quotes or lists.
+local function numbered_headings(blocks, found)
+  for _, block in ipairs(blocks) do
+    if block.t == 'Header' and not block.classes:includes('unnumbered') then
+      found[#found + 1] = block
+    elseif block.t == 'Div' then
+      numbered_headings(block.content, found)
+    end
+  end
+  return found
+end
+
+-- "2", "1.3": the number pandoc's --number-sections prints, counted from the
+-- document's highest heading level ("0.1" for a deeper heading before it).
+-- Offsets, as pandoc adds them, count from level 1: "## A" with offset 2 is 2.1.
+local function section_number(state, counters, level)
+  counters[level] = (counters[level] or 0) + 1
+  for deeper = level + 1, 6 do
+    counters[deeper] = 0
+  end
+  local parts = {}
+  for l = state.top_level, level do
+    parts[#parts + 1] = counters[l] or 0
+  end
+  local offsets = section_offsets(state)
+  local offset_sum = 0
+  for _, o in ipairs(offsets) do
+    offset_sum = offset_sum + math.abs(tonumber(o) or 0)
+  end
+  if offset_sum > 0 then
+    while #parts < level do
+      table.insert(parts, 1, 0)
+    end
+    for n = 1, #parts do
+      parts[n] = parts[n] + (tonumber(offsets[n]) or 0)
+    end
+  end
+  return table.concat(parts, '.')
+end
+
+-- Number the sections and record each under "sec:<id>": pandoc-secnos let any
+-- heading be referenced so, explicit "sec:" ids or not (explicit ones win).
+local function index_sections(state, blocks)
+  local headings, counters = numbered_headings(blocks, {}), {}
+  for _, h in ipairs(headings) do
+    state.top_level = math.min(state.top_level, h.level)
+  end
+  for _, h in ipairs(headings) do
+    local text, id = section_number(state, counters, h.level), h.identifier
+    local explicit = kind_of(id) == 'sec'
+    local label = explicit and id or 'sec:' .. id
+    local known = state.labels[label]
+    if explicit and known and known.explicit then
+      warn('duplicate label ' .. label)
+    elseif id ~= '' and (explicit or not known) then
+      state.labels[label] = {kind = 'sec', text = text, id = id, explicit = explicit}
+    end
+  end
+end
+
+-- A "sec:" heading shows its number when pandoc does not number headings itself.
+local function show_section_number(state, header)
+  local entry = state.labels[header.identifier]
+  if not entry or entry.kind ~= 'sec' or pandoc_numbers_sections()
+      or header.classes:includes('unnumbered') or entry.shown then
+    return nil  -- a duplicate's number is not known: not shown
+  end
+  entry.shown = true
+  header.content:insert(1, pandoc.Space())
+  header.content:insert(1, pandoc.Span({pandoc.Str(entry.text)},
+    pandoc.Attr('', {'header-section-number'})))
+  return header
+end
 
 -- Tag text that is inline math ("$B.1'$") stays math, as in pandoc-xnos.
 local function tag_inlines(text)
@@ -647,7 +770,7 @@ local function numbering_filter(state)
     traverse = 'topdown',
     Header = guarded('Header', function (h)
       track_supplement(state, h)
-      return nil
+      return show_section_number(state, h)
     end),
     Div = guarded('Div', function (div)
       return number_supplementary_div(state, div, filter)
@@ -675,6 +798,7 @@ local function numbering_filter(state)
 end
 
 local function index_labels(doc, state)
+  index_sections(state, doc.blocks)
   return doc:walk(numbering_filter(state))
 end
 
@@ -698,10 +822,13 @@ local function reference_link(state, label)
     return pandoc.Link({pandoc.Str('??')}, '#' .. label, '', pandoc.Attr('', {'xref-unknown'}))
   end
   local eqref = entry.kind == 'eq' and state.kinds.eq.eqref
-  if LATEX then  -- \ref prints the number given to the label (and links it)
+  -- \ref prints the number given to the label (and links it); LaTeX's own
+  -- section numbers are not ours (unnumbered sections, offsets), so not those.
+  if LATEX and entry.kind ~= 'sec' then
     return pandoc.RawInline('latex', (eqref and '\\eqref{' or '\\ref{') .. label .. '}')
   end
-  return pandoc.Link(eqref and parenthesised(entry.text) or tag_inlines(entry.text), '#' .. label)
+  local target = '#' .. (entry.id or label)
+  return pandoc.Link(eqref and parenthesised(entry.text) or tag_inlines(entry.text), target)
 end
 
 -- "1", "1 and 2", "1, 2 and 3" (pandoc-xnos joins lists this way).
