@@ -107,6 +107,7 @@ def run_in_process(root: Path, *args: str, env: dict[str, str],
     import tempfile
     import traceback
 
+    from manuscript import network
     from manuscript.cli import main
 
     saved_env, saved_cwd = dict(os.environ), os.getcwd()
@@ -154,6 +155,9 @@ def run_in_process(root: Path, *args: str, env: dict[str, str],
             os.environ.update(saved_env)
             root_logger.handlers, root_logger.level = saved_handlers, saved_level
             package.handlers, package.level, package.propagate = saved_package
+            # An offline command guards the whole process (network.guard_offline): the
+            # next command run here starts unguarded, as a new process would.
+            network.lift_guard()
         out.seek(0)
         err.seek(0)
         stdout = out.read().decode("utf-8", "replace")

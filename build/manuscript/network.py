@@ -572,6 +572,15 @@ def guard_offline() -> None:
     os.environ[OFFLINE_ENV] = "1"
 
 
+def lift_guard() -> None:
+    """Undo :func:`guard_offline` in this process: for a process that runs commands one
+    after another in itself (the tests' in-process CLI), where an offline command must not
+    leave the next, online one guarded. The hooks stay; they check the flag."""
+    global _guard
+    _guard = False
+    _violations.clear()
+
+
 def guard_from_env() -> None:
     """The guard, when ``MANUSCRIPT_OFFLINE=1`` (how a parent passes it to its children)."""
     if os.environ.get(OFFLINE_ENV) == "1":
