@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from . import csp, images, pandoc, rootstock
+from . import csp, images, metatext, pandoc, rootstock
 from .config import Config
 from .errors import ConfigError, OutputError, RenderError
 from .formats import credit
@@ -185,6 +185,7 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
     """Run pandoc once: JSON AST in, standalone HTML out."""
     ast = dict(ast, meta={k: v for k, v in ast["meta"].items()
                           if k not in ("bibliography", "references")})
+    metatext.as_text(ast["meta"])  # done by the build already; any other caller too
     images.prepare(config, ast)  # remote images → local copies; missing ones reported
     with tempfile.TemporaryDirectory(prefix="manuscript-html-") as tmp:
         tmpdir = Path(tmp)

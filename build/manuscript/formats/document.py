@@ -13,6 +13,7 @@ import logging
 import marshal
 from dataclasses import dataclass, field
 
+from .. import metatext
 from . import credit
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,9 @@ def prepare(ast: dict, variables: dict) -> Document:
     ast["meta"] = {k: v for k, v in ast["meta"].items()
                    if k not in ("bibliography", "references", "header-includes",
                                "manuscript-downloads")}
+    # Metadata is text (the build did this already; any other caller too), before the
+    # abstract, a section of the author's, moves into it.
+    metatext.as_text(ast["meta"])
     blocks, abstract = _take_section(ast["blocks"], ("abstract",))
     blocks, _ = _take_section(blocks, _TITLE_BLOCK_SECTIONS)
     ast["blocks"] = [b for b in blocks if _div_id(b) not in _TITLE_BLOCK_DIVS]
