@@ -120,10 +120,10 @@ def _screenshot(config: Config, args: argparse.Namespace, counter: log.CountingH
 
 
 def _init(root: Path, args: argparse.Namespace) -> int:
-    from .init import DEFAULT_PACKAGE_SPEC, adopt, format_result, new_manuscript
+    from .init import adopt, format_result, new_manuscript
 
     make = adopt if args.adopt else new_manuscript
-    result = make(root / args.target, args.package_spec or DEFAULT_PACKAGE_SPEC)
+    result = make(root / args.target, args.package_spec)
     if not args.quiet:  # what was written and what to do next: not a problem
         print(format_result(result))
     return 0
@@ -263,7 +263,9 @@ def _parser() -> argparse.ArgumentParser:
                            "options); content/ and build/ stay untouched")
     init.add_argument("--package-spec", metavar="SPEC",
                       help="the pip requirement for this package written to requirements.txt "
-                           "(default: this version's release on GitHub)")
+                           "(default: where the running manuscript was installed from: its git "
+                           "commit or archive URL, or a wheel of a local folder written into "
+                           "vendor/)")
     init.set_defaults(run=_init)
 
     cite = sub.add_parser(
