@@ -180,7 +180,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="fail if anything warns (exit 1, outputs unchanged)")
     build.add_argument("--offline", action="store_true",
                        help="never use the network: citations, and a CSL style, template "
-                            "variables or images named by URL, come from ci/cache/")
+                            "variables or images named by URL, come from ci/cache/ (a CSL "
+                            "style also from the installed official styles)")
     build.add_argument("--no-pdf", action="store_true",
                        help="skip the PDF (as BUILD_PDF=false)")
     build.add_argument("--format", action="append", choices=SUPPORTED, metavar="NAME",
