@@ -172,3 +172,35 @@ def test_deploy_publishes_the_files_rootstock_links_point_to(tmp_path: Path) -> 
     assert files["images/dot.svg"].is_file()
     assert "manuscript.pdf" not in files  # a link to nothing yet (no PDF built)
     shutil.rmtree(root / "output")
+
+
+@pytest.mark.parametrize("failing", [2, 3])
+def test_a_failed_write_puts_the_latest_link_back(tmp_path: Path, failing: int,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rename failing after the link was replaced by a folder: the folder made for the
+    new files goes, the link comes back, its version is untouched, no journal is left."""
+    from manuscript import journal
+    from manuscript.errors import OutputError
+
+    web, out = tmp_path / "webpage", tmp_path / "output"
+    (web / "v" / "abc").mkdir(parents=True)
+    (web / "v" / "abc" / "index.html").write_text("old\n", encoding="utf-8")
+    os.symlink("abc", web / "v" / "latest")
+    out.mkdir()
+    transaction = journal.Transaction(tmp_path, (out, web), out / journal.JOURNAL)
+    transaction.delete(web / "v" / "latest")
+    transaction.write(web / "v" / "latest" / "index.html", b"new\n")
+    transaction.write(web / "v" / "latest" / "images" / "x.svg", b"<svg/>")
+
+    def fail_after(number: int) -> None:  # the rename after `failing` cannot be made
+        if number == failing:
+            raise OSError(5, "Input/output error", str(web / "v" / "latest"))
+
+    monkeypatch.setattr(journal, "_maybe_die", fail_after)
+    with pytest.raises(OutputError, match="nothing was changed"):
+        transaction.commit()
+    assert os.readlink(web / "v" / "latest") == "abc"
+    assert (web / "v" / "abc" / "index.html").read_text(encoding="utf-8") == "old\n"
+    assert sorted(p.name for p in (web / "v" / "abc").iterdir()) == ["index.html"]
+    assert not (out / journal.JOURNAL).exists()
+    assert not (web / journal.STAGING).exists()
