@@ -138,24 +138,32 @@ def test_a_killed_build_replacing_the_latest_link_is_completed(tmp_path: Path,
     assert links(webpage) == ROOTSTOCK_LINKS
 
 
-@pytest.mark.parametrize("target", ["/etc", "../../outside", "v/../../content/images"])
-def test_a_link_out_of_the_site_is_refused_before_any_stage(tmp_path: Path,
-                                                            target: str) -> None:
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+            if p.is_file() and not p.is_symlink()}
+
+
+def test_a_link_out_of_the_site_is_refused_before_any_stage(tmp_path: Path) -> None:
+    """After a good build, each link out of the site stops the next build at once, named:
+    no stage line, output/ and the site as they were."""
     root = tiny_manuscript(tmp_path / "ms")
     webpage = rootstock_webpage(root, placeholders=False)
-    (webpage / "images").unlink()
-    os.symlink(target, webpage / "images")
-    completed = run_manuscript(root, "build", "--no-pdf", env=clean_env(**ENV), check=False)
-    assert completed.returncode == 1, completed.stderr
-    assert "Traceback" not in completed.stderr
-    errors = [line for line in completed.stderr.splitlines() if line.startswith("error: ")]
-    assert errors and errors[0].startswith("error: ") and "webpage/images: is a symbolic " \
-        "link" in errors[0], completed.stderr
-    ran = [line for line in completed.stderr.splitlines() if line.split()[:1]
-           and line.split()[0] in STAGES]
-    assert ran == [], completed.stderr  # refused before process, cite, html…
-    assert not (root / "output" / "manuscript.html").exists()
-    assert not (webpage / "v").exists()
+    build(root)
+    (root / "content" / "01.one.md").write_text("## One\n\nChanged.\n", encoding="utf-8")
+    before = (_files(root / "output"), _files(webpage / "v"))
+    for target in ("/etc", "../../outside", "v/../../content/images"):
+        (webpage / "images").unlink()
+        os.symlink(target, webpage / "images")
+        completed = run_manuscript(root, "build", "--no-pdf", env=clean_env(**ENV),
+                                   check=False)
+        assert completed.returncode == 1, completed.stderr
+        assert "Traceback" not in completed.stderr
+        errors = [line for line in completed.stderr.splitlines() if line.startswith("error: ")]
+        assert errors and "webpage/images: is a symbolic link" in errors[0], completed.stderr
+        ran = [line for line in completed.stderr.splitlines()
+               if line.split()[:1] and line.split()[0] in STAGES]
+        assert ran == [], completed.stderr  # refused before process, cite, html…
+        assert (_files(root / "output"), _files(webpage / "v")) == before
 
 
 def test_deploy_publishes_the_files_rootstock_links_point_to(tmp_path: Path) -> None:
