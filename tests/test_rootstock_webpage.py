@@ -79,8 +79,8 @@ def manubot_site(webpage: Path) -> None:
     (old / "index.html").write_text("old version\n", encoding="utf-8")
     (old / "images" / "dot.svg").write_text("old image\n", encoding="utf-8")
     os.symlink("abc123", webpage / "v" / "latest", target_is_directory=True)
-    (webpage / "v" / "freeze").mkdir()
-    (webpage / "v" / "freeze" / "index.html").write_text("redirect\n", encoding="utf-8")
+    # A freeze folder that is a link too: written through, it would change abc123's page.
+    os.symlink("abc123", webpage / "v" / "freeze", target_is_directory=True)
 
 
 def test_a_latest_link_is_replaced_by_a_folder_not_written_through(tmp_path: Path) -> None:
@@ -97,6 +97,9 @@ def test_a_latest_link_is_replaced_by_a_folder_not_written_through(tmp_path: Pat
     assert (webpage / "v" / "abc123" / "images" / "dot.svg").read_text(
         encoding="utf-8") == "old image\n"
     assert b"New version." in (webpage / "index.html").read_bytes()
+    freeze = webpage / "v" / "freeze"
+    assert freeze.is_dir() and not freeze.is_symlink()
+    assert b"../local/" in (freeze / "index.html").read_bytes()
 
 
 def link_removal(tmp_path: Path) -> int:

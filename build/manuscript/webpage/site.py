@@ -117,6 +117,9 @@ class Site:
             self.webpage_dir / ".nojekyll": "",
         }
         for path, text in pages.items():
+            top = self.webpage_dir
+            for link in _links_in_the_way(top, {path.relative_to(top).as_posix(): path}):
+                transaction.delete(link)  # v/freeze as a link: a real folder, as above
             transaction.write(path, text.encode("utf-8"))
         return vdir / version
 
