@@ -30,10 +30,13 @@ from helpers import (
     text_of,
 )
 from manuscript.config import read_config_file
-from manuscript.init import DEFAULT_PACKAGE_SPEC, config_toml
+from manuscript.init import INSTALL_SPEC, Pin, config_toml, installed_pin
 from test_corpus import _numbers, _pages, _xrefs
 
 TOUR = CORPUS / "rootstock-tour"
+# Where the pin does not matter: without --package-spec, init from this test environment
+# (an editable install) builds a wheel of it (tests/test_install.py tests that).
+PIN = ("--package-spec", "fm-survey-manuscript @ git+https://example.org/fork/fm-survey@0123abc")
 LABELS = ["fig:logistic", "tbl:example", "eq:logistic"]
 
 
@@ -59,7 +62,7 @@ def quick_start(readme: str) -> list[str]:
 def new_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``manuscript init paper`` built with its README's own build and test commands."""
     base = tmp_path_factory.mktemp("init")
-    run_manuscript(base, "init", "paper")
+    run_manuscript(base, "init", "paper", *PIN)
     root = base / "paper"
     for command in quick_start((root / "README.md").read_text(encoding="utf-8")):
         # The set-up part installs this package; the test venv has it already.
@@ -103,19 +106,51 @@ def test_new_manuscript_files(new_build: Path) -> None:
     assert {"title", "keywords", "lang", "authors"} <= set(metadata)
 
 
-def test_default_package_spec_is_this_release(tmp_path: Path) -> None:
-    run_manuscript(tmp_path, "init", "paper")
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    pins = _requirements(tmp_path / "paper")
-    assert pins == [f"{project['name']} @ git+https://github.com/AdaptInfer/fm-survey"
-                    f"@v{project['version']}"]
+def _distribution(folder: Path, direct_url: dict | None) -> Path:
+    """An installed fm-survey-manuscript as importlib.metadata finds it (first on sys.path)."""
+    info = folder / "fm_survey_manuscript-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fm-survey-manuscript\n"
+                                   "Version: 0.1.0\n", encoding="utf-8")
+    if direct_url is not None:
+        (info / "direct_url.json").write_text(json.dumps(direct_url), encoding="utf-8")
+    return folder
 
 
-def test_readme_installs_the_release_init_pins() -> None:
+@pytest.mark.parametrize(("direct_url", "spec"), [
+    ({"url": "https://github.com/AdaptInfer/fm-survey",
+      "vcs_info": {"vcs": "git", "commit_id": "a" * 40, "requested_revision": "main"}},
+     f"fm-survey-manuscript @ git+https://github.com/AdaptInfer/fm-survey@{'a' * 40}"),
+    ({"url": "https://example.org/dist/fm_survey_manuscript-0.1.0-py3-none-any.whl",
+      "archive_info": {"hashes": {"sha256": "b" * 64}}},
+     "fm-survey-manuscript @ https://example.org/dist/fm_survey_manuscript-0.1.0-py3-none-any"
+     f".whl#sha256={'b' * 64}"),
+    (None, "fm-survey-manuscript==0.1.0"),  # from an index
+], ids=["git-commit", "archive-url", "index"])
+def test_init_pins_where_the_package_was_installed_from(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, direct_url: dict | None,
+        spec: str) -> None:
+    monkeypatch.syspath_prepend(str(_distribution(tmp_path / "site", direct_url)))
+    assert installed_pin() == Pin(spec, source=installed_pin().source)
+
+
+def test_init_carries_a_local_wheel_into_vendor(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wheel installed from this disk is out of CI's reach: it is copied beside."""
+    wheel = tmp_path / "fm_survey_manuscript-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"PK wheel bytes")
+    monkeypatch.syspath_prepend(str(_distribution(
+        tmp_path / "site", {"url": wheel.as_uri(), "archive_info": {}})))
+    pin = installed_pin()
+    assert pin.spec == f"./vendor/{wheel.name}"
+    assert pin.files == {f"vendor/{wheel.name}": b"PK wheel bytes"}
+
+
+def test_readme_installs_what_init_then_pins() -> None:
     section = (ROOT / "README.md").read_text(encoding="utf-8").split(
         "## Use it for your own manuscript", 1)[1].split("\n## ", 1)[0]
     installs = re.findall(r'pip install "([^"]+)"', section)
-    assert installs == [DEFAULT_PACKAGE_SPEC]
+    assert installs == [INSTALL_SPEC]  # init then pins the commit pip recorded
     assert "manuscript init --adopt" in section
 
 
@@ -130,7 +165,7 @@ def test_package_spec_option(tmp_path: Path) -> None:
 
 
 def test_workflow_is_this_repositorys_installing_the_pin(tmp_path: Path) -> None:
-    run_manuscript(tmp_path, "init", "paper")
+    run_manuscript(tmp_path, "init", "paper", *PIN)
     ours = yaml.safe_load((ROOT / ".github/workflows/manuscript.yaml").read_text())
     theirs = yaml.safe_load((tmp_path / "paper/.github/workflows/manuscript.yaml").read_text())
     installs = 0
@@ -151,7 +186,7 @@ def test_workflow_is_this_repositorys_installing_the_pin(tmp_path: Path) -> None
 
 
 def test_refuses_a_folder_with_content(tmp_path: Path) -> None:
-    run_manuscript(tmp_path, "init", "paper")
+    run_manuscript(tmp_path, "init", "paper", *PIN)
     before = tree(tmp_path)
     completed = run_manuscript(tmp_path, "init", "paper", check=False)
     assert completed.returncode == 1
@@ -172,7 +207,7 @@ def test_init_in_a_fresh_clone_keeps_its_files(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     (tmp_path / "README.md").write_text("# My paper\n")
     (tmp_path / ".gitignore").write_text("output/*\n*.pyc")
-    completed = run_manuscript(tmp_path, "init")
+    completed = run_manuscript(tmp_path, "init", *PIN)
     assert (tmp_path / "README.md").read_text() == "# My paper\n"
     assert "kept  README.md" in completed.stdout
     lines = (tmp_path / ".gitignore").read_text().splitlines()
@@ -203,7 +238,7 @@ manubot process \\
 
 
 def test_adopt_carries_build_sh_options(tmp_path: Path) -> None:
-    run_manuscript(tmp_path, "init", "paper")
+    run_manuscript(tmp_path, "init", "paper", *PIN)
     root = tmp_path / "paper"
     for name in ("manuscript.toml", "requirements.txt", ".github"):
         path = root / name
@@ -215,7 +250,7 @@ def test_adopt_carries_build_sh_options(tmp_path: Path) -> None:
     with (root / "content" / "02.example.md").open("a") as section:
         section.write("\nWe measured {{stats.n_samples}} samples.\n")
 
-    completed = run_manuscript(root, "init", "--adopt")
+    completed = run_manuscript(root, "init", "--adopt", *PIN)
     assert read_config_file(root) == {"template-variables-path": ["stats=analyses/stats.json"],
                                       "pdf": False}
     assert re.search(r"not carried +build/build\.sh:3 .*EXTRA_VARIABLES", completed.stdout)
@@ -238,7 +273,7 @@ def adopted_tour(tmp_path_factory: pytest.TempPathFactory):
     # previous build's outputs (tests/test_corpus.py adopts the core.symlinks=false form).
     root = copy_corpus("rootstock-tour", tmp_path_factory.mktemp("tour") / "rootstock-tour")
     before = {top: tree(root / top) for top in ("content", "build", ".github")}
-    completed = run_manuscript(root, "init", "--adopt", env=clean_env())
+    completed = run_manuscript(root, "init", "--adopt", *PIN, env=clean_env())
     after = {top: tree(root / top) for top in ("content", "build", ".github")}
     built = run_manuscript(root, "build", "--offline", check=False)
     return root, completed, before, after, built

@@ -1,7 +1,8 @@
 """The package installs on its own from a git URL, and the installed command works.
 
-This is how every other manuscript gets the pipeline (``requirements.txt`` holds
-``fm-survey-manuscript @ git+https://github.com/…@<tag>``), so it is tested for real:
+This is how every other manuscript gets the pipeline (``manuscript init`` pins in
+``requirements.txt`` the commit it was installed from, ``fm-survey-manuscript @
+git+https://github.com/…@<commit>``, or a wheel of a local folder), so it is tested for real:
 pip clones this repository's committed HEAD (uncommitted changes are not in a clone,
 as they would not be on GitHub), builds a wheel from that clean tree with the project's
 own build backend, and installs it, not editable, into a new virtual environment.
@@ -11,20 +12,23 @@ dependencies instead of downloading them: a ``.pth`` file puts the test environm
 site-packages on its path, *after* its own. Only a plain path line, so the ``.pth``
 files in there (such as this package's editable install) are not processed, and
 ``import manuscript`` can only find the freshly installed copy. pip itself and the build
-backend (hatchling, a test dependency) come through the same path.
+backend (hatchling, a test dependency) come through the same path. A second environment,
+made the same way, installs what ``init`` pinned, as a new manuscript's CI does.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, clean_env, pdf_words
+from helpers import ROOT, clean_env, pdf_words, run_manuscript
 
 
 def _git(*args: str) -> str:
@@ -59,12 +63,8 @@ class Installed:
         return completed
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    commit = _git("rev-parse", "HEAD").strip()
-    # pip's URL parser wants a host in a named git+file URL; localhost is the local disk.
-    spec = f"fm-survey-manuscript @ git+file://localhost{ROOT.as_posix()}@{commit}"
-    venv = tmp_path_factory.mktemp("install") / "venv"
+def _borrowing_venv(venv: Path) -> Path:
+    """A new environment with the test environment's packages on its path (see above)."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     site = subprocess.run(
         [str(venv / "bin" / "python"), "-c",
@@ -72,11 +72,31 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
         capture_output=True, text=True, check=True).stdout.strip()
     borrowed = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
     Path(site, "borrowed-dependencies.pth").write_text("\n".join(borrowed) + "\n")
+    return venv
+
+
+def _pip_install(venv: Path, *args: str, cwd: Path | None = None) -> None:
+    """Offline: no index; the dependencies are the borrowed ones."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    subprocess.run(
+    completed = subprocess.run(
         [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-index",
-         "--no-deps", "--no-build-isolation", "--no-cache-dir", "--ignore-installed", spec],
-        env=env, check=True, capture_output=True, text=True)
+         "--no-deps", "--no-build-isolation", "--no-cache-dir", "--ignore-installed", *args],
+        env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stderr
+
+
+def _pins(paper: Path) -> list[str]:
+    return [line for line in (paper / "requirements.txt").read_text(encoding="utf-8")
+            .splitlines() if line and not line.startswith("#")]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    commit = _git("rev-parse", "HEAD").strip()
+    # pip's URL parser wants a host in a named git+file URL; localhost is the local disk.
+    spec = f"fm-survey-manuscript @ git+file://localhost{ROOT.as_posix()}@{commit}"
+    venv = _borrowing_venv(tmp_path_factory.mktemp("install") / "venv")
+    _pip_install(venv, spec)
     return Installed(venv, spec, commit)
 
 
@@ -100,14 +120,40 @@ def test_wheel_holds_every_file_of_the_package(installed: Installed) -> None:
     assert missing == []
 
 
-def test_installed_command_starts_and_builds_a_manuscript(installed: Installed,
-                                                          tmp_path: Path) -> None:
-    installed.run("init", "paper", "--package-spec", installed.spec, cwd=tmp_path)
+def test_init_pins_the_commit_it_came_from_and_a_second_venv_builds_it(
+        installed: Installed, tmp_path: Path) -> None:
+    """PEP 610: pip recorded the git URL and commit; init pins exactly that, and what it
+    pins installs (in a second environment, as the new README and workflow do) and builds."""
+    installed.run("init", "paper", cwd=tmp_path)
     paper = tmp_path / "paper"
-    pins = (paper / "requirements.txt").read_text(encoding="utf-8").splitlines()
-    assert installed.spec in pins
-    installed.run("build", "--offline", "--strict", cwd=paper)
+    assert _pins(paper) == [installed.spec]
+    second = _borrowing_venv(tmp_path / "venv2")
+    _pip_install(second, "-r", "requirements.txt", cwd=paper)
+    again = Installed(second, installed.spec, installed.commit)
+    where = subprocess.run(
+        [str(again.python), "-c", "import manuscript; print(manuscript.__file__)"],
+        capture_output=True, text=True, check=True, cwd=second).stdout
+    assert Path(where.strip()).is_relative_to(second)
+    again.run("build", "--offline", "--strict", cwd=paper)
     html = (paper / "output" / "manuscript.html").read_text(encoding="utf-8")
     assert "Manuscript Title" in html and 'id="fig:logistic"' in html
     assert "Open collaborative writing with Manubot" in pdf_words(
         paper / "output" / "manuscript.pdf")
+
+
+def test_init_from_a_local_folder_pins_a_wheel_it_writes_beside(tmp_path: Path) -> None:
+    """The test environment runs this checkout as an editable install: CI could not reach
+    that folder, so init writes a wheel of it into vendor/ and pins it by relative path."""
+    run_manuscript(tmp_path, "init", "paper")
+    paper = tmp_path / "paper"
+    (pin,) = _pins(paper)
+    assert re.fullmatch(r"\./vendor/fm_survey_manuscript-[^/]+\.whl", pin), pin
+    with zipfile.ZipFile(paper / pin) as wheel:
+        names = wheel.namelist()
+    assert "manuscript/cli.py" in names and "manuscript/data/init/workflow.yaml" in names
+    venv = _borrowing_venv(tmp_path / "venv")
+    _pip_install(venv, "-r", "requirements.txt", cwd=paper)
+    installed = Installed(venv, pin, "")
+    installed.run("build", "--offline", "--no-pdf", cwd=paper)
+    assert 'id="fig:logistic"' in (paper / "output" / "manuscript.html").read_text(
+        encoding="utf-8")

@@ -131,14 +131,18 @@ def _describe(path: Path) -> tuple[str, bytes | list[str]]:
     return "file", path.read_bytes() if path.exists() else b""
 
 
-@pytest.mark.parametrize("entry", [
-    {"final": "content/metadata.yaml", "old": "output/.build-staging/old/0", "new": None},
-    {"final": "output/manuscript.md", "old": "../victim", "new": None},
-    {"final": "output/manuscript.md", "old": "output/.build-staging/old/0",
-     "new": "content/metadata.yaml"},
-    {"final": "webpage/extra/x", "old": "output/.build-staging/old/0", "new": None},
-], ids=["delete-a-source", "move-outside", "publish-a-source", "through-a-symlink"])
-def test_a_hostile_journal_moves_nothing(tmp_path: Path, entry: dict) -> None:
+@pytest.mark.parametrize("entries", [
+    [{"final": "content/metadata.yaml", "old": "output/.build-staging/old/0", "new": None}],
+    [{"final": "output/manuscript.md", "old": "../victim", "new": None}],
+    [{"final": "output/manuscript.md", "old": "output/.build-staging/old/0",
+      "new": "content/metadata.yaml"}],
+    [{"final": "webpage/extra/x", "old": "output/.build-staging/old/0", "new": None}],
+    # A link the journal removes makes the path under it safe only for later entries.
+    [{"final": "webpage/extra/x", "old": "output/.build-staging/old/0", "new": None},
+     {"final": "webpage/extra", "old": "output/.build-staging/old/1", "new": None}],
+], ids=["delete-a-source", "move-outside", "publish-a-source", "through-a-symlink",
+        "through-a-symlink-removed-later"])
+def test_a_hostile_journal_moves_nothing(tmp_path: Path, entries: list[dict]) -> None:
     """A journal is a file in the manuscript's folder: it may only finish our own renames."""
     root = tiny_manuscript(tmp_path / "ms")
     run_manuscript(root, "build", "--no-pdf", env=clean_env(**ENV))
@@ -150,9 +154,11 @@ def test_a_hostile_journal_moves_nothing(tmp_path: Path, entry: dict) -> None:
     import json
 
     (root / "output" / ".build-journal.json").write_text(
-        json.dumps({"entries": [entry]}), encoding="utf-8")
-    completed = run_manuscript(root, "build", "--no-pdf", env=clean_env(**ENV))
+        json.dumps({"entries": entries}), encoding="utf-8")
+    # The build then stops at the link out of the website (refused before any stage).
+    completed = run_manuscript(root, "build", "--no-pdf", env=clean_env(**ENV), check=False)
     assert "not used" in completed.stderr
+    assert "webpage/extra: is a symbolic link to an absolute path" in completed.stderr
     assert {p: p.read_bytes() for p in (root / "content").rglob("*") if p.is_file()} == sources
     assert (tmp_path / "victim").read_text(encoding="utf-8") == "kept\n"
     assert (root / "secret" / "x").read_text(encoding="utf-8") == "secret\n"

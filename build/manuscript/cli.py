@@ -137,10 +137,10 @@ def _screenshot(config: Config, args: argparse.Namespace, counter: log.CountingH
 
 
 def _init(root: Path, args: argparse.Namespace) -> int:
-    from .init import DEFAULT_PACKAGE_SPEC, adopt, format_result, new_manuscript
+    from .init import adopt, format_result, new_manuscript
 
     make = adopt if args.adopt else new_manuscript
-    result = make(root / args.target, args.package_spec or DEFAULT_PACKAGE_SPEC)
+    result = make(root / args.target, args.package_spec)
     if not args.quiet:  # what was written and what to do next: not a problem
         print(format_result(result))
     return 0
@@ -207,7 +207,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="fail if anything warns (exit 1, outputs unchanged)")
     build.add_argument("--offline", action="store_true",
                        help="never use the network: citations, and a CSL style, template "
-                            "variables or images named by URL, come from ci/cache/")
+                            "variables or images named by URL, come from ci/cache/ (a CSL "
+                            "style also from the installed official styles)")
     build.add_argument("--no-pdf", action="store_true",
                        help="skip the PDF (as BUILD_PDF=false)")
     build.add_argument("--format", action="append", choices=SUPPORTED, metavar="NAME",
@@ -290,7 +291,9 @@ def _parser() -> argparse.ArgumentParser:
                            "options); content/ and build/ stay untouched")
     init.add_argument("--package-spec", metavar="SPEC",
                       help="the pip requirement for this package written to requirements.txt "
-                           "(default: this version's release on GitHub)")
+                           "(default: where the running manuscript was installed from: its git "
+                           "commit or archive URL, or a wheel of a local folder written into "
+                           "vendor/)")
     init.set_defaults(run=_init)
 
     cite = sub.add_parser(

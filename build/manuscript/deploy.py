@@ -290,14 +290,26 @@ def _fetch(git: _Git, url: str) -> dict[str, str]:
     return heads
 
 
-def _files(directory: Path, skip: tuple[str, ...] = (), hidden: bool = True) -> dict[str, Path]:
+def _files(directory: Path, skip: tuple[str, ...] = (), hidden: bool = True,
+           follow: bool = False) -> dict[str, Path]:
     """Relative POSIX path → file, for every file under ``directory`` (symlinks kept as links).
 
     ``hidden=False`` leaves out dot files: output/'s build state is no reader's business.
+    ``follow``: a link to a file or folder inside ``directory`` is published as what it
+    points to (rootstock's ``webpage/index.html`` → ``v/latest/index.html``): the site is
+    served as real files; a link leading out of it, or to nothing, is left out.
     """
     found: dict[str, Path] = {}
+    inside = directory.resolve()
     for dirpath, dirnames, filenames in os.walk(directory):
         rel_dir = Path(dirpath).relative_to(directory)
+        if follow:
+            for name in [*dirnames, *filenames]:
+                path = Path(dirpath) / name
+                if path.is_symlink() and (rel_dir / name).as_posix() not in skip:
+                    found.update(_followed(path, (rel_dir / name).as_posix(), inside))
+            dirnames[:] = [d for d in dirnames if not (Path(dirpath) / d).is_symlink()]
+            filenames = [f for f in filenames if not (Path(dirpath) / f).is_symlink()]
         # Skip our own scratch (.build-*, .old-*) and the store; prune before descending.
         dirnames[:] = [
             d
@@ -312,6 +324,17 @@ def _files(directory: Path, skip: tuple[str, ...] = (), hidden: bool = True) -> 
                 continue
             found[(rel_dir / name).as_posix()] = Path(dirpath) / name
     return found
+
+
+def _followed(link: Path, rel: str, inside: Path) -> dict[str, Path]:
+    target = link.resolve()
+    if not target.is_relative_to(inside) or not target.exists():
+        logger.debug("deploy: leaving out %s (a link out of the site, or to nothing)", rel)
+        return {}
+    if target.is_file():
+        return {rel: target}
+    return {f"{rel}/{sub}": path for sub, path in _files(target).items()
+            if not path.is_symlink() or path.resolve().is_relative_to(inside)}
 
 
 def _hash_files(git: _Git, files: dict[str, Path]) -> dict[str, tuple[str, str]]:
@@ -387,7 +410,7 @@ def _pages_commit(
     remote_names = {item["version"] for item in remote_versions} | {
         path.split("/")[1] for path in entries if path.startswith("v/") and path.count("/") >= 2
     }
-    local_files = _files(webpage_dir, skip=(f"v/{STORE}",))
+    local_files = _files(webpage_dir, skip=(f"v/{STORE}",), follow=True)
     replaced = _replaced(local_files, local, remote_names)
 
     def is_replaced(path: str) -> bool:

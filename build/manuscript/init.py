@@ -13,17 +13,22 @@ Nothing that exists is overwritten: an existing file is kept (and reported), and
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shlex
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass, field
-from importlib import resources
+from importlib import metadata, resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import yaml
 
-from . import __version__
 from .errors import InitError
 from .render import read_pandoc_defaults
 
@@ -31,9 +36,10 @@ logger = logging.getLogger(__name__)
 
 PACKAGE_NAME = "fm-survey-manuscript"
 PACKAGE_REPOSITORY = "https://github.com/AdaptInfer/fm-survey"
-# The release tag of the version that writes the files: a new manuscript builds with
-# the pipeline it was made by until someone moves the pin.
-DEFAULT_PACKAGE_SPEC = f"{PACKAGE_NAME} @ git+{PACKAGE_REPOSITORY}@v{__version__}"
+# What the README tells a new user to install; `init` then pins the commit pip recorded.
+INSTALL_SPEC = f"{PACKAGE_NAME} @ git+{PACKAGE_REPOSITORY}"
+VENDOR = "vendor"  # where a wheel of a local install is written, for requirements.txt
+WHEEL_TIMEOUT = 600.0
 
 WORKFLOW = ".github/workflows/manuscript.yaml"
 REQUIREMENTS = "requirements.txt"
@@ -96,23 +102,107 @@ class InitResult:
     notes: list[Note] = field(default_factory=list)
 
 
-def new_manuscript(root: Path, package_spec: str = DEFAULT_PACKAGE_SPEC) -> InitResult:
-    """Write a new manuscript into ``root`` (created if missing) that builds at once."""
-    _check_spec(package_spec)
+@dataclass(frozen=True)
+class Pin:
+    """requirements.txt's line for this package, and any file it needs beside it."""
+
+    spec: str
+    files: dict[str, bytes] = field(default_factory=dict)  # relative path → bytes
+    source: str = ""  # what it was read from, for the summary
+
+
+def installed_pin() -> Pin:
+    """The source the running ``manuscript`` was installed from (PEP 610 ``direct_url.json``).
+
+    A new manuscript must install what made it: its README and workflow run
+    ``pip install -r requirements.txt``. A VCS install pins the recorded commit; an
+    archive by URL pins that URL; a local folder (editable or not) or a local archive
+    cannot be reached from CI, so a wheel of it is written into ``vendor/`` and pinned
+    by relative path. From an index (no direct_url.json): that version, by name.
+    """
+    try:
+        dist = metadata.distribution(PACKAGE_NAME)
+    except metadata.PackageNotFoundError:
+        raise InitError(f"{PACKAGE_NAME} is not installed (running from a source folder?), so "
+                        "there is nothing to pin: install it with pip, or pass "
+                        "--package-spec") from None
+    text = dist.read_text("direct_url.json")
+    if not text:
+        return Pin(f"{PACKAGE_NAME}=={dist.version}", source="a package index")
+    try:
+        data = json.loads(text)
+        url = str(data["url"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise InitError(f"cannot read where {PACKAGE_NAME} was installed from "
+                        f"(direct_url.json: {error}); pass --package-spec") from None
+    subdirectory = data.get("subdirectory")
+    fragment = f"#subdirectory={subdirectory}" if subdirectory else ""
+    if isinstance(data.get("vcs_info"), dict):
+        vcs = data["vcs_info"]
+        commit = vcs.get("commit_id") or vcs.get("requested_revision")
+        at = f"@{commit}" if commit else ""
+        return Pin(f"{PACKAGE_NAME} @ {vcs.get('vcs', 'git')}+{url}{at}{fragment}",
+                   source=f"{url}{at}")
+    if isinstance(data.get("archive_info"), dict) and not url.startswith("file:"):
+        hashes = data["archive_info"].get("hashes") or {}
+        digest = "".join(f"#{name}={value}" for name, value in list(hashes.items())[:1])
+        return Pin(f"{PACKAGE_NAME} @ {url}{digest}", source=url)
+    local = Path(url2pathname(urlsplit(url).path))
+    if local.is_file():  # a wheel or sdist on this disk: carried along
+        name, data_bytes = local.name, local.read_bytes()
+    elif local.is_dir():
+        name, data_bytes = _build_wheel(local)
+    else:
+        raise InitError(f"{PACKAGE_NAME} was installed from {url}, which is gone; "
+                        "pass --package-spec")
+    rel = f"{VENDOR}/{name}"
+    return Pin(f"./{rel}", {rel: data_bytes}, source=str(local))
+
+
+def _build_wheel(source: Path) -> tuple[str, bytes]:
+    """A wheel of the local project ``source`` (pip's PEP 517 build)."""
+    with tempfile.TemporaryDirectory(prefix="manuscript-wheel-") as out:
+        base = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", out]
+        # Without isolation first: offline, and the backend of an editable install is
+        # there; with it (which fetches the backend) if not.
+        error = ""
+        for isolation in (["--no-build-isolation"], []):
+            try:
+                done = subprocess.run([*base, *isolation, str(source)], capture_output=True,
+                                      text=True, timeout=WHEEL_TIMEOUT, check=False)
+            except (OSError, subprocess.SubprocessError) as failure:
+                error = str(failure)
+                continue
+            wheels = sorted(Path(out).glob("*.whl"))
+            if done.returncode == 0 and len(wheels) == 1:
+                return wheels[0].name, wheels[0].read_bytes()
+            error = (done.stderr.strip().splitlines() or ["no wheel written"])[-1]
+    raise InitError(f"{PACKAGE_NAME} runs from the local folder {source}, which CI cannot "
+                    f"install; building a wheel of it for {VENDOR}/ failed ({error}). Pass "
+                    f"--package-spec, e.g. '{INSTALL_SPEC}@<commit>'")
+
+
+def new_manuscript(root: Path, package_spec: str | None = None) -> InitResult:
+    """Write a new manuscript into ``root`` (created if missing) that builds at once.
+
+    ``package_spec``: requirements.txt's line; by default :func:`installed_pin`."""
+    if package_spec is not None:
+        _check_spec(package_spec)
     if root.exists() and not root.is_dir():
         raise InitError("exists and is not a folder", root)
     if (root / "content").exists():
         raise InitError("already holds a manuscript: `manuscript init --adopt` switches "
                         "it to this pipeline; nothing was written", root / "content")
-    files = {**_template("manuscript"), **_common_files(package_spec)}
+    files = {**_template("manuscript"), **_common_files(root, package_spec)}
     result = InitResult(root=root, adopted=False)
     _write(root, files, result)
     return result
 
 
-def adopt(root: Path, package_spec: str = DEFAULT_PACKAGE_SPEC) -> InitResult:
+def adopt(root: Path, package_spec: str | None = None) -> InitResult:
     """Add this pipeline to a rootstock repository; ``content/`` and ``build/`` untouched."""
-    _check_spec(package_spec)
+    if package_spec is not None:
+        _check_spec(package_spec)
     if not (root / "content").is_dir():
         raise InitError("no content/ folder: not a Manubot manuscript to adopt; "
                         "`manuscript init` starts a new one", root)
@@ -120,7 +210,7 @@ def adopt(root: Path, package_spec: str = DEFAULT_PACKAGE_SPEC) -> InitResult:
     honoured_defaults = read_pandoc_defaults(root).settings
     options, carried = carry_over(root)
     result = InitResult(root=root, adopted=True, options=options)
-    files = _common_files(package_spec)
+    files = _common_files(root, package_spec)
     if options:
         files[CONFIG] = config_toml(options).encode("utf-8")
     else:
@@ -245,16 +335,21 @@ def _template(name: str) -> dict[str, bytes]:
     return files
 
 
-def _common_files(package_spec: str) -> dict[str, bytes]:
+def _common_files(root: Path, package_spec: str | None) -> dict[str, bytes]:
     """What both a new and an adopted manuscript get: the workflow and the pin."""
     workflow = (resources.files("manuscript") / "data" / "init" / "workflow.yaml").read_bytes()
+    files = {WORKFLOW: workflow}
+    if (root / REQUIREMENTS).exists():  # kept as it is (and reported): nothing to build
+        return {**files, REQUIREMENTS: b""}
+    pin = Pin(package_spec, source="--package-spec") if package_spec else installed_pin()
+    logger.debug("requirements.txt pins %s (from %s)", pin.spec, pin.source)
     requirements = (
-        "# The pipeline that builds this manuscript (the `manuscript` command), pinned to one\n"
-        "# release. To upgrade, change the @… at the end to a newer tag or commit of\n"
-        f"# {PACKAGE_REPOSITORY}.\n"
-        f"{package_spec}\n"
+        "# The pipeline that builds this manuscript (the `manuscript` command), pinned to\n"
+        "# the source that wrote it. To upgrade, pin a newer commit of\n"
+        f"# {PACKAGE_REPOSITORY}: {INSTALL_SPEC}@<commit>\n"
+        f"{pin.spec}\n"
     )
-    return {WORKFLOW: workflow, REQUIREMENTS: requirements.encode("utf-8")}
+    return {**files, **pin.files, REQUIREMENTS: requirements.encode("utf-8")}
 
 
 def _write(root: Path, files: dict[str, bytes], result: InitResult) -> None:
@@ -419,7 +514,7 @@ def _check_spec(spec: str) -> None:
     # One line of requirements.txt: anything else would smuggle in more lines or options.
     if not spec.strip() or "\n" in spec or "\r" in spec or spec.lstrip().startswith("-"):
         raise InitError(f"--package-spec must be one requirement, like "
-                        f"{DEFAULT_PACKAGE_SPEC!r}; got {spec!r}")
+                        f"'{INSTALL_SPEC}@<commit>'; got {spec!r}")
 
 
 def _shown(path: Path) -> str:

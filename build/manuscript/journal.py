@@ -29,7 +29,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +73,7 @@ class Transaction:
         self.tops = tops
         self.journal = journal
         self._changes: dict[Path, _Change] = {}
+        self._removed: set[Path] = set()
 
     # --- collecting ---------------------------------------------------------------
 
@@ -100,12 +101,16 @@ class Transaction:
 
     def commit(self) -> int:
         """Apply every change, or none; returns how many files changed."""
+        # Links deleted before files are written in their place (a site's v/latest link
+        # replaced by a real folder): what lies "under" them now is not there.
+        self._removed = {c.path for c in self._changes.values() if c.delete
+                         and c.path.is_symlink()}
         changes = [c for c in self._changes.values() if self._needed(c)]
         if not changes:
             return 0
         for change in changes:
             try:
-                _check_target(change.path)
+                _check_target(change.path, self._removed)
             except OSError as error:  # a name too long…
                 raise OutputError(f"cannot write this file ({error.strerror}); "
                                   "nothing was changed", change.path) from error
@@ -131,6 +136,8 @@ class Transaction:
 
     def _needed(self, change: _Change) -> bool:
         path = change.path
+        if any(parent in self._removed for parent in path.parents):
+            return not change.delete  # the old file is the link's target's, not ours
         try:
             if change.delete:
                 return path.exists() or path.is_symlink()
@@ -221,8 +228,8 @@ class Transaction:
 def _forward(root: Path, entry: _Entry) -> None:
     final, old = root / entry.final, root / entry.old
     if entry.new is None:
-        if final.exists() or final.is_symlink():
-            os.replace(final, old)
+        if (final.exists() or final.is_symlink()) and not (old.exists() or old.is_symlink()):
+            os.replace(final, old)  # (a kept old file: done before, and maybe written over)
         return
     new = root / entry.new
     if not (new.exists() or new.is_symlink()):
@@ -241,9 +248,16 @@ def _backward(root: Path, entry: _Entry) -> None:
     if entry.new is not None and ((root / entry.new).exists() or (root / entry.new).is_symlink()):
         return  # never applied
     if old.exists() or old.is_symlink():
+        if final.is_dir() and not final.is_symlink() and not old.is_dir():
+            _remove_empty_tree(final)  # made for files in a deleted link's place, now undone
         os.replace(old, final)
     elif entry.new is not None:
         final.unlink(missing_ok=True)  # it did not exist before
+
+
+def _remove_empty_tree(folder: Path) -> None:
+    for dirpath, _, _ in sorted(os.walk(folder), key=lambda item: -len(item[0])):
+        os.rmdir(dirpath)  # an error if a file is left: then the undo stops, and says so
 
 
 def _maybe_die(number: int) -> None:
@@ -276,8 +290,11 @@ def recover(root: Path, tops: tuple[Path, ...], journal: Path) -> None:
         try:
             data = json.loads(journal.read_text(encoding="utf-8"))
             entries = [_Entry(**item) for item in data["entries"]]
+            deleted: set[Path] = set()  # removed by an earlier entry: nothing under it yet
             for entry in entries:
-                _check_entry(root, tops, entry)
+                _check_entry(root, tops, entry, deleted)
+                if entry.new is None:
+                    deleted.add(root / entry.final)
         except (OSError, ValueError, KeyError, TypeError) as error:
             logger.warning("%s: not used (%s)", journal, error)
             entries = []
@@ -295,7 +312,8 @@ def recover(root: Path, tops: tuple[Path, ...], journal: Path) -> None:
         remove_leftovers(top)
 
 
-def _check_entry(root: Path, tops: tuple[Path, ...], entry: _Entry) -> None:
+def _check_entry(root: Path, tops: tuple[Path, ...], entry: _Entry,
+                 deleted: Collection[Path] = ()) -> None:
     """A journal is a file in the manuscript's folder, so it is input like any other: it may
     only move files inside output/ and webpage/, and only from their staging folders."""
     for rel, staged in ((entry.final, False), (entry.old, True), (entry.new, True)):
@@ -307,6 +325,8 @@ def _check_entry(root: Path, tops: tuple[Path, ...], entry: _Entry) -> None:
         top = next((t for t in tops if path.is_relative_to(t) and path != t), None)
         if top is None or (top / STAGING in path.parents) != staged:
             raise ValueError(f"path {rel!r} is not where a build writes")
+        if any(parent in deleted for parent in path.parents):
+            continue  # a link the journal itself removes first (v/latest → a folder)
         if path.parent.resolve() != path.parent:  # a symlink on the way leads elsewhere
             raise ValueError(f"path {rel!r} goes through a symbolic link")
 
@@ -362,9 +382,15 @@ def _remove_empty_parents(root: Path, entries: list[_Entry], tops: tuple[Path, .
             parent = parent.parent
 
 
-def _check_target(path: Path) -> None:
-    """A folder where a file goes, or a file where a folder goes: an error, before staging."""
-    if path.is_dir() and not path.is_symlink():
+def _check_target(path: Path, removed: Collection[Path] = ()) -> None:
+    """A folder where a file goes, or a file where a folder goes: an error, before staging.
+
+    ``removed``: links this transaction deletes first; below one, nothing is in the way
+    yet, and the check starts above it."""
+    gone = [parent for parent in path.parents if parent in removed]
+    if gone:
+        path = gone[-1]  # the topmost removed link: its folder must be real
+    elif path.is_dir() and not path.is_symlink():
         raise OutputError("a folder is in the way of this output file; nothing was changed",
                           path)
     if path.parent.resolve() != path.parent:  # a symlink on the way would lead elsewhere

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from . import csp, images, metatext, pandoc, rootstock
+from . import cslstyle, csp, images, metatext, pandoc, rootstock
 from .config import Config
 from .errors import ConfigError, OutputError, RenderError
 from .formats import credit
@@ -157,27 +157,19 @@ _STOCK_CSL = "build/assets/style.csl"
 
 
 def _csl(config: Config, defaults: PandocDefaults) -> Path:
-    """The citation style: metadata.csl of the defaults (path or URL), else rootstock's
-    ``build/assets/style.csl``, else the bundled style."""
+    """The citation style: metadata.csl of the defaults (path, URL or name), else
+    rootstock's ``build/assets/style.csl``, else the bundled style; always a local,
+    independent style (cslstyle.py), so pandoc never fetches one."""
     if defaults.csl is None or defaults.csl_place is None:
         stock = config.root / _STOCK_CSL
         if stock.is_file():
-            check_inside(config.root, stock)
-            return stock
+            check_inside(config.root, stock)  # a link out would be read and published
+            return cslstyle.independent(config, stock, stock, None)
         return data_dir() / "csl" / "manuscript.csl"
     source, line = defaults.csl_place
-    if rootstock.is_url(defaults.csl):
-        return rootstock.csl_from_url(config, defaults.csl, source, line)
-    path = config.root / defaults.csl
-    if path.is_file():
-        if not path.resolve().is_relative_to(config.root.resolve()):
-            # metadata.csl: /etc/x.csl or ../../x.csl, or through a link: refused
-            raise ConfigError(f"CSL style {defaults.csl} is outside the manuscript folder: "
-                              "refused", source, line)
-        return path
-    if defaults.csl == _STOCK_CSL:  # rootstock's own setting, its file since deleted
-        return data_dir() / "csl" / "manuscript.csl"
-    raise ConfigError(f"CSL style not found: {defaults.csl}", source, line)
+    if defaults.csl == _STOCK_CSL and not (config.root / _STOCK_CSL).is_file():
+        return data_dir() / "csl" / "manuscript.csl"  # rootstock's setting, file deleted
+    return cslstyle.resolve(config, defaults.csl, source, line)
 
 
 def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,

@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import random
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -274,52 +273,6 @@ def key_lines(text: str) -> dict[tuple[str, ...], int]:
             for sub, _ in value.value:
                 lines[(str(key.value), str(sub.value))] = sub.start_mark.line + 1
     return lines
-
-
-# ------------------------------------------------------------------ CSL by URL
-
-CSL_MAX_BYTES = 2 * 2**20
-CSL_TIMEOUT = 20.0
-
-
-def is_url(value: str) -> bool:
-    return urlsplit(value).scheme in ("http", "https")
-
-
-def csl_from_url(config: Config, url: str, source: Path, line: int | None) -> Path:
-    """A CSL style named by URL (as rootstock's USAGE.md shows): cache, else fetch.
-
-    The cache is keyed by the URL, so a pinned URL is fetched once; offline, the cache
-    alone answers, and a style in neither is an error naming the defaults file.
-    """
-    cached = remote.cache_by_url(config.cache_dir, url, ".csl")
-    if cached.is_file():
-        return cached
-    if config.offline:
-        raise ConfigError(f"CSL style {url} is not in ci/cache and the build is offline; "
-                          "build once online, or save the style as a file and name its path",
-                          source, line)
-    try:
-        fetched = config.network.fetch(url, max_bytes=CSL_MAX_BYTES,
-                                       timeout=env_limit("MANUSCRIPT_REMOTE_TIMEOUT",
-                                                         CSL_TIMEOUT))
-    except FetchError as error:
-        raise ConfigError(f"cannot fetch CSL style {url}: {error.message}", source,
-                          line) from None
-    _check_csl(fetched.data, url, source, line)
-    logger.info("fetched CSL style %s", url)
-    return remote.store(cached, fetched.data)
-
-
-def _check_csl(data: bytes, url: str, source: Path, line: int | None) -> None:
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as error:
-        raise ConfigError(f"{url} is not a CSL style (not XML: {error})", source,
-                          line) from None
-    if root.tag.rpartition("}")[2] != "style":
-        raise ConfigError(f"{url} is not a CSL style (its root element is "
-                          f"<{root.tag.rpartition('}')[2]}>, not <style>)", source, line)
 
 
 # ------------------------------------------------------------------ environment switches
