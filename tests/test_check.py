@@ -106,8 +106,11 @@ def test_check_reports_each_mistake_where_it_is_and_nothing_else(tmp_path: Path)
     assert completed.stdout.splitlines()[-1] == (
         f"{errors} error(s), {len(EXPECTED) - errors} warning(s)")
     # The failure names the first error at its place, and check wrote nothing.
-    assert re.search(r"^error: .*content/02\.methods\.md:3: @doi:not-a-doi",
+    assert re.search(r"^error: .*content/02\.methods\.md:12: image not found",
                      completed.stderr, re.M), completed.stderr
+    # A malformed or unresolved key is a warning: the build publishes it, as rootstock.
+    citing = [m for m in reported(completed.stdout) if m["code"].startswith("citation-")]
+    assert citing and all(m["severity"] == "warning" for m in citing)
     assert not (root / "output").exists() and not (root / "webpage").exists()
     # Offline, an unknown key says where it was looked for, not what the parser made of
     # the cache's refusal.

@@ -62,7 +62,8 @@ def test_unresolvable_citation_names_key_and_place(manuscript: Path, citation: s
     run_cli(manuscript, "build", "--no-pdf")
     before = {p.name: p.read_bytes() for p in (manuscript / "output").iterdir() if p.is_file()}
     _append(manuscript, "03.domain-specific-models.md", f"\nAs shown [@{citation}].\n")
-    completed = run_cli(manuscript, "build", "--no-pdf", check=False)
+    # Rootstock's policy: published with a warning; --strict stops it, outputs unchanged.
+    completed = run_cli(manuscript, "build", "--no-pdf", "--strict", check=False)
     assert completed.returncode == 1
     assert f"@{citation} {reason}" in completed.stderr
     assert "content/03.domain-specific-models.md:5" in completed.stderr
@@ -151,7 +152,7 @@ def test_check_reports_problems_and_writes_nothing(manuscript: Path) -> None:
     assert "10 sections, 0 references" in ok.stderr
     assert not (manuscript / "output").exists()
     _append(manuscript, "02.introduction.md", "\nSee [@tag:nowhere].\n")
-    bad = run_cli(manuscript, "check", check=False)
+    bad = run_cli(manuscript, "check", "--strict", check=False)  # a warning
     assert bad.returncode == 1
     assert "@tag:nowhere is not a known identifier" in bad.stderr
     assert not (manuscript / "output").exists()

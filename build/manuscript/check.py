@@ -81,7 +81,8 @@ def source_problems(config: Config, scan: markdown.Scan, *,
     metadata_path = config.content_dir / "metadata.yaml"
     return [*metadata.check(metadata_path),
             *references.check(config.layout().manual_references, validate=not for_build),
-            *citations.check(scan, _metadata_aliases(metadata_path)),
+            *citations.check(scan, _metadata_aliases(metadata_path),
+                             _fail_on_errors(metadata_path)),
             *crossrefs.check(scan),
             *images.check(scan, config.content_dir),
             *links.check_internal(scan)]
@@ -225,6 +226,16 @@ def _external_links(config: Config, scan: markdown.Scan) -> list[Problem]:
         logger.info("links: offline, external links not checked")
         return []
     return links.check_external(links.external(scan), config.cache_dir, config.network)
+
+
+def _fail_on_errors(path: Path) -> bool:
+    """``pandoc: manubot-fail-on-errors: true`` of metadata.yaml (see cite.fail_on_errors)."""
+    try:
+        data = yamlfile.load(path, keep_duplicates=True).data
+    except ManuscriptError:
+        return False  # the metadata check reports it
+    settings = data.get("pandoc") if isinstance(data, dict) else None
+    return isinstance(settings, dict) and cite.fail_on_errors(settings)
 
 
 def _metadata_aliases(path: Path) -> dict[str, markdown.Place | None]:

@@ -14,8 +14,11 @@ from .markdown import Place, Scan
 XREF_PREFIXES = ("fig:", "tbl:", "eq:", "sec:")
 
 
-def check(scan: Scan, metadata_aliases: Mapping[str, Place | None]) -> list[Problem]:
-    """``metadata_aliases``: ``pandoc: citekey-aliases:`` of metadata.yaml, with places."""
+def check(scan: Scan, metadata_aliases: Mapping[str, Place | None],
+          fail_on_errors: bool = False) -> list[Problem]:
+    """``metadata_aliases``: ``pandoc: citekey-aliases:`` of metadata.yaml, with places.
+    A malformed key is an error only with ``manubot-fail-on-errors: true``
+    (``fail_on_errors``): otherwise the build publishes it with a warning, as manubot."""
     problems: list[Problem] = []
     aliases: dict[str, str] = {}
     defined: dict[str, Place] = {}
@@ -43,7 +46,8 @@ def check(scan: Scan, metadata_aliases: Mapping[str, Place | None]) -> list[Prob
             continue
         problem = malformed(aliases.get(citation.key, citation.key))
         if problem:
-            problems.append(_at(citation.place, "error", "citation-malformed",
+            severity = "error" if fail_on_errors else "warning"
+            problems.append(_at(citation.place, severity, "citation-malformed",
                                 f"@{citation.key} is not a valid citation key: {problem}"))
     return problems
 
