@@ -6,7 +6,8 @@ Routes (any query string is ignored unless said):
 * ``/png`` — a small PNG image.
 * ``/canary`` — text holding ``CANARY`` (what a redirect to an internal address reads).
 * ``/redirect?to=URL`` — 302 to ``URL``.
-* ``/trickle/NAME`` — 200 with headers at once, then one byte a second, for ever.
+* ``/trickle/NAME`` (or any path holding ``/trickle/``: a citation lookup's) — 200 with
+  headers at once, then one byte a second, for ever.
 * ``/trickle-headers`` — the status line and headers one byte a second.
 * ``/huge`` — 300 MB of PNG-looking bytes without a Content-Length, written from one
   1 MB buffer (never allocated in full); ``/huge-declared`` says its length.
@@ -89,7 +90,7 @@ class HostileServer:
                     self.send_response(302)
                     self.send_header("Location", query["to"][0])
                     self.end_headers()
-                elif path.startswith("/trickle/"):
+                elif "/trickle/" in path:
                     self.send_response(200)
                     self.send_header("Content-Type", "application/octet-stream")
                     self.end_headers()

@@ -194,6 +194,23 @@ def test_no_network_asks_each_host_once_and_says_so_once(tmp_path: Path,
     assert seconds < 60  # one timeout per host, not one per key (and not 3 retries each)
 
 
+def test_a_citation_service_sending_one_byte_a_second_is_cut_off(tmp_path: Path) -> None:
+    """Each receive gets a byte within the timeout, so only a deadline on the whole
+    answer ends it (cite_transport: twice MANUSCRIPT_CITATION_TIMEOUT)."""
+    with HostileServer() as server:
+        env = clean_env(MANUSCRIPT_OFFLINE="0", MANUSCRIPT_TEST_CITATION_SERVER=server.url,
+                        MANUSCRIPT_CITATION_TIMEOUT="1.5")
+        start = time.monotonic()
+        done = run_manuscript(tmp_path, "cite", "doi:10.5555/trickle/x", "doi:10.5555/y",
+                              env=env, check=False)
+        seconds = time.monotonic() - start
+        asked = [path for path in server.requests if path.startswith("/doi.org/")]
+    assert done.returncode == 1
+    assert "doi.org (no answer in time) could not be reached" in done.stderr, done.stderr
+    assert asked == ["/doi.org/10.5555/trickle/x"] or asked == ["/doi.org/10.5555/y"], asked
+    assert seconds < 20, done.stderr
+
+
 def test_the_format_worker_never_fetches(tmp_path: Path) -> None:
     from helpers import ROOT, copy_manuscript
 

@@ -45,7 +45,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from .errors import ConfigError, OutputError
-from .network import Door
+from .network import Door, deadline
 from .stages import ONCE
 
 logger = logging.getLogger(__name__)
@@ -162,9 +162,22 @@ class _Transport(HTTPAdapter):
             # cut short (IncompleteRead) is retried like a dropped connection.
             for attempt in range(self.policy.retries + 1):
                 try:
-                    response = super().send(request, stream=stream, timeout=timeout, **kwargs)
-                    if not stream:
-                        response.content  # noqa: B018 -- read now, inside the retry loop
+                    # The timeout bounds each receive; this, the whole answer (twice it:
+                    # connecting, then answering), so a service trickling bytes ends.
+                    with deadline(2 * _longest(timeout)) as watch:
+                        try:
+                            response = super().send(request, stream=stream, timeout=timeout,
+                                                    **kwargs)
+                            if not stream:
+                                response.content  # noqa: B018 -- read now, inside the retries
+                        except requests.RequestException:
+                            if watch.fired:
+                                raise requests.exceptions.ReadTimeout(
+                                    "no answer in time", request=request) from None
+                            raise
+                    if watch.fired:
+                        raise requests.exceptions.ReadTimeout("no answer in time",
+                                                              request=request)
                     return response
                 except (requests.exceptions.ChunkedEncodingError,
                         requests.exceptions.ContentDecodingError) as error:
@@ -174,6 +187,13 @@ class _Transport(HTTPAdapter):
                     time.sleep(min(self.policy.backoff * 2 ** attempt,
                                    self.policy.retry_after_max))
         raise AssertionError("unreachable")
+
+
+def _longest(timeout: object) -> float:
+    """A requests timeout (seconds, or a (connect, read) pair) as one number."""
+    if isinstance(timeout, tuple):
+        return float(max(t for t in timeout if t is not None) if any(timeout) else 60.0)
+    return float(timeout) if timeout is not None else 60.0
 
 
 def _rewrite(url: str, server: str) -> str:

@@ -65,7 +65,7 @@ def resolve_keys(config: Config, keys: Sequence[str], *, in_manuscript: bool) ->
         bibliography = cite.cite(config, input_ids, {}, settings, prior=prior,
                                  raise_unresolved=True)  # the keys asked for: all or fail
     except cite.UnresolvedCitations as error:
-        raise CitationError(_unresolved_message(config, error.failures, in_manuscript)) from None
+        raise CitationError(_unresolved_message(config, error, in_manuscript)) from None
     by_id = {item["id"]: item for item in bibliography.csl_items}
     ordered = [by_id[bibliography.short_ids[key]] for key in input_ids
                if key in bibliography.short_ids]
@@ -79,9 +79,13 @@ def _bare(key: str) -> str:
     return bare
 
 
-def _unresolved_message(config: Config, failures: list[cite.Failure],
+def _unresolved_message(config: Config, error: cite.UnresolvedCitations,
                         in_manuscript: bool) -> str:
-    lines = [f"  @{failure.key} {failure.problem}" for failure in failures]
+    failures = error.failures
+    # Keys whose services could not be reached: one line per service, not per key.
+    lines = [f"  @{failure.key} {failure.problem}" for failure in failures
+             if not failure.unreachable]
+    lines += [f"  {text}" for text, _ in error.unreachable]
     cache = config.root / "ci" / "cache"
     if not config.offline:
         how = ""

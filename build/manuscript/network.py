@@ -44,7 +44,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
@@ -419,10 +419,17 @@ class _Watch:
     fired = False
 
 
+def deadline(seconds: float) -> AbstractContextManager[_Watch]:
+    """A wall-clock deadline on what this thread does with sockets inside (``.fired``
+    says it passed): for requests made past ``Door.fetch`` (the citations' transport)."""
+    return _watchdog(time.monotonic() + seconds)
+
+
 @contextmanager
 def _watchdog(deadline: float) -> Iterator[_Watch]:
-    """Shut the sockets this thread connects inside at ``deadline``: a receive blocked
-    on a server that trickles bytes (headers included) ends then, not a byte later."""
+    """Shut the sockets this thread connects or sends on inside at ``deadline``: a
+    receive blocked on a server that trickles bytes (headers included) ends then, not a
+    byte later. Sending counts, so a kept-alive connection from a pool is watched too."""
     watch = _Watch()
     sockets: list[socket.socket] = []
 
@@ -496,7 +503,8 @@ _violations: list[str] = []
 
 def _install_hooks() -> None:
     """Wrap ``socket.socket.connect`` (and ``connect_ex``, ``create_connection``,
-    ``getaddrinfo``) once per process: for the watchdog, and for the offline guard."""
+    ``getaddrinfo``, and ``sendall``) once per process: for the watchdog (which sockets
+    this thread uses) and for the offline guard."""
     global _hooks_installed
     with _hooks_lock:
         if _hooks_installed:
@@ -524,6 +532,16 @@ def _install_hooks() -> None:
                 _violation(f"a connection to {address[0]}:{address[1]}")
             return original_create(address, *args, **kwargs)  # type: ignore[arg-type]
 
+        def sending(original: object) -> object:
+            def sendall(self: socket.socket, *args: object, **kwargs: object) -> None:
+                _watched(self)
+                return original(self, *args, **kwargs)  # type: ignore[operator]
+            return sendall
+
+        import ssl
+
+        socket.socket.sendall = sending(socket.socket.sendall)  # type: ignore[method-assign]
+        ssl.SSLSocket.sendall = sending(ssl.SSLSocket.sendall)  # type: ignore[method-assign]
         socket.socket.connect = connect  # type: ignore[method-assign]
         socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
         socket.getaddrinfo = getaddrinfo  # type: ignore[assignment]
@@ -535,8 +553,12 @@ def _seen(sock: socket.socket, address: object) -> None:
     if _guard and sock.family in (socket.AF_INET, socket.AF_INET6):
         where = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
         _violation(f"a connection to {where}")
+    _watched(sock)
+
+
+def _watched(sock: socket.socket) -> None:
     sockets = getattr(_hooked, "sockets", None)
-    if sockets is not None:
+    if sockets is not None and not any(known is sock for known in sockets):
         sockets.append(sock)
 
 
