@@ -333,3 +333,25 @@ def test_a_read_only_image_cache_is_a_clear_error(manuscript: Path, tmp_path: Pa
     assert completed.returncode == 1, completed.stderr
     assert "Traceback" not in completed.stderr, completed.stderr
     assert "ci/cache/images: cannot write the cache of remote images" in completed.stderr
+
+
+def test_the_link_cache_in_any_shape_is_rebuilt(tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    """``check --links`` reads ci/cache/links.json before asking the network (which the
+    tests never do): nesting 100,000 deep, garbage or a folder is a warning, no entry."""
+    from datetime import date
+
+    from manuscript.checks import links
+
+    for name, content in (("deep", "[" * 100_000 + "]" * 100_000), ("garbage", "\x00{"),
+                          ("folder", None)):
+        path = tmp_path / name / "links.json"
+        path.parent.mkdir()
+        if content is None:
+            path.mkdir()
+        else:
+            path.write_text(content, encoding="utf-8")
+        caplog.clear()
+        assert links._Cache.load(path, date.today()).entries == {}
+        assert [r.message for r in caplog.records
+                if "unreadable" in r.message and "links are checked again" in r.message]

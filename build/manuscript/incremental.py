@@ -329,10 +329,11 @@ def patch_ast(snapshot: Snapshot, markdown: str) -> Patch | None:
         return None
     try:
         base = snapshot.shared_ast()
-    except ValueError as error:  # an edited snapshot file: parse afresh
+        ast = dict(base, blocks=list(base["blocks"]))  # blocks are replaced, never changed
+    except (ValueError, RecursionError, TypeError, KeyError) as error:
+        # An edited snapshot file (its digest rewritten too): parse afresh.
         logger.debug("incremental parse not used: %s", error)
         return None
-    ast = dict(base, blocks=list(base["blocks"]))  # blocks are replaced, never changed
     where = locate(ast["blocks"], old_blocks, snapshot.markdown, stretch)
     if where is None:
         return None
