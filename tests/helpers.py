@@ -245,6 +245,8 @@ def shared_build(key: str, tmp_path_factory: pytest.TempPathFactory,
     with open(folder / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not result.is_file():
+            # A worker stopped half-way through the build leaves its folder, not the result.
+            shutil.rmtree(folder / key, ignore_errors=True)
             completed = make(folder / key)
             result.write_text(json.dumps({"returncode": completed.returncode,
                                           "stderr": completed.stderr}), encoding="utf-8")
