@@ -240,9 +240,10 @@ class Diagnostic:
         self.snippet = ""
 
     def text(self) -> str:
-        hints = "".join(f" (hint: {hint})" for hint in self.hints)
+        message = self.message if len(self.message) <= 200 else self.message[:200] + " …"
+        hints = "".join(f" (hint: {hint})" for hint in self.hints[:2])
         snippet = f" in `{self.snippet}`" if self.snippet else ""
-        return f"{self.message}{snippet}{hints}"
+        return f"{message}{snippet}{hints}"
 
 
 _LOCATION = re.compile(r"┌─ (?P<path>.+?):(?P<line>\d+):(?P<col>\d+)\s*$")
