@@ -350,10 +350,11 @@ def _left_out(text: _Source, errors: list[Diagnostic], marked: Marked,
     for error in errors:
         frame = text.frame(error)
         where, place = _where(text, error, marked, places)
-        if frame is None or (frame[0], frame[1]) in left_out \
-                or len(left_out) >= MAX_REPAIRS:
+        too_many = len(left_out) + len(cuts) >= MAX_REPAIRS
+        if frame is None or (frame[0], frame[1]) in left_out or too_many:
             path, line = place if place else (None, None)
-            raise RenderError(f"Typst failed: {error.text()}", path, line)
+            why = f" ({len(left_out)} parts were left out already)" if too_many else ""
+            raise RenderError(f"Typst failed: {error.text()}{why}", path, line)
         kind, n, begin, end = frame
         cuts.setdefault((kind, n), (begin, end, error))
     pieces, done = [], 0
