@@ -210,3 +210,25 @@ def test_an_unexpected_exception_in_a_worker_is_one_typed_line(tmp_path: Path) -
     assert "Traceback" not in completed.stderr
     after = {p: p.read_bytes() for p in (root / "output").rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_a_huge_svg_is_rasterised_for_word_at_most_a_page_large(tmp_path: Path) -> None:
+    """ccc's figure says it is 330 cm square: at 200 ppi that was a 26000-pixel PNG and
+    2.7 GB of memory in the format worker (killed at 15 GB in a full build)."""
+    from PIL import Image
+
+    from manuscript.formats import images
+
+    (tmp_path / "huge.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="330cm" height="300cm" '
+        'viewBox="0 0 330 300"><rect width="330" height="300" fill="#08f"/></svg>',
+        encoding="utf-8")
+    (tmp_path / "small.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="2cm" height="1cm" '
+        'viewBox="0 0 2 1"><rect width="2" height="1"/></svg>', encoding="utf-8")
+    huge = Image.open(tmp_path / images._raster(tmp_path, "huge.svg")).size
+    small = Image.open(tmp_path / images._raster(tmp_path, "small.svg")).size
+    px_per_cm = images.RASTER_PPI / 2.54
+    assert huge[0] <= images.MAX_RASTER_CM[0] * px_per_cm + 2
+    assert abs(huge[0] / huge[1] - 1.1) < 0.01  # the shape kept
+    assert abs(small[0] - 2 * px_per_cm) <= 2  # a small one keeps its size
