@@ -55,6 +55,10 @@ Inline raw `#also-missing()`{=typst} here, and this sentence stays.
 ```
 
 Word raw `<w:r><w:t>bad</w:r>`{=openxml} inline.
+
+![R&D <b>icons</b> with $P<0.05$ and *emphasis*.](images/github.svg){#fig:icon}
+
+See @fig:icon.
 """
 RAW_TYPST_BLOCK_LINE = 18  # the raw's line with the error
 RAW_TYPST_INLINE_LINE = 21
@@ -137,13 +141,18 @@ def test_each_raw_element_that_fails_is_left_out_with_its_place(trouble) -> None
 
 
 def test_jats_and_docx_are_well_formed_and_keep_the_good_raw(trouble) -> None:
+    """pandoc's JATS writer copies a figure's alt text unescaped ("R&D", "P<0.05" made
+    the file malformed on ccc and mpmp): it reads back as written, with no repair."""
     import docx
     from lxml import etree
 
-    root, _ = trouble
+    root, stderr = trouble
+    assert "repaired" not in stderr
     tree = etree.parse(str(root / "output" / "manuscript.jats.xml"))
     text = "".join(tree.getroot().itertext())
     assert "De novo drug design" in text and "unclosed" not in text
+    alt = ["".join(e.itertext()) for e in tree.iter("alt-text")]
+    assert alt == ["R&D icons with P<0.05 and emphasis."], alt
     document = docx.Document(str(root / "output" / "manuscript.docx"))
     paragraphs = [p.text for p in document.paragraphs]
     assert "Raw Word paragraph" in paragraphs

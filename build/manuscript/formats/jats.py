@@ -50,9 +50,15 @@ def render(config: Config, ast: dict, csl_items: list[dict], variables: dict,
         workdir = Path(tmp)
         order = _reference_order(doc.ast, csl_items, theme, workdir)
         xml = run.run(doc.ast, to=WRITER, filters=theme.filters, workdir=workdir,
-                      csl=theme.csl, csl_items=csl_items)
+                      csl=theme.csl, csl_items=csl_items, after=[alt_text_filter()])
     title = _plain(heading["c"][2]) if heading else ""
     return {OUTPUT: finish(xml, order, title)}
+
+
+def alt_text_filter() -> Path:
+    from ..render import data_dir
+
+    return data_dir() / "formats" / "jats" / "alt-text.lua"
 
 
 def _take_references_heading(blocks: list[dict]) -> dict | None:
