@@ -59,6 +59,11 @@ Word raw `<w:r><w:t>bad</w:r>`{=openxml} inline.
 ![R&D <b>icons</b> with $P<0.05$ and *emphasis*.](images/github.svg){#fig:icon}
 
 See @fig:icon.
+
+### A heading with an anchor right after it {#anchored}
+
+[]{#right-after}Typst gave the anchor's label to the heading; see [the heading](#anchored)
+and [the anchor](#right-after).
 """
 RAW_TYPST_BLOCK_LINE = 18  # the raw's line with the error
 RAW_TYPST_INLINE_LINE = 21
@@ -108,6 +113,28 @@ def test_typst_pdf_has_the_heading_and_the_equation_number(trouble) -> None:
     assert "(1)" in text  # the equation's number, beside its formula
     assert "??" in text  # the unknown figure, as the HTML prints it
     assert "a dead link" in text and "this sentence stays" in text
+    assert "Typst gave the anchor\u2019s label to the heading" in text
+
+
+def test_stringify_takes_every_inline_and_any_json() -> None:
+    """Pandoc's stringify: what a heading's plain text (Typst's repeated ids, JATS's
+    reference heading) is made of; emphasis made the old one raise TypeError."""
+    from manuscript.formats.document import stringify
+
+    space = {"t": "Space"}
+    inlines = [
+        {"t": "Emph", "c": [{"t": "Str", "c": "De"}, space, {"t": "Str", "c": "novo"}]}, space,
+        {"t": "Code", "c": [["", [], []], "code"]}, space,
+        {"t": "Math", "c": [{"t": "InlineMath"}, "x^2"]}, space,
+        {"t": "Quoted", "c": [{"t": "DoubleQuote"}, [{"t": "Str", "c": "q"}]]}, space,
+        {"t": "Link", "c": [["", [], []], [{"t": "Str", "c": "link"}], ["#x", ""]]}, space,
+        {"t": "Cite", "c": [[], [{"t": "Str", "c": "[1]"}]]},
+        {"t": "Note", "c": [{"t": "Para", "c": [{"t": "Str", "c": "note"}]}]},
+        {"t": "RawInline", "c": ["html", "<b>"]}, {"t": "LineBreak"},
+        {"t": "Span", "c": [["", [], []], [{"t": "Strong", "c": [{"t": "Str", "c": "s"}]}]]},
+        {"t": "Unknown", "c": 3}, "not a dict", {"t": "Str"}, {"t": "Span", "c": "bad"},
+    ]
+    assert stringify(inlines) == "De novo code x^2 \u201cq\u201d link [1] s"
 
 
 def test_typst_pdf_draws_every_formula_as_mathjax_svg(trouble) -> None:
