@@ -47,4 +47,12 @@ CASES = [
          _SECTION: "## Introduction\n\nText `<w:r><w:t>x</w:r>`{=openxml} more.\n"},
         f"warning: {_SECTION}:3: raw OpenXML left out (not well-formed XML",
     ),
+    Case(
+        # Raw Typst inside a list item: left out alone, not the whole list.
+        "typst-raw-block-in-a-list-strict",
+        {"manuscript.toml": 'pdf-engine = "typst"\nstrict = true\n',
+         _SECTION: "## Introduction\n\n- item one\n\n  ```{=typst}\n  #nope()\n  ```\n\n"
+                   "- item two\n"},
+        f"warning: {_SECTION}:6: raw Typst left out of the PDF: unknown variable: nope",
+    ),
 ]

@@ -203,19 +203,21 @@ class Marked:
         return out
 
     def _inlines(self, node: object) -> None:
-        """Frame every raw Typst inline below ``node``."""
+        """Frame every raw Typst element below ``node`` (inlines, and blocks in lists,
+        quotes or tables) with block comments."""
         if isinstance(node, dict):
             for value in node.values():
                 self._inlines(value)
         elif isinstance(node, list):
             for index in range(len(node) - 1, -1, -1):
                 item = node[index]
-                if isinstance(item, dict) and item.get("t") == "RawInline" \
-                        and item["c"][0] == "typst":
+                kind = item.get("t") if isinstance(item, dict) else None
+                if kind in ("RawInline", "RawBlock") and item["c"][0] == "typst":
                     n = len(self.inlines)
                     self.inlines.append(item)
-                    node[index:index + 1] = [_raw_inline(f"/*manuscript-raw {n}*/"), item,
-                                             _raw_inline(f"/*manuscript-raw-end {n}*/")]
+                    frame = _raw_inline if kind == "RawInline" else _raw_block
+                    node[index:index + 1] = [frame(f"/*manuscript-raw {n}*/"), item,
+                                             frame(f"/*manuscript-raw-end {n}*/")]
                 else:
                     self._inlines(item)
 
