@@ -55,4 +55,12 @@ CASES = [
                    "- item two\n"},
         f"warning: {_SECTION}:6: raw Typst left out of the PDF: unknown variable: nope",
     ),
+    Case(
+        # Typst's warnings name the Markdown's place too, never the temporary .typ.
+        "typst-warning-has-the-markdown-place",
+        {"manuscript.toml": 'pdf-engine = "typst"\nstrict = true\n',
+         _SECTION: "## Introduction\n\nText.\n\n```{=typst}\n"
+                   '#text(font: "No Such Font")[x]\n```\n'},
+        f"warning: {_SECTION}:6: Typst: unknown font family: no such font",
+    ),
 ]
