@@ -268,3 +268,29 @@ def test_a_huge_svg_is_rasterised_for_word_at_most_a_page_large(tmp_path: Path) 
     assert huge[0] <= images.MAX_RASTER_CM[0] * px_per_cm + 2
     assert abs(huge[0] / huge[1] - 1.1) < 0.01  # the shape kept
     assert abs(small[0] - 2 * px_per_cm) <= 2  # a small one keeps its size
+
+
+def test_an_unexpected_exception_names_the_section_of_the_element_it_met(
+        tmp_path: Path) -> None:
+    """The typed error of a bug names the Markdown place of the AST element the failing
+    code was handling (here a heading pandoc would never make: no Attr)."""
+    from manuscript.config import make_config
+    from manuscript.errors import RenderError
+    from manuscript.formats import render_formats
+    from manuscript.render import find_theme
+
+    root = _trouble_manuscript(tmp_path)
+    (root / SECTION).write_text("## Intro\n\nText.\n\n## A heading nobody else has\n",
+                                encoding="utf-8")
+    config = make_config(root, env={"MANUSCRIPT_OFFLINE": "1"})
+    words = [{"t": "Str", "c": "A"}, {"t": "Space"}, {"t": "Str", "c": "heading"},
+             {"t": "Space"}, {"t": "Str", "c": "nobody"}, {"t": "Space"},
+             {"t": "Str", "c": "else"}]
+    ast = {"pandoc-api-version": [1, 23, 1], "meta": {},
+           "blocks": [{"t": "Header", "c": [2, None, words]}]}
+    with pytest.raises(RenderError) as raised:
+        render_formats(config, ast, [], {}, find_theme(config), ["jats"])
+    error = raised.value
+    assert error.message.startswith("JATS (manuscript.jats.xml) could not be made: "
+                                    "unexpected TypeError")
+    assert (error.path, error.line) == (root / SECTION, 5)
