@@ -294,3 +294,27 @@ def test_an_unexpected_exception_names_the_section_of_the_element_it_met(
     assert error.message.startswith("JATS (manuscript.jats.xml) could not be made: "
                                     "unexpected TypeError")
     assert (error.path, error.line) == (root / SECTION, 5)
+
+
+def test_an_image_typst_cannot_decode_is_a_placeholder_with_its_place(tmp_path: Path) -> None:
+    """A figure whose file Typst cannot read: the PDF is still written, with a marked
+    placeholder where the figure was and the figure's number still linked; the warning
+    names the Markdown line and no temporary folder."""
+    import pdfplumber
+
+    root = _trouble_manuscript(tmp_path)
+    (root / "content" / "images" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot a png")
+    (root / SECTION).write_text("## Fine\n\nText.\n\n![A broken image](images/broken.png)"
+                                "{#fig:broken}\n\nSee @fig:broken.\n", encoding="utf-8")
+    completed = run_manuscript(root, "build", "--pdf-engine", "typst")
+    warnings = [w for w in _warnings(completed.stderr) if "placeholder" in w]
+    assert len(warnings) == 1, completed.stderr
+    assert warnings[0].startswith(f"warning: {SECTION}:5: Typst cannot typeset this part")
+    assert "failed to decode image" in warnings[0]
+    assert "/tmp" not in warnings[0] and "manuscript-" not in warnings[0]
+    with pdfplumber.open(root / "output" / "manuscript.pdf") as pdf:
+        text = " ".join((page.extract_text() or "") for page in pdf.pages)
+        links = [a for page in pdf.pages for a in page.annots]
+    assert "This part could not be typeset" in " ".join(text.split())
+    assert "See 1." in " ".join(text.split())  # crossref's number for it
+    assert links  # the reference to the left-out figure still links to its place

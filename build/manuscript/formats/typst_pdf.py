@@ -252,13 +252,21 @@ _LOCATION = re.compile(r"┌─ (?P<path>.+?):(?P<line>\d+):(?P<col>\d+)\s*$")
 _SOURCE_LINE = re.compile(r"^\s*\d+\s*│ ?(?P<text>.*)$")
 
 
-def diagnostics(text: str) -> list[Diagnostic]:
-    """Typst's formatted diagnostics (``TypstError.diagnostic``), parsed."""
+def diagnostics(text: str, root: Path | None = None) -> list[Diagnostic]:
+    """Typst's formatted diagnostics (``TypstError.diagnostic``), parsed; paths below
+    ``root`` (Typst's temporary root folder) as relative ones."""
+    folders = {str(root.resolve()) + "/", str(root) + "/"} if root is not None else set()
+
+    def relative(message: str) -> str:
+        for folder in folders:
+            message = message.replace(folder, "")
+        return message
+
     found: list[Diagnostic] = []
     for line in text.splitlines():
         head = re.match(r"^(error|warning): (.*)$", line)
         if head:
-            found.append(Diagnostic(head.group(1), head.group(2).strip()))
+            found.append(Diagnostic(head.group(1), relative(head.group(2).strip())))
             continue
         if not found:
             continue
@@ -270,7 +278,7 @@ def diagnostics(text: str) -> list[Diagnostic]:
             continue
         hint = re.match(r"^\s*= hint: (.*)$", line)
         if hint:
-            current.hints.append(hint.group(1).strip())
+            current.hints.append(relative(hint.group(1).strip()))
             continue
         source = _SOURCE_LINE.match(line)
         if source and not current.snippet and source["text"].strip():
@@ -331,12 +339,13 @@ def compile_pdf(source: bytes, root: Path, sys_inputs: dict[str, str],
                 font_paths=_font_paths())
             break
         except typst.TypstError as error:
-            found = [x for x in diagnostics(str(getattr(error, "diagnostic", "") or ""))
-                     if x.severity == "error"] or [Diagnostic("error", str(error.message))]
+            found = [x for x in diagnostics(str(getattr(error, "diagnostic", "") or ""), root)
+                     if x.severity == "error"] \
+                or diagnostics(f"error: {error.message}", root)
             text = _left_out(text, found, marked, places, left_out)
     for warning in warnings:
-        found = diagnostics(str(getattr(warning, "diagnostic", "") or "")) \
-            or [Diagnostic("warning", str(getattr(warning, "message", warning)))]
+        found = diagnostics(str(getattr(warning, "diagnostic", "") or ""), root) \
+            or diagnostics(f"warning: {getattr(warning, 'message', warning)}", root)
         for diagnostic in found:
             where, place = _where(text, diagnostic, marked, places)
             logger.warning("%sTypst: %s", where, diagnostic.text(),
