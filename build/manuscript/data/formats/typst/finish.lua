@@ -43,6 +43,7 @@ local function key(el)
   return (el.mathtype == 'DisplayMath' and 'D' or 'I') .. el.text
 end
 
+local WORD_JOINER = '\u{2060}'
 local OPEN = '^#%[#set math%.equation%(numbering: _ => (".*")%);$'
 local CLOSE = '^ <(.+)>%]$'
 
@@ -69,7 +70,12 @@ local function math_inlines(table)
         changed = true
         i = i + 3
       elseif el.t == 'Math' and table[key(el)] then
-        out:insert(pandoc.RawInline('typst', '#mjx("' .. table[key(el)] .. '");'))
+        -- A formula written against a word ("$P$-value", "($x$)") stays on its line
+        -- with it, as in a browser: a word joiner on that side.
+        local before = i > 1 and inlines[i - 1].t == 'Str' and WORD_JOINER or ''
+        local after = inlines[i + 1] and inlines[i + 1].t == 'Str' and WORD_JOINER or ''
+        out:insert(pandoc.RawInline('typst', before .. '#mjx("' .. table[key(el)] .. '");'
+          .. after))
         changed = true
         i = i + 1
       else
