@@ -621,13 +621,18 @@ def test_worker_warnings_come_back_in_order_with_their_place_and_are_replayed(
 def test_worker_error_is_the_typed_error_and_nothing_is_written(tmp_path: Path) -> None:
     """A Typst error in the worker is reported like any build error: one line with
     Typst's message, exit 1, no traceback; the other worker is stopped and the last
-    good outputs stay (the bad-input table checks byte-identity for the Typst case)."""
+    good outputs stay (the bad-input table checks byte-identity for the Typst case).
+    (One bad raw Typst block is left out with a warning; more than MAX_REPAIRS of them
+    stop the build.)"""
+    from manuscript.formats.typst_pdf import MAX_REPAIRS
+
     root = copy_manuscript(ROOT, tmp_path)
     run_manuscript(root, "build", "--pdf-engine", "typst", "--format", "latex")
     before = {p: p.read_bytes() for p in (root / "output").rglob("*") if p.is_file()}
     section = sorted((root / "content").glob("0[2-9]*.md"))[0]
-    section.write_text(section.read_text(encoding="utf-8")
-                       + "\n```{=typst}\n#no-such-function()\n```\n", encoding="utf-8")
+    bad = "".join(f"\n```{{=typst}}\n#no-such-function-{n}()\n```\n"
+                  for n in range(MAX_REPAIRS + 1))
+    section.write_text(section.read_text(encoding="utf-8") + bad, encoding="utf-8")
     scratch = tmp_path / "tmp"  # the build's temporary folders, the workers' among them
     scratch.mkdir()
     failed = run_manuscript(root, "build", "--pdf-engine", "typst", "--format", "latex",

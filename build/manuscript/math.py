@@ -238,6 +238,22 @@ def _size(count: int) -> str:
     return f"{count // 1024} KB" if count >= 1024 else f"{count} bytes"
 
 
+def typeset_readonly(formulas: Iterable[Formula], cache: Path) -> dict[Formula, Typeset]:
+    """As ``typeset_all``, but ``cache`` is only read: the format worker (the Typst PDF)
+    runs beside the html stage, which owns the cache and rewrites it to this build's
+    formulas; a formula not there yet is typeset here, in memory."""
+    stored = _read_cache(cache)
+    results = {}
+    with Engine() as engine:
+        for formula in formulas:
+            entry = stored.get(digest([bundle_digest(), formula.key]))
+            if isinstance(entry, dict) and isinstance(entry.get("html"), str):
+                results[formula] = Typeset(entry["html"], entry.get("error"))
+            else:
+                results[formula] = engine.typeset(formula)
+    return results
+
+
 def _read_cache(path: Path) -> dict:
     def shape(data: object) -> dict:
         if not isinstance(data, dict):

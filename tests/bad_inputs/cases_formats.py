@@ -26,14 +26,6 @@ CASES = [
         "manuscript.toml",
     ),
     Case(
-        # Raw Typst in a section is passed through; a mistake in it fails the PDF with
-        # Typst's own message and source line, and nothing already built is lost.
-        "typst-raw-block-error",
-        {"manuscript.toml": 'pdf-engine = "typst"\n',
-         _SECTION: "## Introduction\n\n```{=typst}\n#no-such-function()\n```\n"},
-        "Typst failed: error: unknown variable: no-such-function",
-    ),
-    Case(
         # An image path that leaves content/ is a warning (test_formats: not embedded).
         "image-outside-content-not-embedded",
         {"manuscript.toml": 'formats = ["docx"]\nstrict = true\n',

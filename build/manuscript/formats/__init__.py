@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ManuscriptError, RenderError
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -117,8 +117,45 @@ def render_formats(config: Config, ast: dict, csl_items: list[dict], variables: 
     outputs: dict[str, bytes] = {}
     for fmt in formats:
         module = importlib.import_module(f".{_MODULES[fmt]}", __name__)  # imported when used
-        outputs.update(module.render(config, ast, csl_items, variables, theme))
+        try:
+            outputs.update(module.render(config, ast, csl_items, variables, theme))
+        except ManuscriptError:
+            raise
+        except Exception as error:  # a bug of ours: one typed line, not a traceback
+            path, line = _place_of_failure(config, error)
+            logger.debug("%s failed", fmt, exc_info=True)
+            raise RenderError(f"{NAMES[fmt]} could not be made: unexpected "
+                              f"{type(error).__name__}: {error} (please report this)",
+                              path, line) from error
     return outputs
+
+
+# What messages call each format.
+NAMES = {"docx": "Word (manuscript.docx)", "jats": "JATS (manuscript.jats.xml)",
+         "latex": "LaTeX (manuscript.tex)", "typst": "the Typst PDF"}
+_ELEMENT_NAMES = ("block", "element", "node", "inline", "header", "heading")
+
+
+def _place_of_failure(config: Config, error: BaseException) -> tuple[Path | None, int | None]:
+    """The Markdown place of the AST element the failing code was handling, if any:
+    the innermost frame of this package with one in a local variable."""
+    from .document import Places
+
+    frames = []
+    trace = error.__traceback__
+    while trace is not None:
+        frames.append(trace.tb_frame)
+        trace = trace.tb_next
+    for frame in reversed(frames):
+        if not frame.f_globals.get("__name__", "").startswith(__name__):
+            continue
+        for name in _ELEMENT_NAMES:
+            value = frame.f_locals.get(name)
+            if isinstance(value, dict) and isinstance(value.get("t"), str):
+                place = Places(config.content_dir).of(value)
+                if place is not None:
+                    return place
+    return None, None
 
 
 def start_formats(config: Config, ast: dict, csl_items: list[dict], variables: dict,

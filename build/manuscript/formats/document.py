@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import marshal
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .. import metatext
 from . import credit
@@ -187,3 +189,130 @@ def link(inlines: list[dict], url: str) -> dict:
 
 def para(inlines: list[dict]) -> dict:
     return {"t": "Para", "c": inlines}
+
+
+# ---------------------------------------------------------------- text and places
+
+_QUOTES = {"SingleQuote": ("\u2018", "\u2019"), "DoubleQuote": ("\u201c", "\u201d")}
+# Where each inline keeps its child inlines in pandoc's JSON ("c" itself, or an index).
+_CHILDREN = {"Emph": None, "Strong": None, "Underline": None, "Strikeout": None,
+             "Superscript": None, "Subscript": None, "SmallCaps": None,
+             "Span": 1, "Link": 1, "Image": 1, "Cite": 1, "Quoted": 1}
+
+
+def stringify(inlines: object) -> str:
+    """Plain text of pandoc inlines, as ``pandoc.utils.stringify`` gives it: code and
+    math as their text, quotes as curly quotes, a link or image as its text, notes and
+    raw output left out. Any JSON the AST may hold is taken, never an exception."""
+    if not isinstance(inlines, list):
+        return ""
+    parts: list[str] = []
+    for inline in inlines:
+        if not isinstance(inline, dict):
+            continue
+        kind, content = inline.get("t"), inline.get("c")
+        if kind == "Str" and isinstance(content, str):
+            parts.append(content)
+        elif kind in ("Space", "SoftBreak", "LineBreak"):
+            parts.append(" ")
+        elif kind in ("Code", "Math") and isinstance(content, list) and len(content) == 2:
+            parts.append(content[1] if isinstance(content[1], str) else "")
+        elif kind in _CHILDREN:
+            index = _CHILDREN[kind]
+            children = content if index is None else (
+                content[index] if isinstance(content, list) and len(content) > index else [])
+            text = stringify(children)
+            if kind == "Quoted" and isinstance(content, list) and content \
+                    and isinstance(content[0], dict):
+                open_, close = _QUOTES.get(content[0].get("t", ""), ("", ""))
+                text = open_ + text + close
+            parts.append(text)
+    return "".join(parts)
+
+
+class Places:
+    """Where in the manuscript's sources an element of the AST was written.
+
+    The AST keeps no source positions (pandoc's Markdown reader has none), so an
+    element is found by its text: a raw block's or code's first line, or a run of
+    three words of its prose, searched in the sections and metadata.yaml.
+    """
+
+    def __init__(self, content_dir: Path) -> None:
+        self.content_dir = content_dir
+        self._lines: list[tuple[Path, int, str]] | None = None
+
+    def _all_lines(self) -> list[tuple[Path, int, str]]:
+        if self._lines is None:
+            self._lines = []
+            paths = [*sorted(self.content_dir.glob("[0-9]*.md")),
+                     self.content_dir / "metadata.yaml"]
+            for path in paths:
+                if path.is_file():
+                    text = path.read_text(encoding="utf-8-sig", errors="replace")
+                    self._lines += [(path, n, line)
+                                    for n, line in enumerate(text.splitlines(), 1)]
+        return self._lines
+
+    def find(self, needle: str) -> tuple[Path, int] | None:
+        needle = needle.strip()
+        if not needle:
+            return None
+        for path, number, line in self._all_lines():
+            if needle in line:
+                return path, number
+        return None
+
+    def of(self, element: dict) -> tuple[Path, int] | None:
+        """The first place that holds the element's text, or None."""
+        for needle in _needles(element):
+            place = self.find(needle)
+            if place is not None:
+                return place
+        return None
+
+    def where(self, element: dict) -> str:
+        """``file:line: `` (relative to the manuscript's root), or "" if unknown."""
+        place = self.of(element)
+        if place is None:
+            return ""
+        path, line = place
+        return f"{path.relative_to(self.content_dir.parent).as_posix()}:{line}: "
+
+
+def _needles(element: dict) -> Iterator[str]:
+    """Text of the element to search its source by: most distinctive first."""
+    kind, content = element.get("t"), element.get("c")
+    if kind in ("RawBlock", "RawInline", "CodeBlock", "Code") and isinstance(content, list):
+        text = content[1] if isinstance(content[1], str) else ""
+        for line in text.splitlines():
+            if line.strip():
+                yield line.strip()
+        return
+    runs: list[list[str]] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, list):
+            run: list[str] = []
+            for item in node:
+                if isinstance(item, dict) and item.get("t") == "Str":
+                    run.append(item["c"])
+                elif isinstance(item, dict) and item.get("t") == "Space":
+                    continue
+                else:
+                    if run:
+                        runs.append(run)
+                    run = []
+                    walk(item)
+            if run:
+                runs.append(run)
+        elif isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+
+    walk([element])
+    for run in runs:
+        for start in range(max(len(run) - 2, 1)):
+            yield " ".join(run[start:start + 3])
+    for run in runs:
+        yield from sorted((word for word in run if len(word) >= 6), key=len, reverse=True)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ContentError
 from . import document as d
-from . import fields, images, run
+from . import fields, images, raw, run
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -55,6 +55,8 @@ def reference_docx(root: Path) -> Path:
 def render(config: Config, ast: dict, csl_items: list[dict], variables: dict,
            theme: Theme) -> dict[str, bytes]:
     doc = d.prepare(ast, variables)
+    raw.drop_malformed(doc.ast, ("openxml",), raw.OPENXML_NAMESPACES, "OpenXML",
+                       d.Places(config.content_dir))
     body = doc.ast["blocks"]
     abstract = [doc.abstract_heading, *doc.abstract] if doc.abstract_heading else []
     doc.ast["blocks"] = [*title_block(doc), *abstract, *body]

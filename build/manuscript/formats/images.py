@@ -42,6 +42,15 @@ def use_remote(mapping: Mapping[str, Path]) -> None:
     _remote = dict(mapping)
 
 
+MAX_RASTER_CM = (18, 24)  # width, height: a page's text area, with room
+_PLACEHOLDER_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="60">'
+    '<rect width="100%" height="100%" fill="#eee" stroke="#999"/>'
+    '<text x="10" y="35" font-family="sans-serif" font-size="14">'
+    "Image not available offline</text></svg>"
+)
+
+
 def images(node: object) -> Iterator[dict]:
     """Every Image element of a pandoc AST (or part of one)."""
     if isinstance(node, dict):
@@ -155,8 +164,15 @@ def _raster(workdir: Path, local: str) -> str:
 
     out = f"raster-{hashlib.sha256(local.encode()).hexdigest()[:16]}.png"
     quoted = local.replace("\\", "\\\\").replace('"', '\\"')
+    # At most a page's size: an SVG may say it is 3 m wide (ccc's does), and at
+    # RASTER_PPI that is a 26000-pixel square, 2.7 GB before it is compressed.
     source = ("#set page(width: auto, height: auto, margin: 0pt)\n"
-              f'#image("/{quoted}")\n').encode()
+              "#context {\n"
+              f'  let size = measure(image("/{quoted}"))\n'
+              f"  let scale = calc.min(1, {MAX_RASTER_CM[0]}cm / calc.max(size.width, 1pt),\n"
+              f"                       {MAX_RASTER_CM[1]}cm / calc.max(size.height, 1pt))\n"
+              f'  image("/{quoted}", width: size.width * scale)\n'
+              "}\n").encode()
     try:
         png = typst.compile(source, root=str(workdir), format="png", ppi=RASTER_PPI,
                             ignore_system_fonts=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import document as d
-from . import run
+from . import raw, run
 
 if TYPE_CHECKING:
     from lxml import etree
@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 OUTPUT = "manuscript.jats.xml"
 WRITER = "jats_publishing+element_citations"
+# Raw formats pandoc's JATS writers copy into the file.
+RAW_FORMATS = ("jats", "jats_publishing", "jats_archiving", "jats_articleauthoring")
 _CAPTION_LABEL = re.compile(r"^\s*(?P<label>[^:]{1,40}?):\s*")
 _XLINK = "{http://www.w3.org/1999/xlink}"
 
@@ -40,15 +42,23 @@ _XLINK = "{http://www.w3.org/1999/xlink}"
 def render(config: Config, ast: dict, csl_items: list[dict], variables: dict,
            theme: Theme) -> dict[str, bytes]:
     doc = d.prepare(ast, variables)
+    raw.drop_malformed(doc.ast, RAW_FORMATS, raw.JATS_NAMESPACES, "JATS",
+                       d.Places(config.content_dir))
     doc.ast["meta"].update(front_matter(doc))
     heading = _take_references_heading(doc.ast["blocks"])  # it titles the ref-list
     with tempfile.TemporaryDirectory(prefix="manuscript-jats-") as tmp:
         workdir = Path(tmp)
         order = _reference_order(doc.ast, csl_items, theme, workdir)
         xml = run.run(doc.ast, to=WRITER, filters=theme.filters, workdir=workdir,
-                      csl=theme.csl, csl_items=csl_items)
+                      csl=theme.csl, csl_items=csl_items, after=[alt_text_filter()])
     title = _plain(heading["c"][2]) if heading else ""
     return {OUTPUT: finish(xml, order, title)}
+
+
+def alt_text_filter() -> Path:
+    from ..render import data_dir
+
+    return data_dir() / "formats" / "jats" / "alt-text.lua"
 
 
 def _take_references_heading(blocks: list[dict]) -> dict | None:
@@ -147,19 +157,11 @@ def _refs_entries(blocks: list[dict]) -> list[dict]:
 
 
 def _plain(inlines: list[dict]) -> str:
-    return _stringify(inlines).strip()
+    return d.stringify(inlines).strip()
 
 
 def _stringify(inlines: list[dict]) -> str:
-    parts = []
-    for inline in inlines:
-        if inline["t"] == "Str":
-            parts.append(inline["c"])
-        elif inline["t"] in ("Space", "SoftBreak"):
-            parts.append(" ")
-        elif isinstance(inline.get("c"), list):
-            parts.append(_stringify([c for c in inline["c"] if isinstance(c, dict)]))
-    return "".join(parts)
+    return d.stringify(inlines)
 
 
 def finish(xml: bytes, order: list[tuple[str, str]], refs_title: str = "") -> bytes:
@@ -168,7 +170,20 @@ def finish(xml: bytes, order: list[tuple[str, str]], refs_title: str = "") -> by
 
     parser = etree.XMLParser(remove_blank_text=False, resolve_entities=False,
                              load_dtd=False, no_network=True)
-    tree = etree.fromstring(xml, parser)
+    try:
+        tree = etree.fromstring(xml, parser)
+    except etree.XMLSyntaxError as error:
+        # Something the checks before pandoc did not catch (raw XML is checked in
+        # raw.py): said with the line pandoc wrote, and repaired as libxml2 can (a bare
+        # "&" becomes "&amp;"), so the file is still well-formed and written.
+        line = xml.decode("utf-8", "replace").splitlines()[max(error.lineno - 1, 0):][:1]
+        logger.warning("JATS: pandoc's XML was not well-formed (%s) near %r; repaired",
+                       str(error.msg or error).split(" (line", 1)[0],
+                       (line[0].strip() if line else "")[:120])
+        xml = _escape_bare_ampersands(xml)
+        tree = etree.fromstring(xml, etree.XMLParser(
+            remove_blank_text=False, resolve_entities=False, load_dtd=False,
+            no_network=True, recover=True))
     for wrap in tree.iter("table-wrap"):  # the writer puts a table's id on <table>
         table = wrap.find("table")
         if table is not None and table.get("id") and not wrap.get("id"):
@@ -184,6 +199,15 @@ def finish(xml: bytes, order: list[tuple[str, str]], refs_title: str = "") -> by
     _unlink_dangling_xrefs(tree)
     return etree.tostring(tree.getroottree(), xml_declaration=True, encoding="utf-8",
                           doctype=tree.getroottree().docinfo.doctype)
+
+
+_BARE_AMPERSAND = re.compile(rb"&(?!(?:[A-Za-z][A-Za-z0-9._-]*|#[0-9]+|#x[0-9A-Fa-f]+);)")
+
+
+def _escape_bare_ampersands(xml: bytes) -> bytes:
+    """``&`` that starts no entity or character reference, as ``&amp;`` (libxml2's
+    recovery would drop it, and the text would lose a character)."""
+    return _BARE_AMPERSAND.sub(b"&amp;", xml)
 
 
 def _caption_label(element: etree._Element) -> None:

@@ -19,8 +19,11 @@ _BUILD_META = Path(__file__).parent.parent / "data" / "filters" / "build-meta.lu
 
 def run(ast: dict, *, to: str, filters: Sequence[Path], workdir: Path,
         csl: Path | None = None, csl_items: list[dict] | None = None,
-        args: Sequence[str] = (), output: Path | None = None, quiet: bool = False) -> bytes:
+        args: Sequence[str] = (), output: Path | None = None, quiet: bool = False,
+        after: Sequence[Path] = ()) -> bytes:
     """pandoc ``--from=json --to=TO``; with ``csl``, citeproc formats the citations.
+
+    ``after``: filters run last, after citeproc (which makes the reference list).
 
     ``workdir`` is pandoc's resource path (images are relative to it). With ``output``,
     pandoc writes that file (binary formats) and its bytes are returned. ``quiet``
@@ -38,6 +41,7 @@ def run(ast: dict, *, to: str, filters: Sequence[Path], workdir: Path,
             # build-meta.lua after --citeproc (pandoc runs them in this order): the paths
             # citeproc read are no business of the document. (JATS still needs them.)
             command.append(f"--lua-filter={_BUILD_META}")
+    command += [f"--lua-filter={f}" for f in after]
     if output is not None:
         command.append(f"--output={output}")
     result = pandoc.run(command, json.dumps(ast).encode("utf-8"))
