@@ -9,6 +9,7 @@ import re
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import RenderError
 from .limits import env_limit
@@ -17,6 +18,10 @@ logger = logging.getLogger(__name__)
 
 # Markdown as rootstock's pandoc defaults read it.
 MARKDOWN = "markdown"
+# How the Markdown is read, wherever it is (the whole, or a stretch of it): rawmath.lua
+# makes a LaTeX math environment written without $$ a formula (see the filter).
+READ_MARKDOWN = ("--from", MARKDOWN, "--to", "json",
+                 f"--lua-filter={Path(__file__).parent / 'data' / 'filters' / 'rawmath.lua'}")
 TIMEOUT = 120  # seconds for one pandoc run; the 100-reference meta-review needs ~5
 MEMORY_MB = 4096  # pandoc's heap
 # JSON levels of the AST: a block quote adds 2, a list item 3. Manuscripts stay under
@@ -95,7 +100,7 @@ def markdown_to_ast(markdown: str) -> dict:
 
 def markdown_to_json(markdown: str) -> tuple[dict, bytes]:
     """``markdown_to_ast``, and pandoc's JSON as it printed it (kept for the next build)."""
-    result = run(["--from", MARKDOWN, "--to", "json"], markdown.encode("utf-8"))
+    result = run(READ_MARKDOWN, markdown.encode("utf-8"))
     for warning in result.warnings:
         logger.warning("pandoc: %s", warning)
     try:
