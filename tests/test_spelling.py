@@ -348,11 +348,57 @@ def test_corpus_rootstock_tour_builds_with_spellcheck(needs_shared: Path, tmp_pa
     """A whole rootstock repository with SPELLCHECK=true: its custom dictionary is read,
     its Lorem ipsum paragraph is not reported."""
     root = tmp_path / "tour"
-    shutil.copytree(CORPUS / "rootstock-tour", root)
+    shutil.copytree(CORPUS / "rootstock-tour", root, symlinks=True)
     for path in [root, *root.rglob("*")]:
-        path.chmod(path.stat().st_mode | 0o200)
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | 0o200)
+    # rootstock's three webpage/ links (regular files in the shared copy) are another
+    # test's subject (tests/test_rootstock.py): here only the spelling stage is.
+    for name in ("images", "index.html", "manuscript.pdf"):
+        (root / "webpage" / name).unlink(missing_ok=True)
     shutil.copy(root / "upstream" / "references.json",
                 root / "content" / "manual-references-upstream.json")
     run_manuscript(root, "build", "--no-pdf", env=clean_env(SPELLCHECK="true"))
     assert (root / "output" / "spelling-errors.txt").read_text() == ""
     assert (root / "output" / "spelling-error-locations.txt").read_text() == ""
+
+
+# ------------------------------------------------------------------ bounded (issue #18)
+
+# Each of these, repeated to 100,000 characters, once cost quadratic time in a regular
+# expression that scanned to the end of the text from every start ("{{" with no "}}",
+# "<script" with no end, an e-mail or URL pattern inside a run of "a.a.a.").
+HOSTILE_SHAPES = ["a", "<script", "<style ", "<!--", "{%", "{#", "{{", "[^", "a.b", "a.",
+                  "a-", "{#a", "a@b.", "@{", "]("]
+
+
+@pytest.mark.parametrize("shape", HOSTILE_SHAPES)
+def test_hostile_runs_are_blanked_in_linear_time(shape: str) -> None:
+    import time
+
+    text = "We recieve " + shape * (100_000 // len(shape)) + " end.\n"
+    started = time.process_time()
+    found = spelling.unknown_words([Section(Path("01.a.md"), text)], spelling.Speller())
+    # Linear: ~0.1-0.6 s here under load; the quadratic patterns took 10 s to minutes.
+    assert time.process_time() - started < 5
+    assert "recieve" in found  # the prose is still checked
+
+
+def test_delimited_spans_as_the_lazy_pattern_finds_them() -> None:
+    for text in ["a {{ b }} c {{ d", "{% x %}{# y #}{{ z }}", "{{ a {% b }} c %}",
+                 "<!-- a --> b <!-- c", "<SCRIPT>x</script> y <style>z", "{{}}}}{{"]:
+        lazy = re.compile(r"<!--.*?(?:-->|\Z)|<(?P<t>script|style)\b.*?</(?P=t)\s*>",
+                          re.S | re.I).sub(lambda m: re.sub(r"[^\n]", " ", m.group()), text)
+        lazy = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S).sub(
+            lambda m: re.sub(r"[^\n]", " ", m.group()), lazy)
+        ours = spelling._NOT_PROSE[2].sub(None, spelling._NOT_PROSE[0].sub(None, text))
+        assert ours == lazy, text
+
+
+def test_long_runs_of_letters_are_not_words_and_slips_are_lazy() -> None:
+    longest = "pneumonoultramicroscopicsilicovolcanoconiosis"  # 45 letters
+    assert spelling.needs_checking(longest)
+    assert not spelling.needs_checking("a" * (spelling.MAX_WORD_LETTERS + 1))
+    slips = spelling._slips("a" * 100_000)
+    assert len(next(slips)) == 99_999  # one at a time: never 5.4 million at once
+    assert not spelling.Speller()._compound("ab" * 1000)
