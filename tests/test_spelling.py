@@ -236,7 +236,9 @@ def test_common_misspellings_caught_and_scientific_compounds_not() -> None:
     lists = _word_lists()
     speller = spelling.Speller()
     assert len(lists["misspellings"]) + len(lists["english"]) == 236  # README's count
-    assert [w for w in lists["misspellings"] if w in speller] == []
+    # Two pass: wordfreq's list has them, no list of misspellings does, and the right
+    # word is less than a hundred times more frequent (README, section Spelling).
+    assert [w for w in lists["misspellings"] if w in speller] == ["ecstacy", "undoubtably"]
     assert all(w in speller for w in lists["english"])  # real words: not reported
     assert [w for w in lists["compounds"] if w not in speller] == []
 
@@ -261,13 +263,17 @@ def test_names_of_references_metadata_and_word_lists_are_known(tmp_path: Path) -
              "Zymographic", "glymmerases", "Kwiatkowska", "Instytut", "Zoologii", "Frobnix",
              "snarqlegrum", "Glymmerfax"}
     assert not names & {_word(p) for p in _check(root)}
-    # Each is known only through the manuscript: without its references and lists, all
-    # of them are reported.
+    # Those the English lists do not know (wordfreq's has common names: "Kwiatkowska")
+    # are known only through the manuscript: without its references and lists, all of
+    # them are reported.
+    unlisted = {name.lower() for name in names if name not in spelling.Speller()}
+    assert {"quoxological", "zymographic", "glymmerases", "frobnix", "snarqlegrum",
+            "glymmerfax"} <= unlisted  # made up: in no list
     (root / "build" / "assets" / "custom-dictionary.txt").unlink()
     metadata = root / "content" / "metadata.yaml"
     metadata.write_text(metadata.read_text().split("authors:")[0])
     bare = {_word(p).lower() for p in _check(root, refs=[])}
-    assert {name.lower() for name in names} <= bare
+    assert unlisted <= bare
 
 
 def test_spelling_list_must_be_a_list_of_words(tmp_path: Path) -> None:
@@ -316,32 +322,56 @@ def test_bundled_manuscript_spells_clean() -> None:
 # ------------------------------------------------------------------ the shared corpus
 
 PLANTED = "We recieve teh samples and repeat the experiement.\n"
+# Slips of technical words in no list of misspellings: found by the lists' silence alone
+# (wordfreq's list has none of them).
+PLANTED_SLIPS = "The baseine covarite and permutaton of each quantle were stable.\n"
+# Manuscripts with rootstock's own spell-check output (upstream/spelling-errors.txt).
+SPELLCHECKED = sorted(path.parent.parent.name for path in
+                      CORPUS.glob("*/upstream/spelling-errors.txt"))
+# Ours lists at most this share of the words rootstock's hunspell listed, on each one.
+# Measured (README, section Spelling): 0 to 7 % on four; 37 % on iscb-diversity, whose
+# table of sixty example names from ten regions of the world no word list knows.
+MAX_SHARE = 0.4
 
 
-@pytest.mark.parametrize("name", ["meta-review", "rootstock-tour"])
+def _corpus_refs(name: str) -> list[dict]:
+    return json.loads((CORPUS / name / "upstream" / "references.json").read_text())
+
+
+@pytest.mark.parametrize("name", SPELLCHECKED or ["(no corpus)"])
 def test_corpus_planted_misspellings_found_and_authors_not(
         needs_shared: Path, tmp_path: Path, name: str) -> None:
     source = CORPUS / name
-    root = copy_manuscript(source, tmp_path / name)
-    refs = json.loads((source / "upstream" / "references.json").read_text())
+    root = copy_manuscript(source, tmp_path / name, "build")
+    refs = _corpus_refs(name)
     families = sorted({a["family"] for item in refs for a in item.get("author", [])
                        if isinstance(a, dict) and a.get("family")})
     assert families
     section = sorted((root / "content").glob("[0-9]*.md"))[1]
     original = section.read_text()
-    # The planted line goes first; every family name of the references is written as prose
-    # at the end.
-    section.write_text(PLANTED + original + "\n\n" + ", ".join(families) + ".\n")
+    # The planted lines go first; every family name of the references is written as
+    # prose at the end.
+    section.write_text(PLANTED + PLANTED_SLIPS + original + "\n\n" + ", ".join(families)
+                       + ".\n")
     problems = _check(root, refs)
     found = {_word(p): p for p in problems}
-    for word in ("recieve", "teh", "experiement"):
-        place = (section, 1, PLANTED.index(word) + 1)
-        assert (found[word].path, found[word].line, found[word].col) == place
+    for line, planted in enumerate((PLANTED, PLANTED_SLIPS), start=1):
+        for word in re.findall(r"recieve|teh|experiement|baseine|covarite|permutaton|"
+                               r"quantle", planted):
+            place = (section, line, planted.index(word) + 1)
+            assert (found[word].path, found[word].line, found[word].col) == place
     family_words = {w.lower() for f in families for w in re.findall(r"[^\W\d_]+", f)}
     assert not family_words & {w.lower() for w in found}
-    # Fewer words than rootstock's hunspell listed for the same manuscript.
-    upstream = (source / "upstream" / "spelling-errors.txt").read_text().split()
-    assert len(found) - 3 < len(upstream)
+
+
+@pytest.mark.parametrize("name", SPELLCHECKED or ["(no corpus)"])
+def test_corpus_ours_a_fraction_of_rootstocks(needs_shared: Path, name: str) -> None:
+    """The same words rootstock's hunspell checked (with the repository's own
+    custom-dictionary.txt): ours reports at most MAX_SHARE of them."""
+    source = CORPUS / name
+    ours = {_word(p) for p in _check(source, _corpus_refs(name))}
+    theirs = (source / "upstream" / "spelling-errors.txt").read_text().split()
+    assert len(ours) <= MAX_SHARE * len(theirs), sorted(ours)
 
 
 def test_corpus_rootstock_tour_builds_with_spellcheck(needs_shared: Path, tmp_path: Path) -> None:

@@ -51,6 +51,11 @@ CUSTOM_DICTIONARY = Path("build") / "assets" / "custom-dictionary.txt"  # rootst
 DATA = Path(__file__).parent / "data" / "spelling"
 MAX_OTHER_PLACES = 5  # named in a message; the locations file lists every one
 COMMON_COUNT = 1_000_000  # uses in symspellpy's counts for a word to make compounds
+# A word found only in wordfreq's list is taken for a typo when a slip of it is this many
+# centibels more frequent (200: a hundred times): "experiement" is 3,000 times rarer than
+# "experiment", "funders" 13 times rarer than "founders", "quantile" 3 times rarer than
+# "quartile". Measured: README, section Spelling.
+TYPO_RATIO = 200
 MAX_SUMMARY_WORDS = 10  # named in the build's one warning; spelling-errors.txt has them all
 # Longer runs of letters are not checked: no dictionary word is longer (the longest in
 # the big English dictionaries has 45 letters), and the cost of checking a word, its
@@ -222,6 +227,38 @@ def english_words() -> frozenset[str]:
 
 
 @functools.cache
+def frequent_words() -> Mapping[str, int]:
+    """wordfreq's large English list: each word (folded) → its frequency in centibels
+    (100 x log10 of uses per billion words: 100 is once per billion, 600 once per
+    thousand). The vocabulary of Wikipedia, subtitles, books, news and the web, so of
+    science and software too (``overfit``, ``quantile``, ``covariate``, ``isoforms``,
+    ``eigenvector``) and of names (``Zhang``, ``Kumar``).
+
+    Read from the wheel's data file (its documented "cB" format: a header, then one
+    list of words per centibel, most frequent first), without importing wordfreq, whose
+    import pulls a tokenizer this check does not use. Typos people make often are in
+    it too (``recieve``): the Speller trusts a word found only here when no list of
+    misspellings has it and no slip of it is far more frequent (:data:`TYPO_RATIO`).
+    """
+    import gzip
+
+    import msgpack
+
+    path = _package_file("wordfreq", "data/large_en.msgpack.gz")
+    data = msgpack.unpackb(gzip.decompress(path.read_bytes()), strict_map_key=False)
+    if not data or data[0] != {"format": "cB", "version": 1}:
+        raise ConfigError(f"{path}: not the word list format this check reads "
+                          "(wordfreq's cB version 1): pip install -r requirements.lock")
+    # The list at index i after the header holds the words of frequency 10^(-i/100).
+    found: dict[str, int] = {}
+    for index, bucket in enumerate(data[1:]):
+        for word in bucket:
+            if _PART.fullmatch(word):
+                found.setdefault(_fold(word), 900 - index)
+    return found
+
+
+@functools.cache
 def core_words() -> frozenset[str]:
     """The words compounds are made of: symspellpy's common ones (a million uses or
     more in its Google Books counts: "data", "base", "flow") and ours. Rarer entries of
@@ -358,6 +395,7 @@ class Speller:
     def __init__(self, extra: Iterable[str] = ()) -> None:
         self.english = english_words()
         self.core = core_words()
+        self.frequent = frequent_words()
         self.misspelled = misspellings()
         self.extra = frozenset(extra)
         self._known: dict[str, bool] = {}  # words repeat: decide each once
@@ -367,6 +405,12 @@ class Speller:
         if folded not in self._known:
             self._known[folded] = self.known(folded)
         return self._known[folded]
+
+    def _slip_of_frequent(self, folded: str) -> bool:
+        """A slip (:func:`_slips`) of ``folded`` is :data:`TYPO_RATIO` more frequent in
+        wordfreq's list: ``folded`` is a typo people make, not a word of its own."""
+        bar = self.frequent[folded] + TYPO_RATIO
+        return any(self.frequent.get(near, 0) >= bar for near in _slips(folded))
 
     def _listed(self, folded: str) -> bool:
         return folded in self.english or folded in self.extra
@@ -384,6 +428,9 @@ class Speller:
         stem = self._singular(folded)
         if stem and self._listed(stem):
             return True
+        for word in (folded, stem):
+            if word and word in self.frequent:
+                return not self._slip_of_frequent(word)
         return self._compound(folded)
 
     @staticmethod
