@@ -250,11 +250,12 @@ def frequent_words() -> Mapping[str, int]:
         raise ConfigError(f"{path}: not the word list format this check reads "
                           "(wordfreq's cB version 1): pip install -r requirements.lock")
     # The list at index i after the header holds the words of frequency 10^(-i/100).
+    # Rarest first, so that a word in two lists keeps its higher frequency. Words are
+    # already lower case; those with accents are only looked up folded, so never found
+    # (their folded forms are listed too: "naive"). No loop in Python: 0.2 s, not 1 s.
     found: dict[str, int] = {}
-    for index, bucket in enumerate(data[1:]):
-        for word in bucket:
-            if _PART.fullmatch(word):
-                found.setdefault(_fold(word), 900 - index)
+    for index in range(len(data) - 1, 0, -1):
+        found.update(dict.fromkeys(data[index], 901 - index))
     return found
 
 
@@ -395,7 +396,6 @@ class Speller:
     def __init__(self, extra: Iterable[str] = ()) -> None:
         self.english = english_words()
         self.core = core_words()
-        self.frequent = frequent_words()
         self.misspelled = misspellings()
         self.extra = frozenset(extra)
         self._known: dict[str, bool] = {}  # words repeat: decide each once
@@ -405,6 +405,11 @@ class Speller:
         if folded not in self._known:
             self._known[folded] = self.known(folded)
         return self._known[folded]
+
+    @functools.cached_property
+    def frequent(self) -> Mapping[str, int]:
+        """wordfreq's list, loaded when a word is first not in the others (~0.5 s)."""
+        return frequent_words()
 
     def _slip_of_frequent(self, folded: str) -> bool:
         """A slip (:func:`_slips`) of ``folded`` is :data:`TYPO_RATIO` more frequent in
