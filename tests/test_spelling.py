@@ -82,6 +82,11 @@ def test_no_construct_that_is_not_prose_is_checked(tmp_path: Path) -> None:
     ("$$\n\\text{displayword}\n$$\n", "displayword"),
     ("see [@doi:10.1/citeword] x", "citeword"),
     ("see [@{https://example.org/braceword}] x", "braceword"),
+    # "url" of the key was reported on real manuscripts: a URL stopped at the brace
+    ("see [@{url:https://example.org/x}] and [@url:https://example.org/y] x", "url"),
+    ("as @tag:tagkeyword and [@doi:10.1/x; @pmid:123] say", "tagkeyword"),
+    ('<img alt="altword" src="a.png"> and <a title="titleword">x</a>', "altword"),
+    ('<a title="titleword">x</a>', "titleword"),
     ("*@fig:figword and !@eq:eqword", "figword"),
     ("![Cap](a.png){#fig:attrword}", "attrword"),
     ("[link](https://example.org/targetword)", "targetword"),

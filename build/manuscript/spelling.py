@@ -141,11 +141,14 @@ _NOT_PROSE: tuple[re.Pattern[str] | _Delimited, ...] = (
     _pattern(r"^[ \t]*Lorem ipsum\b.*?(?:\n[ \t]*\n|\Z)", flags=re.S | re.M | re.I),
     # pandoc fenced div lines "::: {.note}" / ":::"
     _pattern(r"^[ \t]*:{3,}.*$", flags=re.M),
+    # citation keys in braces, before URLs: a URL would stop at the closing brace and
+    # leave "[@{url:" behind ("url" was reported on real manuscripts)
+    _pattern(r"(?<!\w)@\{[^{}\n]*\}"),
     # link and image targets ](…), e-mail addresses, URLs
     _pattern(r"\]\((?:[^()\n]|\([^()\n]*\))*\)", r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
              r"(?<![\w+.-])(?:[a-z][a-z0-9+.-]*://|www\.|doi:10\.)[^\s<>\"\]]*"),
     # citations and cross-references: [@doi:…], @fig:x, +@tbl:y, [@{https://…}], [^note]
-    _pattern(r"(?<!\w)@\{[^{}\n]*\}", r"(?:(?<![\w@])|(?<=(?<!\w)_))@\w[\w:.#$%&+?<>~/-]*",
+    _pattern(r"(?:(?<![\w@])|(?<=(?<!\w)_))@\w[\w:.#$%&+?<>~/-]*",
              r"\[\^[^\[\]\n]*\]"),
     # HTML tags (their names and attributes; the text between them is prose)
     _pattern(r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>"),
