@@ -199,7 +199,10 @@ TYPOS = ("accomodate acheive adress begining beleive concious definately envirom
 FINE = ("datasets codebase toolchain pretrained multimodal preprints workflows metadata "
         "subfolders colour behaviour modelling analyses reviewer's didn't preprocessing "
         "timepoints hyperparameters dataframe downsampling backpropagation nonzero "
-        "checkpoint subsampled lookups biobanks multiomics")
+        "checkpoint subsampled lookups biobanks multiomics "
+        # issue #17's examples of technical English once reported, and more like them
+        "overfit perceptrons quantile generalizability covariate isoforms eigenvector "
+        "univariate Bonferroni Wilcoxon")
 
 
 @pytest.mark.parametrize("typo", TYPOS.split())

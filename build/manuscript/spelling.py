@@ -16,12 +16,19 @@ What rootstock's check (hunspell over pandoc's text) gets wrong, and this one do
   others; rootstock lists it again for every line it is on (and every line that merely
   contains it in another word's sense).
 
-The English word list is the union of two lists shipped in PyPI wheels, so no download
-happens at run time: pyspellchecker's (MIT; also gives the suggestions) and the SCOWL
+The English word list is the union of lists shipped in PyPI wheels, so no download
+happens at run time: pyspellchecker's (MIT; also gives the suggestions), the SCOWL
 derived frequency list that symspellpy ships (MIT), which brings British spellings and
 much of the scientific vocabulary the first lacks (``colour``, ``workflow``,
-``metadata``). Both hold typos people make often; codespell's list of common
-misspellings (data only) overrules them. Measurements: README, section Spelling.
+``metadata``), and wordfreq's large English list (data CC BY-SA 4.0), which brings the
+rest of technical English and common names (``overfit``, ``covariate``, ``Zhang``).
+All hold typos people make often; codespell's list of common misspellings (data only)
+overrules them, and a word only wordfreq knows is a typo when a slip of it is a hundred
+times more frequent. Measurements: README, section Spelling.
+
+Bounded: every pass over the text is linear in its length (no regular expression that
+rescans the rest of the text from each start), and runs of letters longer than any
+word are not checked, so hostile input costs time and memory in proportion to its size.
 """
 
 from __future__ import annotations
@@ -52,7 +59,7 @@ DATA = Path(__file__).parent / "data" / "spelling"
 MAX_OTHER_PLACES = 5  # named in a message; the locations file lists every one
 COMMON_COUNT = 1_000_000  # uses in symspellpy's counts for a word to make compounds
 # A word found only in wordfreq's list is taken for a typo when a slip of it is this many
-# centibels more frequent (200: a hundred times): "experiement" is 3,000 times rarer than
+# centibels more frequent (200: a hundred times): "experiement" is 1,300 times rarer than
 # "experiment", "funders" 13 times rarer than "founders", "quantile" 3 times rarer than
 # "quartile". Measured: README, section Spelling.
 TYPO_RATIO = 200
