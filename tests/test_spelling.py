@@ -14,15 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (
-    CORPUS,
-    CORPUS_MANUSCRIPTS,
-    ROOT,
-    clean_env,
-    copy_corpus,
-    copy_manuscript,
-    run_manuscript,
-)
+from helpers import CORPUS, ROOT, clean_env, copy_corpus, copy_manuscript, run_manuscript
 from manuscript import spelling
 from manuscript.config import Config
 from manuscript.errors import ConfigError
@@ -89,6 +81,11 @@ def test_no_construct_that_is_not_prose_is_checked(tmp_path: Path) -> None:
     ("$$\n\\text{displayword}\n$$\n", "displayword"),
     ("see [@doi:10.1/citeword] x", "citeword"),
     ("see [@{https://example.org/braceword}] x", "braceword"),
+    # "url" of the key was reported on real manuscripts: a URL stopped at the brace
+    ("see [@{url:https://example.org/x}] and [@url:https://example.org/y] x", "url"),
+    ("as @tag:tagkeyword and [@doi:10.1/x; @pmid:123] say", "tagkeyword"),
+    ('<img alt="altword" src="a.png"> and <a title="titleword">x</a>', "altword"),
+    ('<a title="titleword">x</a>', "titleword"),
     ("*@fig:figword and !@eq:eqword", "figword"),
     ("![Cap](a.png){#fig:attrword}", "attrword"),
     ("[link](https://example.org/targetword)", "targetword"),
@@ -201,7 +198,10 @@ TYPOS = ("accomodate acheive adress begining beleive concious definately envirom
 FINE = ("datasets codebase toolchain pretrained multimodal preprints workflows metadata "
         "subfolders colour behaviour modelling analyses reviewer's didn't preprocessing "
         "timepoints hyperparameters dataframe downsampling backpropagation nonzero "
-        "checkpoint subsampled lookups biobanks multiomics")
+        "checkpoint subsampled lookups biobanks multiomics "
+        # issue #17's examples of technical English once reported, and more like them
+        "overfit perceptrons quantile generalizability covariate isoforms eigenvector "
+        "univariate Bonferroni Wilcoxon")
 
 
 @pytest.mark.parametrize("typo", TYPOS.split())
@@ -243,7 +243,9 @@ def test_common_misspellings_caught_and_scientific_compounds_not() -> None:
     lists = _word_lists()
     speller = spelling.Speller()
     assert len(lists["misspellings"]) + len(lists["english"]) == 236  # README's count
-    assert [w for w in lists["misspellings"] if w in speller] == []
+    # Two pass: wordfreq's list has them, no list of misspellings does, and the right
+    # word is less than a hundred times more frequent (README, section Spelling).
+    assert [w for w in lists["misspellings"] if w in speller] == ["ecstacy", "undoubtably"]
     assert all(w in speller for w in lists["english"])  # real words: not reported
     assert [w for w in lists["compounds"] if w not in speller] == []
 
@@ -268,13 +270,17 @@ def test_names_of_references_metadata_and_word_lists_are_known(tmp_path: Path) -
              "Zymographic", "glymmerases", "Kwiatkowska", "Instytut", "Zoologii", "Frobnix",
              "snarqlegrum", "Glymmerfax"}
     assert not names & {_word(p) for p in _check(root)}
-    # Each is known only through the manuscript: without its references and lists, all
-    # of them are reported.
+    # Those the English lists do not know (wordfreq's has common names: "Kwiatkowska")
+    # are known only through the manuscript: without its references and lists, all of
+    # them are reported.
+    unlisted = {name.lower() for name in names if name not in spelling.Speller()}
+    assert {"quoxological", "zymographic", "glymmerases", "frobnix", "snarqlegrum",
+            "glymmerfax"} <= unlisted  # made up: in no list
     (root / "build" / "assets" / "custom-dictionary.txt").unlink()
     metadata = root / "content" / "metadata.yaml"
     metadata.write_text(metadata.read_text().split("authors:")[0])
     bare = {_word(p).lower() for p in _check(root, refs=[])}
-    assert {name.lower() for name in names} <= bare
+    assert unlisted <= bare
 
 
 def test_spelling_list_must_be_a_list_of_words(tmp_path: Path) -> None:
@@ -323,34 +329,56 @@ def test_bundled_manuscript_spells_clean() -> None:
 # ------------------------------------------------------------------ the shared corpus
 
 PLANTED = "We recieve teh samples and repeat the experiement.\n"
+# Slips of technical words in no list of misspellings: found by the lists' silence alone
+# (wordfreq's list has none of them).
+PLANTED_SLIPS = "The baseine covarite and permutaton of each quantle were stable.\n"
+# Manuscripts with rootstock's own spell-check output (upstream/spelling-errors.txt).
+SPELLCHECKED = sorted(path.parent.parent.name for path in
+                      CORPUS.glob("*/upstream/spelling-errors.txt"))
+# Ours lists at most this share of the words rootstock's hunspell listed, on each one.
+# Measured (README, section Spelling): 0 to 7 % on four; 37 % on iscb-diversity, whose
+# table of sixty example names from ten regions of the world no word list knows.
+MAX_SHARE = 0.4
 
 
-@pytest.mark.parametrize("name", CORPUS_MANUSCRIPTS)
+def _corpus_refs(name: str) -> list[dict]:
+    return json.loads((CORPUS / name / "upstream" / "references.json").read_text())
+
+
+@pytest.mark.parametrize("name", SPELLCHECKED or ["(no corpus)"])
 def test_corpus_planted_misspellings_found_and_authors_not(
         needs_shared: Path, tmp_path: Path, name: str) -> None:
     source = CORPUS / name
-    root = copy_manuscript(source, tmp_path / name)
-    refs = json.loads((source / "upstream" / "references.json").read_text())
+    root = copy_manuscript(source, tmp_path / name, "build")
+    refs = _corpus_refs(name)
     families = sorted({a["family"] for item in refs for a in item.get("author", [])
                        if isinstance(a, dict) and a.get("family")})
     assert families
     section = sorted((root / "content").glob("[0-9]*.md"))[1]
     original = section.read_text()
-    # The planted line goes first; every family name of the references is written as prose
-    # at the end.
-    section.write_text(PLANTED + original + "\n\n" + ", ".join(families) + ".\n")
+    # The planted lines go first; every family name of the references is written as
+    # prose at the end.
+    section.write_text(PLANTED + PLANTED_SLIPS + original + "\n\n" + ", ".join(families)
+                       + ".\n")
     problems = _check(root, refs)
     found = {_word(p): p for p in problems}
-    for word in ("recieve", "teh", "experiement"):
-        place = (section, 1, PLANTED.index(word) + 1)
-        assert (found[word].path, found[word].line, found[word].col) == place
+    for line, planted in enumerate((PLANTED, PLANTED_SLIPS), start=1):
+        for word in re.findall(r"recieve|teh|experiement|baseine|covarite|permutaton|"
+                               r"quantle", planted):
+            place = (section, line, planted.index(word) + 1)
+            assert (found[word].path, found[word].line, found[word].col) == place
     family_words = {w.lower() for f in families for w in re.findall(r"[^\W\d_]+", f)}
     assert not family_words & {w.lower() for w in found}
-    # Fewer words than rootstock's hunspell listed for the same manuscript (ccc's output
-    # branch has no spelling results to compare with).
-    listed = source / "upstream" / "spelling-errors.txt"
-    if listed.is_file():
-        assert len(found) - 3 < len(listed.read_text().split())
+
+
+@pytest.mark.parametrize("name", SPELLCHECKED or ["(no corpus)"])
+def test_corpus_ours_a_fraction_of_rootstocks(needs_shared: Path, name: str) -> None:
+    """The same words rootstock's hunspell checked (with the repository's own
+    custom-dictionary.txt): ours reports at most MAX_SHARE of them."""
+    source = CORPUS / name
+    ours = {_word(p) for p in _check(source, _corpus_refs(name))}
+    theirs = (source / "upstream" / "spelling-errors.txt").read_text().split()
+    assert len(ours) <= MAX_SHARE * len(theirs), sorted(ours)
 
 
 def test_corpus_rootstock_tour_builds_with_spellcheck(needs_shared: Path, tmp_path: Path) -> None:
@@ -360,3 +388,44 @@ def test_corpus_rootstock_tour_builds_with_spellcheck(needs_shared: Path, tmp_pa
     run_manuscript(root, "build", "--no-pdf", env=clean_env(SPELLCHECK="true"))
     assert (root / "output" / "spelling-errors.txt").read_text() == ""
     assert (root / "output" / "spelling-error-locations.txt").read_text() == ""
+
+
+# ------------------------------------------------------------------ bounded (issue #18)
+
+# Each of these, repeated to 100,000 characters, once cost quadratic time in a regular
+# expression that scanned to the end of the text from every start ("{{" with no "}}",
+# "<script" with no end, an e-mail or URL pattern inside a run of "a.a.a.").
+HOSTILE_SHAPES = ["a", "<script", "<style ", "<!--", "{%", "{#", "{{", "[^", "a.b", "a.",
+                  "a-", "{#a", "a@b.", "@{", "]("]
+
+
+@pytest.mark.parametrize("shape", HOSTILE_SHAPES)
+def test_hostile_runs_are_blanked_in_linear_time(shape: str) -> None:
+    import time
+
+    text = "We recieve " + shape * (100_000 // len(shape)) + " end.\n"
+    started = time.process_time()
+    found = spelling.unknown_words([Section(Path("01.a.md"), text)], spelling.Speller())
+    # Linear: ~0.1-0.6 s here under load; the quadratic patterns took 10 s to minutes.
+    assert time.process_time() - started < 5
+    assert "recieve" in found  # the prose is still checked
+
+
+def test_delimited_spans_as_the_lazy_pattern_finds_them() -> None:
+    for text in ["a {{ b }} c {{ d", "{% x %}{# y #}{{ z }}", "{{ a {% b }} c %}",
+                 "<!-- a --> b <!-- c", "<SCRIPT>x</script> y <style>z", "{{}}}}{{"]:
+        lazy = re.compile(r"<!--.*?(?:-->|\Z)|<(?P<t>script|style)\b.*?</(?P=t)\s*>",
+                          re.S | re.I).sub(lambda m: re.sub(r"[^\n]", " ", m.group()), text)
+        lazy = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S).sub(
+            lambda m: re.sub(r"[^\n]", " ", m.group()), lazy)
+        ours = spelling._NOT_PROSE[2].sub(None, spelling._NOT_PROSE[0].sub(None, text))
+        assert ours == lazy, text
+
+
+def test_long_runs_of_letters_are_not_words_and_slips_are_lazy() -> None:
+    longest = "pneumonoultramicroscopicsilicovolcanoconiosis"  # 45 letters
+    assert spelling.needs_checking(longest)
+    assert not spelling.needs_checking("a" * (spelling.MAX_WORD_LETTERS + 1))
+    slips = spelling._slips("a" * 100_000)
+    assert len(next(slips)) == 99_999  # one at a time: never 5.4 million at once
+    assert not spelling.Speller()._compound("ab" * 1000)

@@ -16,12 +16,19 @@ What rootstock's check (hunspell over pandoc's text) gets wrong, and this one do
   others; rootstock lists it again for every line it is on (and every line that merely
   contains it in another word's sense).
 
-The English word list is the union of two lists shipped in PyPI wheels, so no download
-happens at run time: pyspellchecker's (MIT; also gives the suggestions) and the SCOWL
+The English word list is the union of lists shipped in PyPI wheels, so no download
+happens at run time: pyspellchecker's (MIT; also gives the suggestions), the SCOWL
 derived frequency list that symspellpy ships (MIT), which brings British spellings and
 much of the scientific vocabulary the first lacks (``colour``, ``workflow``,
-``metadata``). Both hold typos people make often; codespell's list of common
-misspellings (data only) overrules them. Measurements: README, section Spelling.
+``metadata``), and wordfreq's large English list (data CC BY-SA 4.0), which brings the
+rest of technical English and common names (``overfit``, ``covariate``, ``Zhang``).
+All hold typos people make often; codespell's list of common misspellings (data only)
+overrules them, and a word only wordfreq knows is a typo when a slip of it is a hundred
+times more frequent. Measurements: README, section Spelling.
+
+Bounded: every pass over the text is linear in its length (no regular expression that
+rescans the rest of the text from each start), and runs of letters longer than any
+word are not checked, so hostile input costs time and memory in proportion to its size.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import logging
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +58,16 @@ CUSTOM_DICTIONARY = Path("build") / "assets" / "custom-dictionary.txt"  # rootst
 DATA = Path(__file__).parent / "data" / "spelling"
 MAX_OTHER_PLACES = 5  # named in a message; the locations file lists every one
 COMMON_COUNT = 1_000_000  # uses in symspellpy's counts for a word to make compounds
+# A word found only in wordfreq's list is taken for a typo when a slip of it is this many
+# centibels more frequent (200: a hundred times): "experiement" is 1,300 times rarer than
+# "experiment", "funders" 13 times rarer than "founders", "quantile" 3 times rarer than
+# "quartile". Measured: README, section Spelling.
+TYPO_RATIO = 200
 MAX_SUMMARY_WORDS = 10  # named in the build's one warning; spelling-errors.txt has them all
+# Longer runs of letters are not checked: no dictionary word is longer (the longest in
+# the big English dictionaries has 45 letters), and the cost of checking a word, its
+# slips and compounds, grows with the square of its length.
+MAX_WORD_LETTERS = 45
 
 # ------------------------------------------------------------------ what is not prose
 
@@ -67,14 +83,61 @@ _FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", r
 # After the front matter and the code (sources.blank_code: a "$" or "@" in code is
 # code), in this order: comments and templates, then math, then the Markdown
 # constructs whose text is not prose.
-_NOT_PROSE = (
-    # HTML comments (multi-line), whole script and style elements
-    _pattern(r"<!--.*?(?:-->|\Z)", r"<(?P<tag>script|style)\b.*?</(?P=tag)\s*>",
-             flags=re.S | re.I),
+class _Delimited:
+    """Spans from an opener to the first closer after it ("<!-- … -->", "{{ … }}"),
+    found in time linear in the text, as ``opener.*?closer`` with re.S would find them.
+
+    Why not that regular expression: where a closer never comes ("{{{{…" or "<script"
+    written 10,000 times) it scans to the end of the text from every opener, quadratic
+    time: a hostile section of 100,000 such characters took minutes. Here each kind of
+    closer is searched for at most once per position it can be at, and not again once
+    it is known to be absent.
+    """
+
+    def __init__(self, opener: str, closers: Mapping[str, str | None], flags: int = 0):
+        self.opener = re.compile(opener, flags)
+        # kind (the opener as written, lower case) → closer; None: the span runs to the end
+        self.closers = {kind: None if closer is None else re.compile(closer, flags)
+                        for kind, closer in closers.items()}
+
+    def sub(self, replace: Callable[[re.Match[str]], str], text: str) -> str:
+        del replace  # same call shape as re.Pattern.sub; spans are always blanked
+        parts: list[str] = []
+        done = pos = 0
+        found: dict[str, tuple[int, int] | None] = {}  # kind → the next closer (start, end)
+        while (opened := self.opener.search(text, pos)) is not None:
+            kind = opened.group().lower()
+            closer = self.closers[_kind(kind, self.closers)]
+            if closer is None:
+                end = len(text)
+            else:
+                key = _kind(kind, self.closers)
+                cached = found.get(key, (-1, -1))
+                if cached is not None and cached[0] < opened.end():
+                    match = closer.search(text, opened.end())
+                    cached = found[key] = None if match is None else match.span()
+                if cached is None:
+                    pos = opened.start() + 1  # no closer of this kind: another opener may
+                    continue
+                end = cached[1]
+            parts += [text[done:opened.start()], _BLANKABLE.sub(" ", text[opened.start():end])]
+            done = pos = end
+        return "".join([*parts, text[done:]])
+
+
+def _kind(opened: str, closers: Mapping[str, object]) -> str:
+    """The closers' key an opener as written belongs to ("<SCRIPT" → "<script")."""
+    return next(kind for kind in closers if opened.startswith(kind))
+
+
+_NOT_PROSE: tuple[re.Pattern[str] | _Delimited, ...] = (
+    # HTML comments (multi-line; unclosed: to the end), whole script and style elements
+    _Delimited(r"<!--|<(?:script|style)\b",
+               {"<!--": r"-->|\Z", "<script": r"</script\s*>", "<style": r"</style\s*>"}, re.I),
     # attributes {#fig:x width="60%"} {.class} {-} {key=value}, before Jinja's {# #}
     _pattern(r"\{[ \t]*[#.\-][^{}\n]*\}", r"\{[^{}\n]*=[^{}\n]*\}"),
     # Jinja2 expressions, statements, comments
-    _pattern(r"\{\{.*?\}\}", r"\{%.*?%\}", r"\{#.*?#\}", flags=re.S),
+    _Delimited(r"\{[{%#]", {"{{": r"\}\}", "{%": r"%\}", "{#": r"#\}"}),
     # display math, raw LaTeX environments, inline math as pandoc reads it ($ next to text)
     MATH,
     # LaTeX commands outside math (\newpage), HTML entities
@@ -85,12 +148,15 @@ _NOT_PROSE = (
     _pattern(r"^[ \t]*Lorem ipsum\b.*?(?:\n[ \t]*\n|\Z)", flags=re.S | re.M | re.I),
     # pandoc fenced div lines "::: {.note}" / ":::"
     _pattern(r"^[ \t]*:{3,}.*$", flags=re.M),
+    # citation keys in braces, before URLs: a URL would stop at the closing brace and
+    # leave "[@{url:" behind ("url" was reported on real manuscripts)
+    _pattern(r"(?<!\w)@\{[^{}\n]*\}"),
     # link and image targets ](…), e-mail addresses, URLs
-    _pattern(r"\]\((?:[^()\n]|\([^()\n]*\))*\)", r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
-             r"\b(?:[a-z][a-z0-9+.-]*://|www\.|doi:10\.)[^\s<>\"\]]*"),
+    _pattern(r"\]\((?:[^()\n]|\([^()\n]*\))*\)", r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
+             r"(?<![\w+.-])(?:[a-z][a-z0-9+.-]*://|www\.|doi:10\.)[^\s<>\"\]]*"),
     # citations and cross-references: [@doi:…], @fig:x, +@tbl:y, [@{https://…}], [^note]
-    _pattern(r"(?<!\w)@\{[^{}\n]*\}", r"(?:(?<![\w@])|(?<=(?<!\w)_))@\w[\w:.#$%&+?<>~/-]*",
-             r"\[\^[^\]\n]*\]"),
+    _pattern(r"(?:(?<![\w@])|(?<=(?<!\w)_))@\w[\w:.#$%&+?<>~/-]*",
+             r"\[\^[^\[\]\n]*\]"),
     # HTML tags (their names and attributes; the text between them is prose)
     _pattern(r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>"),
 )
@@ -138,9 +204,12 @@ def words(text: str) -> Iterator[tuple[str, int]]:
 
 
 def needs_checking(word: str) -> bool:
-    """False for what no dictionary holds and no typo looks like: one letter, acronyms
+    """False for what no dictionary holds and no typo looks like: one letter, more than
+    :data:`MAX_WORD_LETTERS`, acronyms
     (ALL CAPS, "GPUs"), mixed case ("bioRxiv", "GitHub"), Roman numerals, other scripts."""
-    if len(word) < 2 or word.isupper() or _CAPS_PLURAL.fullmatch(word):
+    if len(word) < 2 or len(word) > MAX_WORD_LETTERS:
+        return False  # a long run of letters is a sequence, a hash or garbage, not prose
+    if word.isupper() or _CAPS_PLURAL.fullmatch(word):
         return False
     if any(char.isupper() for char in word[1:]) or _ROMAN.fullmatch(word):
         return False
@@ -165,6 +234,39 @@ def english_words() -> frozenset[str]:
     return frozenset({*(_fold(word) for word in _pyspellchecker_words()),
                       *(_fold(word) for word, _count in _symspell_counts()),
                       *(_fold(word) for word in _word_file(DATA / "extra-words.txt"))})
+
+
+@functools.cache
+def frequent_words() -> Mapping[str, int]:
+    """wordfreq's large English list: each word (folded) → its frequency in centibels
+    (100 x log10 of uses per billion words: 100 is once per billion, 600 once per
+    thousand). The vocabulary of Wikipedia, subtitles, books, news and the web, so of
+    science and software too (``overfit``, ``quantile``, ``covariate``, ``isoforms``,
+    ``eigenvector``) and of names (``Zhang``, ``Kumar``).
+
+    Read from the wheel's data file (its documented "cB" format: a header, then one
+    list of words per centibel, most frequent first), without importing wordfreq, whose
+    import pulls a tokenizer this check does not use. Typos people make often are in
+    it too (``recieve``): the Speller trusts a word found only here when no list of
+    misspellings has it and no slip of it is far more frequent (:data:`TYPO_RATIO`).
+    """
+    import gzip
+
+    import msgpack
+
+    path = _package_file("wordfreq", "data/large_en.msgpack.gz")
+    data = msgpack.unpackb(gzip.decompress(path.read_bytes()), strict_map_key=False)
+    if not data or data[0] != {"format": "cB", "version": 1}:
+        raise ConfigError(f"{path}: not the word list format this check reads "
+                          "(wordfreq's cB version 1): pip install -r requirements.lock")
+    # The list at index i after the header holds the words of frequency 10^(-i/100).
+    # Rarest first, so that a word in two lists keeps its higher frequency. Words are
+    # already lower case; those with accents are only looked up folded, so never found
+    # (their folded forms are listed too: "naive"). No loop in Python: 0.2 s, not 1 s.
+    found: dict[str, int] = {}
+    for index in range(len(data) - 1, 0, -1):
+        found.update(dict.fromkeys(data[index], 901 - index))
+    return found
 
 
 @functools.cache
@@ -314,6 +416,17 @@ class Speller:
             self._known[folded] = self.known(folded)
         return self._known[folded]
 
+    @functools.cached_property
+    def frequent(self) -> Mapping[str, int]:
+        """wordfreq's list, loaded when a word is first not in the others (~0.5 s)."""
+        return frequent_words()
+
+    def _slip_of_frequent(self, folded: str) -> bool:
+        """A slip (:func:`_slips`) of ``folded`` is :data:`TYPO_RATIO` more frequent in
+        wordfreq's list: ``folded`` is a typo people make, not a word of its own."""
+        bar = self.frequent[folded] + TYPO_RATIO
+        return any(self.frequent.get(near, 0) >= bar for near in _slips(folded))
+
     def _listed(self, folded: str) -> bool:
         return folded in self.english or folded in self.extra
 
@@ -330,6 +443,9 @@ class Speller:
         stem = self._singular(folded)
         if stem and self._listed(stem):
             return True
+        for word in (folded, stem):
+            if word and word in self.frequent:
+                return not self._slip_of_frequent(word)
         return self._compound(folded)
 
     @staticmethod
@@ -347,8 +463,8 @@ class Speller:
         or more ("codebase", "toolchain"); shorter parts would let typos through
         ("glimmer" + "fax"). Not a compound: one slip away from a common word
         ("untill": un + till, but until; "writting", "diffrent", "posession")."""
-        if self._slip_of_common(folded):
-            return False
+        if len(folded) > MAX_WORD_LETTERS or self._slip_of_common(folded):
+            return False  # too long to be one (and quadratic to try)
         for prefix in self.PREFIXES:
             rest = folded[len(prefix):]
             if folded.startswith(prefix) and len(rest) >= 4 and self._plain(rest):
@@ -371,20 +487,23 @@ class Speller:
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
-def _slips(word: str) -> set[str]:
+def _slips(word: str) -> Iterator[str]:
     """Every string one edit from ``word`` that keeps its first letter, less its plural
-    and singular. Generated, not compared with each word of a list: ~50 per letter."""
-    found: set[str] = set()
+    and singular. Generated one at a time, not compared with each word of a list: ~54 per
+    letter, so the caller stops at the first hit and memory stays that of one string.
+    (A set of them all, as before, held 54 x n strings of n letters: a 100,000-letter
+    token took 24 GB.) Words longer than :data:`MAX_WORD_LETTERS` never get here."""
+    skip = {word, word + "s", word.removesuffix("s")}
     for cut in range(1, len(word) + 1):
         head, tail = word[:cut], word[cut:]
+        candidates: list[str] = []
         if tail:
-            found.add(head + tail[1:])  # dropped
-            found.update(head + letter + tail[1:] for letter in _LETTERS)  # changed
+            candidates.append(head + tail[1:])  # dropped
+            candidates.extend(head + letter + tail[1:] for letter in _LETTERS)  # changed
         if len(tail) > 1:
-            found.add(head + tail[1] + tail[0] + tail[2:])  # swapped
-        found.update(head + letter + tail for letter in _LETTERS)  # added
-    found -= {word, word + "s", word.removesuffix("s")}
-    return found
+            candidates.append(head + tail[1] + tail[0] + tail[2:])  # swapped
+        candidates.extend(head + letter + tail for letter in _LETTERS)  # added
+        yield from (candidate for candidate in candidates if candidate not in skip)
 
 
 def unknown_words(sections: Sequence[Section], speller: Speller) -> dict[str, list[Place]]:
