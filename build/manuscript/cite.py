@@ -217,8 +217,8 @@ class UnresolvedCitations(CitationError):
 
 def warn_unresolved(config: Config, error: UnresolvedCitations) -> None:
     """Rootstock's policy (``manubot-fail-on-errors`` off, its default): the build goes on,
-    each place an unresolved key is cited gets a warning, and citeproc prints the key
-    in bold with a question mark where the citation would be."""
+    each place an unresolved key is cited gets a warning, and the text shows the key in
+    bold with a question mark where the citation would be (``mark_unresolved``)."""
     for failure in error.failures:
         for path, line in failure.places or ((None, None),):
             where = f"{_rel(config.root, path)}:{line}: " if path else ""
