@@ -243,8 +243,8 @@ def _by_hosts(failures: list[Failure], reasons: dict[str, str]
 
 def warn_unresolved(config: Config, error: UnresolvedCitations) -> None:
     """Rootstock's policy (``manubot-fail-on-errors`` off, its default): the build goes on,
-    each place an unresolved key is cited gets a warning, and citeproc prints the key
-    in bold with a question mark where the citation would be."""
+    each place an unresolved key is cited gets a warning, and the text shows the key in
+    bold with a question mark where the citation would be (``mark_unresolved``)."""
     for text, _ in error.unreachable:  # one line per unreachable service, not per place
         logger.warning("%s", text)
     for failure in error.failures:

@@ -220,6 +220,12 @@ local function read_options(meta)
   kinds.eq.eqref = meta_bool(meta['eqnos-eqref']) or false
   kinds.sec.offset = tonumber(meta['xnos-number-offset']
     and stringify(meta['xnos-number-offset'])) or 0
+  -- Numbering by section ("Figure 2.1") is not done: say so rather than ignore it.
+  for _, name in ipairs({'xnos', 'fignos', 'tablenos', 'eqnos'}) do
+    if meta_bool(meta[name .. '-number-by-section']) then
+      warn(name .. '-number-by-section is not supported: numbered 1, 2, ... throughout')
+    end
+  end
   return kinds
 end
 
