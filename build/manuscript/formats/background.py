@@ -67,7 +67,7 @@ _JOB, _RESULT, _STDERR = "job.pickle", "result.pickle", "stderr.txt"
 # Seconds from its start for a worker's formats (Typst's compile included), and its
 # memory (RLIMIT_DATA): the large benchmark manuscript's Typst build peaks at 480 MB
 # (bench/README.md); raw Typst's ``range(2000000000)`` grew a worker to 23 GB.
-TIMEOUT = 300.0
+TIMEOUT = 300.0  # several formats one after the other, each pandoc run up to 120 s
 MEMORY_MB = 2048
 
 # What of the environment the worker and its job may see: the locale, paths, the
