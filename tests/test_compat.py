@@ -204,3 +204,19 @@ def test_rootstock_pandoc_defaults_are_honoured(manuscript: Path) -> None:
     html = (manuscript / "output" / "manuscript.html").read_text(encoding="utf-8")
     assert "@page { size: letter; }" in html
     assert "A claim {1}" in text_of(select(parse_html(html), "section#introduction")[0])
+
+
+def test_caption_over_a_blank_line_is_one_figure_as_in_rootstock() -> None:
+    """iscb-diversity's Figure 3: its caption ends with a blank line before "](…)".
+    Rootstock's pandoc 2 read one figure; pandoc 3 alone prints the Markdown as text."""
+    from manuscript import pandoc
+
+    text = ("Before.\n\n![(A) A caption\n  over lines.\n\n](x.png){#fig:a}\n\n"
+            "See {@fig:a}.\n\n[a link's text\n\n](y)\n")
+    blocks = pandoc.markdown_to_ast(text)["blocks"]
+    assert [block["t"] for block in blocks] == ["Para", "Figure", "Para", "Para", "Para"]
+    assert blocks[1]["c"][0][0] == "fig:a"
+    # Every line keeps its number (places are counted from them); links are left alone.
+    rewritten = pandoc.read_as_rootstock(text)
+    assert rewritten.count("\n") == text.count("\n")
+    assert "[a link's text\n\n](y)" in rewritten

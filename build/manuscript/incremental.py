@@ -224,7 +224,7 @@ def _closed(lines: list[str]) -> bool:
 def parse_blocks(text: str) -> list[dict] | None:
     """The stretch's blocks, parsed alone; None when pandoc warned (the whole parse
     would warn too, at another line) or found metadata."""
-    result = pandoc.run(pandoc.READ_MARKDOWN, text.encode("utf-8"))
+    result = pandoc.run(pandoc.READ_MARKDOWN, pandoc.read_as_rootstock(text).encode("utf-8"))
     if result.warnings:
         return None
     ast = json.loads(result.output)

@@ -89,6 +89,35 @@ def run(args: Sequence[str], stdin: bytes | None = None,
     return PandocResult(completed.stdout, tuple(_split_warnings(stderr)))
 
 
+# A figure's caption that runs over a blank line before its "](": pandoc 2, which rootstock
+# used, read it as one image; pandoc 3 ends the paragraph at the blank line and prints the
+# Markdown as text. The blank lines become empty HTML comments: one image again, with the
+# same line numbers (every later place is counted from them).
+_CLOSING = re.compile(r"[ \t]*\]\(")
+_BLANK = re.compile(r"[ \t]*")
+
+
+def read_as_rootstock(markdown: str) -> str:
+    """``markdown`` with blank lines inside an image's caption (just before its ``](``)
+    made non-blank, as pandoc 2 read them."""
+    if "\n](" not in markdown and not re.search(r"\n[ \t]+\]\(", markdown):
+        return markdown  # the usual case, at the cost of one search
+    lines = markdown.split("\n")
+    for i, line in enumerate(lines):
+        if not _CLOSING.match(line):
+            continue
+        blank = i
+        while blank > 0 and _BLANK.fullmatch(lines[blank - 1]):
+            blank -= 1
+        start = blank
+        while start > 0 and not _BLANK.fullmatch(lines[start - 1]):
+            start -= 1
+        paragraph = "\n".join(lines[start:blank])
+        if blank < i and paragraph.rfind("![") > paragraph.rfind("]("):
+            lines[blank:i] = ["<!-- -->"] * (i - blank)
+    return "\n".join(lines)
+
+
 def markdown_to_ast(markdown: str) -> dict:
     """Parse Markdown once; later stages work on the JSON AST.
 
@@ -100,7 +129,7 @@ def markdown_to_ast(markdown: str) -> dict:
 
 def markdown_to_json(markdown: str) -> tuple[dict, bytes]:
     """``markdown_to_ast``, and pandoc's JSON as it printed it (kept for the next build)."""
-    result = run(READ_MARKDOWN, markdown.encode("utf-8"))
+    result = run(READ_MARKDOWN, read_as_rootstock(markdown).encode("utf-8"))
     for warning in result.warnings:
         logger.warning("pandoc: %s", warning)
     try:
