@@ -220,3 +220,19 @@ def test_caption_over_a_blank_line_is_one_figure_as_in_rootstock() -> None:
     rewritten = pandoc.read_as_rootstock(text)
     assert rewritten.count("\n") == text.count("\n")
     assert "[a link's text\n\n](y)" in rewritten
+
+
+def test_citations_link_to_references_with_rootstocks_defaults(manuscript: Path) -> None:
+    """rootstock's common.yaml sets link-citations, as the page's own run does: pandoc
+    made a list of the two, and no citation linked to its reference."""
+    (manuscript / "content" / "manual-references.json").write_text(json.dumps(
+        [{"id": "raw:doe", "type": "article", "title": "A title", "issued":
+          {"date-parts": [[2020]]}}]), encoding="utf-8")
+    _append(manuscript, "02.introduction.md", "\nAs shown before [@raw:doe].\n")
+    defaults = manuscript / "build" / "pandoc" / "defaults"
+    defaults.mkdir(parents=True)
+    (defaults / "common.yaml").write_text("metadata:\n  link-citations: true\n",
+                                          encoding="utf-8")
+    run_cli(manuscript, "build", "--no-pdf")
+    links = select(_html(manuscript), ".citation a[href^='#ref-']")
+    assert len(links) == 1

@@ -86,9 +86,24 @@ def find_theme(config: Config) -> Theme:
         js=layered("js/*.js"),
         csl=_csl(config, defaults),
         filters=tuple(data_dir() / "filters" / name for name in FILTERS),
-        defaults=defaults.settings,
+        defaults=_without_our_metadata(defaults.settings),
         defaults_files=defaults.files,
     )
+
+
+# Metadata every page run sets itself (--metadata). pandoc collects a key given by both
+# the defaults file and --metadata into a list, which is not "true": rootstock's
+# common.yaml sets link-citations too, and citations lost their links to the references.
+OUR_METADATA = {"link-citations": "true"}
+
+
+def _without_our_metadata(settings: dict) -> dict:
+    metadata = settings.get("metadata")
+    if not isinstance(metadata, dict) or not metadata.keys() & OUR_METADATA.keys():
+        return settings
+    rest = {k: v for k, v in metadata.items() if k not in OUR_METADATA}
+    return {**{k: v for k, v in settings.items() if k != "metadata"},
+            **({"metadata": rest} if rest else {})}
 
 
 # Settings of rootstock's build/pandoc/defaults/*.yaml that still mean something when
@@ -201,7 +216,7 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
             # last: the values the template writes into attributes, as escaped text
             f"--lua-filter={data_dir() / 'filters' / 'metatext.lua'}",
             f"--bibliography={refs}", f"--csl={theme.csl}",
-            "--metadata=link-citations:true",
+            *[f"--metadata={key}:{value}" for key, value in OUR_METADATA.items()],
             f"--include-in-header={head}", f"--include-after-body={tail}",
             f"--variable=manuscript-version:{html.escape(version)}",
             "--variable=pdf-url:manuscript.pdf", f"--variable=manuscript-csp:{csp.PLACEHOLDER}",
