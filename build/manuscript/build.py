@@ -176,7 +176,6 @@ def process_stage(config: Config, layout: Layout) -> Stage[process.Processed]:
 def cite_stage(config: Config, processed: process.Processed, parsed: ParsedMarkdown,
                progress: Progress | None = None) -> Stage[cite.Bibliography]:
     settings = processed.variables["pandoc"]
-    bibliographies = cite.bibliography_files(config, settings)
     # What cite reads of the Markdown: its citations (an edit of prose cites nothing new).
     # With manubot-clear-requests-cache, a changed manuscript looks them up afresh, as
     # each manubot run does: the author asked for fresh metadata.
@@ -185,7 +184,7 @@ def cite_stage(config: Config, processed: process.Processed, parsed: ParsedMarkd
     # prose edit would otherwise look every citation up again.
     cited_settings = {k: v for k, v in settings.items() if k != "header-includes"}
     key = digest([json.dumps(parsed.citekeys()), json.dumps(cited_settings, sort_keys=True),
-                  files_digest(bibliographies, config.root), str(config.offline),
+                  cite.sources_digest(config, settings), str(config.offline),
                   _code_digest(), refresh])
 
     def dump(bibliography: cite.Bibliography) -> dict[str, bytes]:
@@ -481,7 +480,7 @@ class ParsedMarkdown:
         self._parse()
         if self._ast is None:  # the last build's (patched) AST: its aliases again
             ast = self.snapshot.fresh_ast()
-            with _dropped("manuscript.cite"):  # its warnings were carried
+            with _dropped("manuscript.cite.keys"):  # its warnings were carried
                 cite.collect_citekeys(ast)
             self._ast = ast
         cite.rewrite_ids(self._ast, short_ids)

@@ -147,7 +147,7 @@ def _init(root: Path, args: argparse.Namespace) -> int:
 
 
 def _cite(root: Path, args: argparse.Namespace) -> int:
-    from .citecmd import cite_config, format_items, resolve_keys, style_for
+    from .cite.command import cite_config, format_items, resolve_keys, style_for
     from .fsutil import write_text_atomic
 
     output = Path(args.output) if args.output else None

@@ -218,7 +218,7 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
         except RenderError as error:  # never name the temporary references file
             # Imported here: cite loads jsonschema (0.3 s), which the format workers,
             # importing this module for the theme, need not.
-            from .cite import explain_bibliography_error
+            from .cite.resolve import explain_bibliography_error
 
             explained = explain_bibliography_error(error.message, refs, references)
             if explained is None:
