@@ -15,9 +15,9 @@ from pathlib import Path
 from . import __version__, log, network
 from .config import Config, make_config
 from .errors import ManuscriptError, OutputError
-from .formats import PDF_ENGINES, SUPPORTED, output_names
 from .network import OfflineViolation
 from .progress import Progress
+from .registry import PDF_ENGINES, SUPPORTED, output_names
 
 logger = logging.getLogger(__name__)
 

@@ -48,7 +48,7 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
-from . import __version__
+from ._version import __version__
 from .errors import ManuscriptError
 
 logger = logging.getLogger(__name__)

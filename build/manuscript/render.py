@@ -24,10 +24,9 @@ from pathlib import Path
 
 import yaml
 
-from . import cslstyle, csp, images, metatext, pandoc, rootstock
-from .config import Config
+from . import credit, cslstyle, csp, images, metatext, pandoc, rootstock
+from .config import Config, pandoc_defaults_folder
 from .errors import ConfigError, OutputError, RenderError
-from .formats import credit
 from .math import prepare as prepare_math
 from .sources import check_inside, find_occurrences
 
@@ -146,11 +145,6 @@ def read_pandoc_defaults(root: Path, env: Mapping[str, str] | None = None) -> Pa
             else:
                 merged[key] = value
     return PandocDefaults(merged, files, csl, csl_place)
-
-
-def pandoc_defaults_folder(root: Path, env: Mapping[str, str] | None = None) -> Path:
-    """``$PANDOC_DATA_DIR/defaults`` as in rootstock's build.sh (default ``build/pandoc``)."""
-    return root / ((env or {}).get("PANDOC_DATA_DIR") or "build/pandoc") / "defaults"
 
 
 _STOCK_CSL = "build/assets/style.csl"

@@ -8,9 +8,9 @@
 - ``resolve``: the orchestration (``cite``) and the publishing policy;
 - ``command``: ``manuscript cite KEY…``.
 
-Imports go down that list, never up (``model`` at the bottom); this file re-exports
-what the rest of the package uses, and imports neither ``fetch`` (0.3 s of requests)
-nor ``command``.
+Each module imports only those listed before it (``model`` at the bottom;
+tests/test_architecture.py checks it). This file re-exports what the rest of the
+package uses, and imports neither ``fetch`` (0.3 s of requests) nor ``command``.
 """
 
 from __future__ import annotations

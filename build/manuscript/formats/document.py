@@ -13,8 +13,7 @@ import logging
 import marshal
 from dataclasses import dataclass, field
 
-from .. import metatext
-from . import credit
+from .. import credit, metatext
 
 logger = logging.getLogger(__name__)
 
