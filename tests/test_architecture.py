@@ -121,7 +121,8 @@ def test_the_import_graph_has_no_cycle() -> None:
 def test_the_walk_sees_every_kind_of_import(tmp_path: Path) -> None:
     """The walk is what the test above relies on: a circle made by a function-local
     relative import, an absolute import or a ``from . import`` is found; a
-    TYPE_CHECKING import is not an edge."""
+    TYPE_CHECKING import is not an edge; a submodule imported from outside its package
+    is an edge to the package too."""
     files = {
         "manuscript/__init__.py": "",
         "manuscript/a.py": "def f():\n    from .b import x\n",
@@ -130,6 +131,9 @@ def test_the_walk_sees_every_kind_of_import(tmp_path: Path) -> None:
         "manuscript/d.py": ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
                             "    from .e import y\n"),
         "manuscript/e.py": "from .d import z\n",
+        "manuscript/p/__init__.py": "from . import q\n",
+        "manuscript/p/q.py": "import manuscript.d\n",
+        "manuscript/r.py": "from .p.q import w\n",
     }
     for relative, text in files.items():
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -142,6 +146,9 @@ def test_the_walk_sees_every_kind_of_import(tmp_path: Path) -> None:
     assert graph["manuscript.b"] == {"manuscript.c"}
     assert graph["manuscript.c"] == {"manuscript.a"}
     assert graph["manuscript.d"] == set()
+    assert graph["manuscript.p"] == {"manuscript.p.q"}  # its own package: no edge back
+    assert graph["manuscript.p.q"] == {"manuscript.d"}
+    assert graph["manuscript.r"] == {"manuscript.p.q", "manuscript.p"}  # p's __init__ runs
     assert find_cycle(graph) == ["manuscript.a", "manuscript.b", "manuscript.c",
                                  "manuscript.a"]
     graph["manuscript.c"] = set()
