@@ -483,7 +483,7 @@ def test_docx_styles_from_the_manuscripts_reference_document(tmp_path: Path) -> 
     ("Tea making", None),
 ])
 def test_credit_spellings(spelling: str, term: str | None) -> None:
-    from manuscript.formats import credit
+    from manuscript import credit
 
     role = credit.lookup(spelling)
     assert (role.name if role else None) == term
@@ -491,7 +491,7 @@ def test_credit_spellings(spelling: str, term: str | None) -> None:
 
 def test_rootstock_switches_select_formats() -> None:
     """BUILD_DOCX=true / BUILD_LATEX=true, as rootstock's build.sh reads them."""
-    from manuscript.formats import formats_from_env
+    from manuscript.config import formats_from_env
 
     assert formats_from_env({"BUILD_DOCX": "true", "BUILD_LATEX": "false"}) == ["docx"]
     assert formats_from_env({"BUILD_DOCX": "true", "BUILD_LATEX": "true"}) == ["docx", "latex"]

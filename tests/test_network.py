@@ -196,7 +196,7 @@ def test_no_network_asks_each_host_once_and_says_so_once(tmp_path: Path,
 
 def test_a_citation_service_sending_one_byte_a_second_is_cut_off(tmp_path: Path) -> None:
     """Each receive gets a byte within the timeout, so only a deadline on the whole
-    answer ends it (cite_transport: twice MANUSCRIPT_CITATION_TIMEOUT)."""
+    answer ends it (cite/fetch.py: twice MANUSCRIPT_CITATION_TIMEOUT)."""
     with HostileServer() as server:
         env = clean_env(MANUSCRIPT_OFFLINE="0", MANUSCRIPT_TEST_CITATION_SERVER=server.url,
                         MANUSCRIPT_CITATION_TIMEOUT="1.5")

@@ -1,6 +1,6 @@
 """Build a Manubot manuscript into HTML, PDF and a versioned website."""
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 # MANUSCRIPT_OFFLINE=1 (set by --offline for the processes it starts): every process
 # that imports the package refuses connections past the network door (network.py).

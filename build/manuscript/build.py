@@ -47,11 +47,12 @@ from .config import Config, Layout, check_source_date_epoch
 from .errors import ContentError, OutputError, StrictError
 from .fonts import FOLDER as FONTS
 from .fonts import font_files
+from .formats import background
+from .formats.background import Pending
 from .fsutil import digest, files_digest
 from .journal import JOURNAL, Transaction, exclusive, recover
 from .math import CACHE_FILE as MATH_CACHE
 from .progress import Progress
-from .rootstock import spellcheck_requested
 from .stages import STATE_FILE, Stage, StageCache, T
 from .summary import Summary, summarize
 from .webpage import Site, finish, validate_version
@@ -100,7 +101,7 @@ def build(config: Config, warning_count: Callable[[], int] = lambda: 0, *,
             try:
                 beside = document_stages(config, layout, page.key, workers)  # started now
                 html = run(page)
-                if spellcheck_requested(config.env):  # rootstock's SPELLCHECK=true
+                if config.spellcheck:  # rootstock's SPELLCHECK=true
                     run(spelling_stage(config, layout, bibliography))
                 pdf_bytes = (workers.run(beside["pdf"], progress) if "pdf" in beside
                              else run(pdf_stage(config, layout, html, progress))
@@ -176,7 +177,6 @@ def process_stage(config: Config, layout: Layout) -> Stage[process.Processed]:
 def cite_stage(config: Config, processed: process.Processed, parsed: ParsedMarkdown,
                progress: Progress | None = None) -> Stage[cite.Bibliography]:
     settings = processed.variables["pandoc"]
-    bibliographies = cite.bibliography_files(config, settings)
     # What cite reads of the Markdown: its citations (an edit of prose cites nothing new).
     # With manubot-clear-requests-cache, a changed manuscript looks them up afresh, as
     # each manubot run does: the author asked for fresh metadata.
@@ -185,7 +185,7 @@ def cite_stage(config: Config, processed: process.Processed, parsed: ParsedMarkd
     # prose edit would otherwise look every citation up again.
     cited_settings = {k: v for k, v in settings.items() if k != "header-includes"}
     key = digest([json.dumps(parsed.citekeys()), json.dumps(cited_settings, sort_keys=True),
-                  files_digest(bibliographies, config.root), str(config.offline),
+                  cite.sources_digest(config, settings), str(config.offline),
                   _code_digest(), refresh])
 
     def dump(bibliography: cite.Bibliography) -> dict[str, bytes]:
@@ -319,7 +319,7 @@ def document_stages(config: Config, layout: Layout, page_key: str,
 
 
 class Workers:
-    """Document stages rendered by worker processes (``formats.start_formats``) while
+    """Document stages rendered by worker processes (``formats.background.start``) while
     this process makes the page: with two free cores, their time overlaps the html
     stage's instead of adding to it (bench/README.md, "Typst: shared document")."""
 
@@ -329,7 +329,7 @@ class Workers:
                  bibliography: cite.Bibliography, processed: process.Processed) -> None:
         self.config, self.cache, self.parsed = config, cache, parsed
         self.bibliography, self.processed = bibliography, processed
-        self.pending: dict[str, formats.Pending] = {}
+        self.pending: dict[str, Pending] = {}
         self._theme: render.Theme | None = None
 
     def start_unless_skipped(self, stage: Stage) -> None:
@@ -337,7 +337,7 @@ class Workers:
         if not self.cache.reusable(stage):
             self.pending[stage.name] = self._start(stage.name)
 
-    def _start(self, name: str) -> formats.Pending:
+    def _start(self, name: str) -> Pending:
         if self._theme is None:
             with _dropped("manuscript.rootstock"):  # said when the html stage found it
                 self._theme = render.find_theme(self.config)
@@ -346,7 +346,7 @@ class Workers:
         # The worker never fetches: its remote images come from the image cache, filled
         # here through the door (the html stage then finds them there).
         remote_images = images.cache_remote(self.config, ast)
-        return formats.start_formats(
+        return background.start(
             self.config, ast, self.bibliography.csl_items, self.processed.variables,
             self._theme, names, remote_images)
 
@@ -481,7 +481,7 @@ class ParsedMarkdown:
         self._parse()
         if self._ast is None:  # the last build's (patched) AST: its aliases again
             ast = self.snapshot.fresh_ast()
-            with _dropped("manuscript.cite"):  # its warnings were carried
+            with _dropped("manuscript.cite.keys"):  # its warnings were carried
                 cite.collect_citekeys(ast)
             self._ast = ast
         cite.rewrite_ids(self._ast, short_ids)

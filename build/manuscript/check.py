@@ -29,7 +29,7 @@ from .sources import Section, read_sections
 
 logger = logging.getLogger(__name__)
 
-# Reported in build by the stage that meets them (images.py, render.py, cite.py,
+# Reported in build by the stage that meets them (images.py, render.py, cite/,
 # process.py, or an error that stops the build), so build's checks leave them out.
 REPORTED_BY_BUILD = frozenset({
     "image-missing", "xref-undefined", "reference-invalid",

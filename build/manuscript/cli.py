@@ -15,9 +15,9 @@ from pathlib import Path
 from . import __version__, log, network
 from .config import Config, make_config
 from .errors import ManuscriptError, OutputError
-from .formats import PDF_ENGINES, SUPPORTED, output_names
 from .network import OfflineViolation
 from .progress import Progress
+from .registry import PDF_ENGINES, SUPPORTED, output_names
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def _init(root: Path, args: argparse.Namespace) -> int:
 
 
 def _cite(root: Path, args: argparse.Namespace) -> int:
-    from .citecmd import cite_config, format_items, resolve_keys, style_for
+    from .cite.command import cite_config, format_items, resolve_keys, style_for
     from .fsutil import write_text_atomic
 
     output = Path(args.output) if args.output else None

@@ -22,14 +22,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 from .errors import ConfigError
 from .limits import check_environment
-from .rootstock import build_switches
-
-if TYPE_CHECKING:
-    from .network import Door
+from .network import Door
+from .registry import PDF_ENGINES, check_formats
+from .sources import check_inside, read_text_file
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +39,7 @@ _FILE_OPTIONS: dict[str, type] = {
     "strict": bool,
     "offline": bool,
     "pdf": bool,
-    "formats": list,  # extra outputs: docx, jats, latex (manuscript.formats.SUPPORTED)
+    "formats": list,  # extra outputs: docx, jats, latex (registry.SUPPORTED)
     "pdf-engine": str,  # weasyprint (default) or typst
 }
 _SHA_RE = re.compile(r"[0-9a-fA-F]{7,64}")
@@ -154,12 +152,16 @@ class Config:
     def version(self) -> str:
         return self.ci.version
 
+    @property
+    def spellcheck(self) -> bool:
+        """Rootstock's ``SPELLCHECK=true``: the build writes spelling-errors.txt and
+        spelling-error-locations.txt (manuscript.spelling)."""
+        return spellcheck_requested(self.env)
+
     @functools.cached_property
     def network(self) -> Door:
         """The run's one door to the network (network.py): every fetch goes through it,
         so its memory of unreachable hosts holds for the whole run."""
-        from .network import Door
-
         return Door(offline=self.offline)
 
     @property
@@ -194,8 +196,6 @@ def _files(folder: Path) -> tuple[Path, ...]:
 
 def read_config_file(root: Path) -> dict[str, object]:
     """Read ``manuscript.toml``; unknown keys and wrong types are errors naming the file."""
-    from .sources import check_inside, read_text_file
-
     path = root / CONFIG_FILE
     if not path.exists() and not path.is_symlink():
         return {}
@@ -339,8 +339,6 @@ def _format_options(root: Path, file_options: dict, formats: Sequence[str],
                     pdf_engine: str | None, env: Mapping[str, str]) -> dict:
     """``formats`` (manuscript.toml's, rootstock's BUILD_DOCX/BUILD_LATEX switches and
     the command line's, joined) and ``pdf_engine``."""
-    from .formats import PDF_ENGINES, check_formats, formats_from_env
-
     where = root / CONFIG_FILE if file_options else None
     try:
         chosen = check_formats([*file_options.get("formats", []), *formats_from_env(env),
@@ -352,3 +350,44 @@ def _format_options(root: Path, file_options: dict, formats: Sequence[str],
         raise ConfigError(f"unknown pdf-engine {engine!r} (known: {', '.join(PDF_ENGINES)})",
                           where)
     return {"formats": chosen, "pdf_engine": engine}
+
+
+# ------------------------------------------------------------------ rootstock's switches
+
+# The environment variables rootstock's build/build.sh reads, read here and nowhere else:
+# BUILD_PDF is off only when "false", the others are on only when "true", exactly as
+# build.sh tests them. make_config turns them into options; Config.spellcheck is the last.
+FORMAT_SWITCHES = {"BUILD_DOCX": "docx", "BUILD_LATEX": "latex"}
+
+
+def build_switches(env: Mapping[str, str]) -> dict[str, bool]:
+    """Config options set by rootstock's environment switches, warning about the rest.
+
+    ``BUILD_PDF=false`` is ``--no-pdf``. ``BUILD_HTML`` is not a rootstock switch and
+    cannot be honoured: the PDF and the website are made from the HTML, so it is
+    always built, and ``BUILD_HTML=false`` says so.
+    """
+    options: dict[str, bool] = {}
+    if env.get("BUILD_PDF", "true") == "false":
+        options["pdf"] = False
+    if env.get("BUILD_HTML", "true") == "false":
+        logger.warning("BUILD_HTML=false is ignored: the PDF and the website are made from "
+                       "the HTML, so it is always built (BUILD_PDF=false skips the PDF)")
+    return options
+
+
+def formats_from_env(env: Mapping[str, str]) -> list[str]:
+    """Formats rootstock's ``BUILD_DOCX=true`` / ``BUILD_LATEX=true`` switch on."""
+    return [fmt for var, fmt in FORMAT_SWITCHES.items()
+            if env.get(var) == "true"]  # exactly as build.sh tests them
+
+
+def spellcheck_requested(env: Mapping[str, str]) -> bool:
+    """``SPELLCHECK=true``: the build writes rootstock's spelling-errors.txt and
+    spelling-error-locations.txt (manuscript.spelling)."""
+    return env.get("SPELLCHECK") == "true"
+
+
+def pandoc_defaults_folder(root: Path, env: Mapping[str, str] | None = None) -> Path:
+    """``$PANDOC_DATA_DIR/defaults`` as in rootstock's build.sh (default ``build/pandoc``)."""
+    return root / ((env or {}).get("PANDOC_DATA_DIR") or "build/pandoc") / "defaults"

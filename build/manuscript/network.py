@@ -29,7 +29,7 @@ Config's ``network``) now holds the rules:
 * **sizes** checked against the declared length and against what arrives, decoded.
 
 A leaf module: it imports only errors, limits and the standard library (requests when
-fetching). Citations keep their requests-cache session (cite_transport.py): its
+fetching). Citations keep their requests-cache session (cite/fetch.py): its
 transport asks ``Door.attempt`` before each request, so the rules of hosts hold there
 too; isbnlib's urllib calls are routed through ``Door.urlopen``.
 """
@@ -48,7 +48,7 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
-from . import __version__
+from ._version import __version__
 from .errors import ManuscriptError
 
 logger = logging.getLogger(__name__)

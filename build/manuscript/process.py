@@ -27,11 +27,10 @@ from manubot.process.manuscript import get_manuscript_stats
 from manubot.process.util import add_author_affiliations
 from manubot.util import get_configured_yaml
 
+from . import credit, rootstock, sandbox, yamlfile
 from . import metadata as metadata_checks
-from . import rootstock, sandbox, yamlfile
-from .config import Config, VariablesFile
+from .config import Config, VariablesFile, pandoc_defaults_folder
 from .errors import ConfigError, ContentError
-from .formats import credit
 from .sources import Section, check_inside, check_tree, read_sections, read_text_file
 
 logger = logging.getLogger(__name__)
@@ -76,8 +75,6 @@ def check_sources(config: Config) -> None:
     # build/themes: rootstock's, where its reference DOCX (default.docx) is read from.
     for folder in ("build/theme", "build/themes", "build/assets", "build/pandoc/defaults"):
         check_tree(config.root, config.root / folder)
-    from .render import pandoc_defaults_folder  # (render imports this module's callers)
-
     check_tree(config.root, pandoc_defaults_folder(config.root, config.env))
 
 

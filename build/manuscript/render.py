@@ -24,10 +24,9 @@ from pathlib import Path
 
 import yaml
 
-from . import cslstyle, csp, images, metatext, pandoc, rootstock
-from .config import Config
+from . import credit, cslstyle, csp, images, metatext, pandoc, rootstock
+from .config import Config, pandoc_defaults_folder
 from .errors import ConfigError, OutputError, RenderError
-from .formats import credit
 from .math import prepare as prepare_math
 from .sources import check_inside, find_occurrences
 
@@ -163,11 +162,6 @@ def read_pandoc_defaults(root: Path, env: Mapping[str, str] | None = None) -> Pa
     return PandocDefaults(merged, files, csl, csl_place)
 
 
-def pandoc_defaults_folder(root: Path, env: Mapping[str, str] | None = None) -> Path:
-    """``$PANDOC_DATA_DIR/defaults`` as in rootstock's build.sh (default ``build/pandoc``)."""
-    return root / ((env or {}).get("PANDOC_DATA_DIR") or "build/pandoc") / "defaults"
-
-
 _STOCK_CSL = "build/assets/style.csl"
 
 
@@ -233,7 +227,7 @@ def render_html(config: Config, ast: dict, references: list[dict], theme: Theme,
         except RenderError as error:  # never name the temporary references file
             # Imported here: cite loads jsonschema (0.3 s), which the format workers,
             # importing this module for the theme, need not.
-            from .cite import explain_bibliography_error
+            from .cite.resolve import explain_bibliography_error
 
             explained = explain_bibliography_error(error.message, refs, references)
             if explained is None:

@@ -6,6 +6,8 @@ by path or URL, ``BUILD_PDF``, ``manubot-randomize-author-order``, template vari
 by URL); what this pipeline replaces (the theme, plugins, pandoc filters, math
 method…) is reported with one warning at normal level — but only when the manuscript
 *changed* it from rootstock's stock version, so a fresh rootstock fork builds quietly.
+Its environment switches (``BUILD_PDF``, ``BUILD_DOCX``, ``SPELLCHECK``…) are read in
+config.py, the one place that turns them into options.
 
 "Stock" is recognised by digests of rootstock's own files (never copies of them):
 text is normalised (line endings, trailing whitespace) before hashing, so a checkout
@@ -18,21 +20,17 @@ import hashlib
 import json
 import logging
 import random
-from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import yaml
 
 from . import remote
+from .config import CONFIG_FILE, Config, VariablesFile
 from .errors import ConfigError
 from .limits import env_limit
 from .network import FetchError
-
-if TYPE_CHECKING:  # config.py imports build_switches from here
-    from .config import Config, VariablesFile
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +178,6 @@ def report_customisations(root: Path) -> None:
         logger.warning("%s differ%s from rootstock's stock files and are not used: %s%s",
                        ", ".join(changed), "s" if len(changed) == 1 else "", _THEME_HOWTO,
                        hints, extra={"file": root / changed[0], "line": None})
-    from .config import CONFIG_FILE  # here: config.py imports this module
 
     # Once manuscript.toml exists the repository is set up for this pipeline (`manuscript
     # init --adopt` carried build.sh's options there and listed what it could not).
@@ -273,35 +270,6 @@ def key_lines(text: str) -> dict[tuple[str, ...], int]:
             for sub, _ in value.value:
                 lines[(str(key.value), str(sub.value))] = sub.start_mark.line + 1
     return lines
-
-
-# ------------------------------------------------------------------ environment switches
-
-# rootstock's build.sh reads these; BUILD_PDF is off only when "false", the others are
-# on only when "true", exactly as build.sh tests them.
-# BUILD_DOCX=true and BUILD_LATEX=true select formats (formats.formats_from_env).
-
-
-def spellcheck_requested(env: Mapping[str, str]) -> bool:
-    """``SPELLCHECK=true``: the build writes rootstock's spelling-errors.txt and
-    spelling-error-locations.txt (manuscript.spelling)."""
-    return env.get("SPELLCHECK") == "true"
-
-
-def build_switches(env: Mapping[str, str]) -> dict[str, bool]:
-    """Config options set by rootstock's environment switches, warning about the rest.
-
-    ``BUILD_PDF=false`` is ``--no-pdf``. ``BUILD_HTML`` is not a rootstock switch and
-    cannot be honoured: the PDF and the website are made from the HTML, so it is
-    always built, and ``BUILD_HTML=false`` says so.
-    """
-    options: dict[str, bool] = {}
-    if env.get("BUILD_PDF", "true") == "false":
-        options["pdf"] = False
-    if env.get("BUILD_HTML", "true") == "false":
-        logger.warning("BUILD_HTML=false is ignored: the PDF and the website are made from "
-                       "the HTML, so it is always built (BUILD_PDF=false skips the PDF)")
-    return options
 
 
 # ------------------------------------------------------------------ metadata

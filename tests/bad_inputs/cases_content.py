@@ -243,7 +243,7 @@ CASES = [
          "pandoc did not finish within 2 s", None,
          env={"MANUSCRIPT_PANDOC_TIMEOUT": "2"}),
     # ------------------------------------------------ manual references
-    # (cite.py checks each item; these rows check the loading before it)
+    # (cite/sources.py checks each item; these rows check the loading before it)
     Case("manual-references-yaml-item-not-mapping",
          {"content/manual-references.yaml": "- id: raw:a\n- just text\n"},
          "manual reference item 1 is a string, not a CSL item",

@@ -21,57 +21,29 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError, ManuscriptError, RenderError
+from ..errors import ManuscriptError, RenderError
+
+# The names and what implements them: a leaf module, so that config.py and the CLI
+# read them without importing the renderers.
+from ..registry import (  # noqa: F401 -- re-exported
+    IMPLEMENTATIONS,
+    LABELS,
+    OUTPUTS,
+    PDF_ENGINES,
+    SUPPORTED,
+    check_formats,
+    output_names,
+)
 
 if TYPE_CHECKING:
     from ..config import Config
     from ..render import Theme
-    from .background import Pending
 
 logger = logging.getLogger(__name__)
-
-# Formats ``--format`` / ``formats = [...]`` select (the Typst PDF is a PDF engine).
-SUPPORTED = ("docx", "jats", "latex")
-PDF_ENGINES = ("weasyprint", "typst")
-OUTPUTS = {
-    "docx": ("manuscript.docx",),
-    "jats": ("manuscript.jats.xml",),
-    "latex": ("manuscript.tex", "references.bib"),
-    "typst": ("manuscript.pdf",),
-}
-_MODULES = {"docx": "docx", "jats": "jats", "latex": "latex", "typst": "typst_pdf"}
-# rootstock's environment switches (build/build.sh) and the format each selects.
-ROOTSTOCK_SWITCHES = {"BUILD_DOCX": "docx", "BUILD_LATEX": "latex"}
-# What the web page's download list calls each output.
-LABELS = {
-    "manuscript.docx": "Word",
-    "manuscript.jats.xml": "JATS XML",
-    "manuscript.tex": "LaTeX",
-    "references.bib": "BibTeX",
-}
-
-
-def check_formats(names: Sequence[str]) -> tuple[str, ...]:
-    """Validated, de-duplicated format names (a typo is a ConfigError)."""
-    for name in names:
-        if name not in SUPPORTED:
-            raise ConfigError(f"unknown format {name!r} (known: {', '.join(SUPPORTED)})")
-    return tuple(dict.fromkeys(names))
-
-
-def formats_from_env(env: Mapping[str, str]) -> list[str]:
-    """Formats rootstock's ``BUILD_DOCX=true`` / ``BUILD_LATEX=true`` switch on."""
-    return [fmt for var, fmt in ROOTSTOCK_SWITCHES.items()
-            if env.get(var) == "true"]  # exactly as build.sh tests them
-
-
-def output_names(formats: Sequence[str]) -> list[str]:
-    """The files ``render_formats(..., formats)`` writes into output/."""
-    return [name for fmt in formats for name in OUTPUTS[fmt]]
 
 
 def downloads(formats: Sequence[str]) -> list[tuple[str, str]]:
@@ -113,10 +85,10 @@ def render_formats(config: Config, ast: dict, csl_items: list[dict], variables: 
     """Render each of ``formats`` (SUPPORTED names, or "typst" for the Typst PDF)."""
     # One after the other, in this thread: the stage cache records the warnings a stage
     # logs from its own thread, to replay them when the stage is skipped. (The build
-    # calls this in a worker process, start_formats, whose records come back as data.)
+    # calls this in a worker process, background.start, whose records come back as data.)
     outputs: dict[str, bytes] = {}
     for fmt in formats:
-        module = importlib.import_module(f".{_MODULES[fmt]}", __name__)  # imported when used
+        module = importlib.import_module(IMPLEMENTATIONS[fmt])  # imported when used
         try:
             outputs.update(module.render(config, ast, csl_items, variables, theme))
         except ManuscriptError:
@@ -156,15 +128,3 @@ def _place_of_failure(config: Config, error: BaseException) -> tuple[Path | None
                 if place is not None:
                     return place
     return None, None
-
-
-def start_formats(config: Config, ast: dict, csl_items: list[dict], variables: dict,
-                  theme: Theme, formats: Sequence[str],
-                  remote_images: dict[str, Path] | None = None) -> Pending:
-    """``render_formats`` in a worker process, beside the caller (see background.py):
-    ``.result()`` gives what it returns, logging what it logged. The worker never
-    fetches: ``remote_images`` (URL → cached file, ``images.cache_remote``) are its
-    remote images."""
-    from .background import start
-
-    return start(config, ast, csl_items, variables, theme, formats, remote_images)

@@ -15,8 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import metatext
-from . import credit
+from .. import credit, metatext
 
 logger = logging.getLogger(__name__)
 

@@ -1,11 +1,14 @@
 """``manuscript cite KEY…``: resolve citation keys as a build would, and print them.
 
 What ``manubot cite`` does for authors checking an identifier, but offline first and
-with the bundled pandoc: keys go through the cite stage's own pieces (``cite.cite``),
+with the bundled pandoc: keys go through the cite stage's own pieces (``cite.resolve.cite``),
 so a key resolves here exactly when (and as) it would in a build — from the manual
 references, the earlier ``output/``, the requests cache, then the network unless
 offline. Outside a manuscript (no ``content/``) only the folder's ``ci/cache`` (when it
 exists) and the network answer.
+
+The command's module: it may import every module of ``cite`` and the package's core
+(config, pandoc, process, render); nothing below imports it but the CLI.
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 
-from . import cite, pandoc
-from .config import Config, make_config
-from .errors import CitationError
+from .. import pandoc
+from ..config import Config, make_config
+from ..errors import CitationError
+from .model import UnresolvedCitations
+from .resolve import cite
+from .sources import DEFAULT_REQUESTS_CACHE, SOURCES
 
 logger = logging.getLogger(__name__)
 
@@ -51,20 +57,20 @@ def resolve_keys(config: Config, keys: Sequence[str], *, in_manuscript: bool) ->
     every key that resolves nowhere."""
     input_ids = list(dict.fromkeys(_bare(key) for key in keys))
     if in_manuscript:
-        from . import process
+        from .. import process
 
         settings = process.load_variables(config, datetime.now(UTC))["pandoc"]
-        prior = None
+        sources = SOURCES
     else:
         # Only the folder's own cache, and never created where no manuscript lives.
         has_cache = (config.root / "ci" / "cache").is_dir()
-        settings = {"manubot-requests-cache-path": cite.DEFAULT_REQUESTS_CACHE if has_cache
+        settings = {"manubot-requests-cache-path": DEFAULT_REQUESTS_CACHE if has_cache
                     else ""}
-        prior = cite.PriorBuild({}, {})
+        sources = tuple(source for source in SOURCES if not source.earlier)  # no output/
     try:
-        bibliography = cite.cite(config, input_ids, {}, settings, prior=prior,
-                                 raise_unresolved=True)  # the keys asked for: all or fail
-    except cite.UnresolvedCitations as error:
+        bibliography = cite(config, input_ids, {}, settings, sources=sources,
+                            raise_unresolved=True)  # the keys asked for: all or fail
+    except UnresolvedCitations as error:
         raise CitationError(_unresolved_message(config, error, in_manuscript)) from None
     by_id = {item["id"]: item for item in bibliography.csl_items}
     ordered = [by_id[bibliography.short_ids[key]] for key in input_ids
@@ -79,7 +85,7 @@ def _bare(key: str) -> str:
     return bare
 
 
-def _unresolved_message(config: Config, error: cite.UnresolvedCitations,
+def _unresolved_message(config: Config, error: UnresolvedCitations,
                         in_manuscript: bool) -> str:
     failures = error.failures
     # Keys whose services could not be reached: one line per service, not per key.
@@ -129,7 +135,7 @@ def format_items(items: list[dict], output_format: str, csl: Path | None) -> str
 
 def style_for(config: Config, in_manuscript: bool) -> Path:
     """The manuscript's citation style, as the HTML uses it; outside one, the bundled one."""
-    from . import render
+    from .. import render
 
     if in_manuscript:
         return render.find_theme(config).csl

@@ -1,4 +1,8 @@
-"""How manubot's resolvers reach the citation services: cache, timeouts, retries.
+"""Looking citation keys up: manubot's resolvers, through the requests cache and the door.
+
+Holds the lookups (``fetch_all``: concurrently, PubMed ids in batches, each key through
+manubot's ``CiteKey`` handler; a ``Lookup`` without item when that fails) and how
+manubot's resolvers reach the citation services: cache, timeouts, retries.
 
 Manubot's resolvers call ``requests.get`` directly, so everything here is installed
 around them with ``requests_cache.install_cache`` and a session class of ours:
@@ -21,6 +25,10 @@ Test-only: ``MANUSCRIPT_TEST_CITATION_SERVER=http://127.0.0.1:PORT`` sends every
 to that local server instead, as ``http://127.0.0.1:PORT/<original host><path>``; while it
 is set, a request to any other host is refused. ``MANUSCRIPT_CITATION_TIMEOUT``,
 ``…_RETRIES``, ``…_BACKOFF`` and ``…_RETRY_AFTER_MAX`` (seconds / counts) keep tests fast.
+
+It imports requests and requests-cache (0.3 s), so ``cite.resolve`` imports it only when
+citing. It may import ``cite.model`` and the package's core (csl, errors, network,
+stages); not the keys, the sources or the orchestration.
 """
 
 from __future__ import annotations
@@ -31,9 +39,10 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import ip_address
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -41,17 +50,23 @@ from xml.etree import ElementTree
 
 import requests
 import requests_cache
+from manubot.cite.citekey import CiteKey
+from manubot.cite.csl_item import CSL_Item
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .errors import ConfigError, OutputError
-from .network import Door, deadline
-from .stages import ONCE
+from .. import csl
+from ..errors import ConfigError, OutputError
+from ..network import Door, deadline
+from ..stages import ONCE
+from .model import error_text
 
 logger = logging.getLogger(__name__)
 
 TEST_SERVER_ENV = "MANUSCRIPT_TEST_CITATION_SERVER"
 _RETRY_STATUSES = (429, 500, 502, 503, 504)
+_MAX_WORKERS = 16  # lookups in flight overall; the transport bounds them per host
+OnLookup = Callable[[int, int], None]  # (lookups done, lookups in all)
 
 
 @dataclass(frozen=True)
@@ -347,3 +362,167 @@ def _isbnlib_through(door: Door) -> Iterator[None]:
     finally:
         webservice.urlopen = original
         quiet.setLevel(level)
+
+
+# ---------------------------------------------------------------- the lookups
+
+
+@dataclass
+class Lookup:
+    item: dict | None
+    problem: str = ""
+    stale_urls: list[str] = field(default_factory=list)
+    unreachable: tuple[str, ...] = ()  # hosts that could not be reached (network.py)
+
+
+def fetch_all(keys: list[tuple[str, str]], infer_prefixes: bool,
+              on_lookup: OnLookup, door: Door) -> dict[str, Lookup]:
+    """Look keys up concurrently; the per-host bound is the transport's (above).
+
+    PubMed ids are fetched together first (``_pubmed_batch``); what that misses is looked
+    up one by one like any other key. The rest is interleaved by service, so the workers
+    spread over the hosts rather than all waiting on the first one's bound (the keys come
+    sorted, hence grouped by prefix).
+    """
+    lock, done = threading.Lock(), [0]  # the workers count together
+    if keys:
+        on_lookup(0, len(keys))
+
+    def one(key: tuple[str, str], prefetched: dict | None = None) -> Lookup:
+        standard_id, input_id = key
+        citekey = CiteKey(input_id, aliases={input_id: standard_id}, infer_prefix=infer_prefixes)
+        with tracking(standard_id) as stale, door.tracking() as unreachable:
+            lookup = _fetch(citekey, standard_id, input_id, prefetched)
+        lookup.stale_urls = stale
+        if lookup.item is None and unreachable:
+            lookup.unreachable = tuple(unreachable)
+        with lock:
+            done[0] += 1
+            on_lookup(done[0], len(keys))
+        return lookup
+
+    with tracking("pubmed batch") as stale:
+        pubmed = _pubmed_batch([sid.split(":", 1)[1] for sid, _ in keys
+                                if sid.startswith("pubmed:")])
+    lookups = {sid: one((sid, input_id), pubmed[sid])
+               for sid, input_id in keys if pubmed.get(sid) is not None}
+    for lookup in lookups.values():  # answered by a stale cached batch: warn per key
+        lookup.stale_urls += stale
+    rest = _interleave([key for key in keys if key[0] not in lookups])
+    if len(rest) <= 1:
+        return lookups | {key[0]: one(key) for key in rest}
+    with ThreadPoolExecutor(max_workers=min(_MAX_WORKERS, len(rest)),
+                            thread_name_prefix="cite") as pool:
+        return lookups | dict(zip([key[0] for key in rest], pool.map(one, rest), strict=True))
+
+
+def _interleave(keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Round-robin over the prefixes (doi, pubmed, arxiv…): one key of each in turn."""
+    by_prefix: dict[str, list[tuple[str, str]]] = {}
+    for key in keys:
+        by_prefix.setdefault(key[0].split(":", 1)[0], []).append(key)
+    queues = list(by_prefix.values())
+    return [queue[i] for i in range(max(map(len, queues), default=0))
+            for queue in queues if i < len(queue)]
+
+
+_EFETCH = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/efetch.fcgi"
+_PUBMED_BATCH = 200  # ids per efetch request: NCBI's advice for GET requests
+
+
+def _pubmed_batch(pmids: list[str]) -> dict[str, dict | None]:
+    """``pubmed:ID`` → manubot's CSL item for it, from one efetch request per 200 ids.
+
+    NCBI allows 3 E-utilities requests a second without an API key (manubot's limiter
+    keeps it to 2, in every thread), so one request per id is what made a cold build
+    with a hundred PubMed ids take a minute. Ids missing from the answer, or a request
+    that fails, are left to the one-by-one lookup, which reports each failure.
+    """
+    if len(pmids) <= 1:
+        return {}
+    # requests.get: requests-cache's session while ``installed`` is active,
+    # whose transport asks the door (network.py) first, like manubot's own calls.
+    from manubot.cite.pubmed import _get_eutils_rate_limiter, csl_item_from_pubmed_article
+    from manubot.util import get_manubot_user_agent
+
+    found: dict[str, dict | None] = {}
+    for start in range(0, len(pmids), _PUBMED_BATCH):
+        chunk = pmids[start:start + _PUBMED_BATCH]
+        params = {"db": "pubmed", "id": ",".join(chunk), "retmode": "xml"}
+        try:
+            with _get_eutils_rate_limiter():
+                response = requests.get(_EFETCH, params,
+                                        headers={"User-Agent": get_manubot_user_agent()})
+            response.raise_for_status()
+            articles = ElementTree.fromstring(response.content)
+        except (requests.RequestException, ElementTree.ParseError) as error:
+            logger.debug("PubMed batch of %d ids failed (%s); looking them up one by one",
+                         len(chunk), error)
+            continue
+        for article in articles:
+            try:
+                item = csl_item_from_pubmed_article(article)
+            except Exception as error:  # manubot's parser raises whatever the XML makes it
+                logger.debug("PubMed batch: an article could not be read (%s)", error)
+                continue
+            if str(item.get("PMID")) in chunk:
+                found[f"pubmed:{item['PMID']}"] = item
+    return found
+
+
+def _fetch(citekey: CiteKey, standard_id: str, input_id: str,
+           prefetched: dict | None = None) -> Lookup:
+    """Look a key up through manubot's resolvers (unless ``prefetched`` already holds what
+    they return); a Lookup without item when that fails."""
+    from manubot import __version__ as manubot_version
+
+    if not citekey.is_handled_prefix:
+        return Lookup(None, "is not a known identifier (doi:, pmid:, arxiv:, url:, …), "
+                             "alias or manual reference")
+    problem = citekey.inspect()
+    if problem:
+        return Lookup(None, f"is not valid: {problem}")
+    try:
+        # Not ``citekey.csl_item``: a cached_property, which before Python 3.12 holds one
+        # lock for all instances of the class and so would run every lookup one by one.
+        csl_item = prefetched if prefetched is not None else \
+            citekey.handler.get_csl_item(citekey)
+    except Exception as error:  # manubot's resolvers raise whatever their parsers raise
+        return Lookup(None, f"lookup failed ({error_text(error)})")
+    if not isinstance(csl_item, dict):
+        return Lookup(None, f"lookup returned a {type(csl_item).__name__}, not a CSL item")
+    csl_item = CSL_Item(csl_item)
+    csl_item.note_append_text(
+        f"This CSL Item was generated by Manubot v{manubot_version} from its persistent "
+        "identifier (standard_id)."
+    )
+    csl_item.note_append_dict({"standard_id": standard_id})
+    csl_item.set_id(citekey.short_id)
+    try:
+        result = csl.normalize(csl_item, f"@{input_id}")
+    except csl.InvalidItem as error:
+        return Lookup(None, f"lookup returned an unusable item: it {error}")
+    if result.lost:
+        logger.warning("@%s: the looked-up reference lost %s: not valid CSL JSON",
+                       input_id, ", ".join(result.lost))
+    return Lookup(result.item)
+
+
+def no_progress(done: int, total: int) -> None:
+    pass
+
+
+
+@contextmanager
+def manubot_quiet(verbose: bool) -> Iterator[None]:
+    """Manubot logs each failed lookup with the whole answer (an HTML page) on the root
+    logger; we report every failure ourselves, with its places, so hide that unless -v."""
+    root = logging.getLogger()
+    level = root.level
+    if not verbose:
+        root.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
