@@ -130,6 +130,12 @@ _STATE = [
           "## Introduction\n\nAn edit, so that the snapshot is read.\n"},
          f".incremental.json: {_STATE_REBUILT}: the whole document is parsed", exit=0,
          outputs_unchanged=False),
+    # Read by the cite stage when it runs: a citation of a manual reference makes it run.
+    Case("cited-earlier-nested-deep",
+         {"output/.cited-earlier.json": DEEP, "content/manual-references.json":
+          '[{"id": "raw:doe", "type": "book", "title": "A book"}]',
+          **section("As written [@raw:doe].")},
+         "built output in", exit=0, outputs_unchanged=False),
     Case("math-cache-nested-deep", {"ci/cache/math.json": DEEP, **section("$x^2$")},
          f"math.json: {_STATE_REBUILT}: formulas are typeset again", exit=0,
          outputs_unchanged=False),

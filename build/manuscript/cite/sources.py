@@ -152,8 +152,9 @@ class CitedEarlier(Source):
                 raise TypeError("not the shape this build writes")
         except FileNotFoundError:
             return Held()
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            logger.debug("%s not used: %s", path, error)
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
+            # RecursionError: json.loads of a file nested 100,000 deep
+            logger.debug("%s not used: %s", path, type(error).__name__)
             return Held()
         return Held(references, standard_ids)
 
