@@ -418,6 +418,15 @@ def _urllib3_errors() -> type[BaseException]:
 class _Watch:
     fired = False
 
+    def restart(self, seconds: float) -> None:
+        """A new deadline, ``seconds`` from now, unless the old one has passed: for a
+        client that waits between its own attempts (a Retry-After honoured), where each
+        attempt gets the whole time again."""
+        self._restart(seconds)
+
+    def _restart(self, seconds: float) -> None:  # replaced by _watchdog
+        pass
+
 
 def deadline(seconds: float) -> AbstractContextManager[_Watch]:
     """A wall-clock deadline on what this thread does with sockets inside (``.fired``
@@ -439,16 +448,27 @@ def _watchdog(deadline: float) -> Iterator[_Watch]:
             with suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 
+    def start(seconds: float) -> threading.Timer:
+        timer = threading.Timer(max(0.0, seconds), fire)
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    timers = [start(deadline - time.monotonic())]
+
+    def restart(seconds: float) -> None:
+        if not watch.fired:
+            timers[0].cancel()
+            timers[0] = start(seconds)
+
     _install_hooks()
-    timer = threading.Timer(max(0.0, deadline - time.monotonic()), fire)
-    timer.daemon = True
+    watch._restart = restart  # type: ignore[method-assign]
     previous = getattr(_hooked, "sockets", None)
     _hooked.sockets = sockets
-    timer.start()
     try:
         yield watch
     finally:
-        timer.cancel()
+        timers[0].cancel()
         _hooked.sockets = previous
 
 

@@ -147,13 +147,31 @@ class _HostLimiter:
 # ---------------------------------------------------------------- the adapter
 
 
+# The deadline of the request this thread is making (_Transport.send), for _Retry.
+_attempt = threading.local()
+_PAUSED = 24 * 3600.0  # a deadline that does not come while urllib3 waits
+
+
+class _Retry(Retry):
+    """urllib3's retries, where the wait before an attempt (a Retry-After honoured, the
+    backoff) does not count against that attempt's deadline."""
+
+    def sleep(self, response: object = None) -> None:
+        watch = getattr(_attempt, "watch", None)
+        if watch is not None:
+            watch.restart(_PAUSED)  # the wait is bounded by retry_after_max, not this
+        super().sleep(response)  # type: ignore[arg-type]
+        if watch is not None:
+            watch.restart(_attempt.seconds)
+
+
 class _Transport(HTTPAdapter):
     """Timeout, retries and the per-host bound for every request the resolvers make."""
 
     def __init__(self, policy: HttpPolicy, limiter: _HostLimiter, door: Door) -> None:
         # No retry of a connection that failed or timed out: the door remembers the
         # host as unreachable for the run (a second try costs another timeout per key).
-        retry = Retry(
+        retry = _Retry(
             total=policy.retries, connect=0, read=0,
             status=policy.retries, other=0, redirect=5,
             status_forcelist=_RETRY_STATUSES, backoff_factor=policy.backoff / 2,
@@ -179,17 +197,22 @@ class _Transport(HTTPAdapter):
                 try:
                     # The timeout bounds each receive; this, the whole answer (twice it:
                     # connecting, then answering), so a service trickling bytes ends.
-                    with deadline(2 * _longest(timeout)) as watch:
+                    # Each of urllib3's attempts gets it anew after its wait (_Retry).
+                    seconds = 2 * _longest(timeout)
+                    with deadline(seconds) as watch:
+                        _attempt.watch, _attempt.seconds = watch, seconds
                         try:
                             response = super().send(request, stream=stream, timeout=timeout,
                                                     **kwargs)
                             if not stream:
                                 response.content  # noqa: B018 -- read now, inside the retries
                         except requests.RequestException:
+                            _attempt.watch = None
                             if watch.fired:
                                 raise requests.exceptions.ReadTimeout(
                                     "no answer in time", request=request) from None
                             raise
+                    _attempt.watch = None
                     if watch.fired:
                         raise requests.exceptions.ReadTimeout("no answer in time",
                                                               request=request)
