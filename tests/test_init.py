@@ -292,7 +292,7 @@ def test_adopt_leaves_content_and_build_untouched(adopted_tour) -> None:
 def test_adopted_workflow_fails_on_errors_only(adopted_tour) -> None:
     """Rootstock published with warnings: the first push after switching is not red
     for a warning. Strictness stays the author's choice (``strict = true``)."""
-    root, _, _, _ = adopted_tour
+    root, _, _, _, _ = adopted_tour
     workflow = yaml.safe_load((root / ".github/workflows/manuscript.yaml").read_text())
     assert _build_command(workflow) == "manuscript build"
     assert "strict" not in read_config_file(root)
