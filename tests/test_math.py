@@ -146,12 +146,22 @@ def _pdf_problems(path: Path, kinds: tuple[str, ...] = ALL_KINDS) -> list[str]:
             x0, top, x1, bottom = page.bbox
             for kind in kinds:
                 for obj in getattr(page, kind):
+                    if _invisible(obj):
+                        continue
                     if (obj["x0"] < x0 - 1 or obj["x1"] > x1 + 1
                             or obj["top"] < top - 1 or obj["bottom"] > bottom + 1):
                         problems.append(f"page {page.page_number}: {kind[:-1]} at "
                                         f"({obj['x0']:.0f}, {obj['top']:.0f})-"
                                         f"({obj['x1']:.0f}, {obj['bottom']:.0f})")
     return problems
+
+
+def _invisible(obj: dict) -> bool:
+    """A white area with no outline: a figure's own background (ccc's SVG figures draw
+    one wider than the part they show, clipped), which no reader can see on paper."""
+    return (obj.get("object_type") == "rect" and obj.get("fill")
+            and not obj.get("stroke") and obj.get("non_stroking_color") in ((1.0, 1.0, 1.0),
+                                                                           (1,), [1.0, 1.0, 1.0]))
 
 
 def _pdf_text(path: Path) -> str:
