@@ -247,7 +247,9 @@ def test_jats_labels_and_front_matter(corpus: Built) -> None:
     assert [c.text for c in tree.iterfind(".//contrib-id[@contrib-id-type='orcid']")] == orcids
     # Pandoc wraps long lines of JATS: white space in XML text is one space.
     assert " ".join(tree.findtext(".//article-title").split()) == metadata["title"]
-    assert tree.find(".//article-meta/abstract/p") is not None
+    # A structured abstract (mpmp: Background, Results, Conclusions) is sections.
+    assert tree.find(".//article-meta/abstract/p") is not None \
+        or tree.find(".//article-meta/abstract/sec/p") is not None
     assert [k.text for k in tree.iterfind(".//kwd")] == metadata["keywords"]
 
 
@@ -268,8 +270,11 @@ def test_latex_labels_refs_and_numbers(corpus: Built) -> None:
             counter = {"fig": "figure", "tbl": "table"}[kind]
             last = tex[:position].rindex(f"\\renewcommand{{\\the{counter}}}")
             assert tex[last:].startswith(f"\\renewcommand{{\\the{counter}}}{{{number}}}")
-    refs = re.findall(r"\\(?:eq)?ref\{([^}]+)\}", tex)
+    # A cross-reference written as a Markdown link ("[S2](#tbl:networks)") is a \hyperref.
+    refs = [ref or link for ref, link in re.findall(
+        r"\\(?:eq)?ref\{([^}]+)\}|\\hyperref\[((?:fig|tbl|eq):[^\]]+)\]", tex)]
     assert refs == [target for target, _ in xrefs(page)]
+    assert all(f"\\label{{{target}}}" in tex for target in refs)
     assert "\\bibliography{references}" in tex
 
 
@@ -298,7 +303,9 @@ def test_typst_pdf_captions_and_references_in_order(corpus: Built) -> None:
     # The list starts after its heading, with the first entry's label ("1.").
     position = text.rfind(squash("References") + squash(entries[0][1]))
     assert position > 0
-    titles = {item["id"]: squash(item.get("title", ""))[:24] for item in corpus.references()}
+    # CSL titles may hold rich-text markup ("<i>IDH1</i>and…"), printed as italics.
+    titles = {item["id"]: squash(re.sub(r"<[^>]+>", "", item.get("title", "")))[:24]
+              for item in corpus.references()}
     found = 0
     for identifier, _ in entries:  # each title after the one before: the same order
         title = titles[identifier.removeprefix("ref-")]
@@ -319,9 +326,14 @@ def test_typst_pdf_metadata_outline_and_links(corpus: Built) -> None:
     assert metadata["authors"][0]["name"] in reader.metadata.author
     headings = [text_of(h) for h in select(corpus.page(), "article h2")]
     outline = [item.title for item in _flatten(reader.outline)]
-    # The title block replaces the Authors and Abstract sections of the HTML.
+    # The title block replaces the Authors and Abstract sections of the HTML (a Summary
+    # before the Introduction is the abstract: iscb-diversity's Cell Press layout).
+    title_block = {"Authors", "Abstract"}
+    if "Summary" in headings and "Introduction" in headings \
+            and headings.index("Summary") < headings.index("Introduction"):
+        title_block.add("Summary")
     assert [h for h in headings if h in outline] == [
-        h for h in headings if h not in ("Authors", "Abstract")]
+        h for h in headings if h not in title_block]
     uris, internal = 0, 0
     for page in reader.pages:
         for annotation in page.get("/Annots") or []:
@@ -645,3 +657,77 @@ def test_worker_error_is_the_typed_error_and_nothing_is_written(tmp_path: Path) 
     after = {p: p.read_bytes() for p in (root / "output").rglob("*") if p.is_file()}
     assert after == before
     assert not list(scratch.iterdir())
+
+
+def _journal_layout(tmp_path: Path) -> Path:
+    """The bundled front matter, then what the corpus's rootstock manuscripts write: a
+    Cell Press layout (Highlights, Summary before the Introduction), a section numbered
+    by its ``sec:`` id, a supplementary figure tagged S1 on a remote image, a cross-
+    reference in a caption, an id in raw HTML, quotes in a heading."""
+    root = copy_manuscript(ROOT, tmp_path)
+    for section in (root / "content").glob("[0-9]*.md"):
+        if section.name != "00.front-matter.md":
+            section.unlink()
+    (root / "content" / "01.body.md").write_text(
+        "## Highlights\n\n- A first point\n\n"
+        "## Summary\n\nThe summary of this study in a few words.\n\n"
+        "## Introduction\n\nSee the methods (@sec:methods), the networks "
+        "([S2](#tbl:nets)) and @fig:supp.\n\n"
+        "## Methods {#sec:methods}\n\nThe methods.\n\n"
+        "![Supplementary image, see @tbl:plain.](https://example.org/supp.png)"
+        "{#fig:supp tag=\"S1\"}\n\n"
+        "| a | b |\n|---|---|\n| 1 | 2 |\n\nTable: Plain table. {#tbl:plain}\n\n"
+        '<table id="tbl:nets"><caption>Table S2: Nets.</caption>'
+        "<tr><td>1</td></tr></table>\n\n"
+        '## Supplementary material for "The study"\n\nMore.\n', encoding="utf-8")
+    return root
+
+
+def test_formats_number_link_and_title_as_the_html(tmp_path: Path) -> None:
+    """Each case broke a format on a corpus manuscript (mpmp, ccc, xswap, iscb-diversity)."""
+    import docx
+    from pypdf import PdfReader
+
+    root = _journal_layout(tmp_path)
+    run_manuscript(root, "build", *ALL_FORMATS)
+    output = root / "output"
+    page = parse_html((output / "manuscript.html").read_text(encoding="utf-8"))
+    # The HTML numbers sections counting Authors (and the rest of the front matter).
+    methods = next(text for text in map(text_of, select(page, "article h2"))
+                   if text.endswith("Methods"))
+    assert re.fullmatch(r"\d+ Methods", methods) and methods != "2 Methods", methods
+    outline = [item.title for item in _flatten(PdfReader(output / "manuscript.pdf").outline)]
+    assert methods in outline
+    assert "Supplementary material for \u201cThe study\u201d" in outline
+    assert "Summary" not in outline and "Highlights" in outline
+    # JATS: the Summary before the Introduction is the abstract.
+    tree = _jats(Built("journal", root))
+    assert "summary of this study" in " ".join(
+        tree.findtext(".//article-meta/abstract/p").split())
+    assert "Summary" not in [sec.findtext("title") for sec in tree.iterfind(".//body//sec")]
+    # LaTeX: the tag on the remote image numbers the figure; its caption's reference
+    # is written once (not again as the link text the image becomes).
+    tex = (output / "manuscript.tex").read_text(encoding="utf-8")
+    position = tex.index("\\label{fig:supp}")
+    last = tex[:position].rindex("\\renewcommand{\\thefigure}")
+    assert tex[last:].startswith("\\renewcommand{\\thefigure}{S1}")
+    assert tex.count("\\ref{tbl:plain}") == 1
+    # Word: the id written in raw HTML is a bookmark the link goes to.
+    document = docx.Document(output / "manuscript.docx")
+    bookmarks = {b.get(_w("name")) for b in document.element.body.iter(_w("bookmarkStart"))}
+    links = [link.fragment for p in document.paragraphs for link in p.hyperlinks]
+    assert "tbl:nets" in bookmarks and "tbl:nets" in links
+
+
+def test_a_closing_summary_stays_in_the_body() -> None:
+    from manuscript.formats import document
+
+    def header(identifier: str) -> dict:
+        return {"t": "Header", "c": [2, [identifier, [], []], [{"t": "Str", "c": identifier}]]}
+
+    blocks = [header("introduction"), header("summary"),
+              {"t": "Para", "c": [{"t": "Str", "c": "closing"}]}]
+    doc = document.prepare({"blocks": blocks, "meta": {}}, {})
+    assert not doc.abstract and doc.abstract_heading is None
+    assert [b["c"][1][0] for b in doc.ast["blocks"] if b["t"] == "Header"] == [
+        "introduction", "summary"]

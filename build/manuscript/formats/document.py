@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import marshal
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,9 @@ class Document:
     ast: dict  # the body without title-block sections; meta without bibliography keys
     abstract: list[dict] = field(default_factory=list)  # pandoc blocks, no heading
     abstract_heading: dict | None = None
+    # The abstract's counted-only heading left in the body (see counted_only): a format
+    # that puts the abstract's own heading back into the body removes it.
+    abstract_stand_in: dict | None = None
     authors: list[Author] = field(default_factory=list)
     affiliations: list[str] = field(default_factory=list)  # in order of first mention
     title: str = ""
@@ -64,8 +68,12 @@ def prepare(ast: dict, variables: dict) -> Document:
     # abstract, a section of the author's, moves into it.
     metatext.as_text(ast["meta"])
     blocks, abstract = _take_section(ast["blocks"], ("abstract",))
+    if not abstract:
+        blocks, abstract = _take_summary(blocks)
+    stand_in = next((b for b in blocks if is_counted_only(b)), None) if abstract else None
     blocks, _ = _take_section(blocks, _TITLE_BLOCK_SECTIONS)
     ast["blocks"] = [b for b in blocks if _div_id(b) not in _TITLE_BLOCK_DIVS]
+    _anchor_raw_html_ids(ast["blocks"])
     _unlink_dangling(ast["blocks"])
     pandoc_vars, manubot = variables.get("pandoc", {}), variables.get("manubot", {})
     authors = [_author(a) for a in manubot.get("authors", []) if isinstance(a, dict)]
@@ -75,6 +83,7 @@ def prepare(ast: dict, variables: dict) -> Document:
     keywords = pandoc_vars.get("keywords") or []
     return Document(
         ast=ast, abstract=abstract[1:], abstract_heading=abstract[0] if abstract else None,
+        abstract_stand_in=stand_in,
         authors=authors,
         affiliations=affiliations, title=str(pandoc_vars.get("title") or ""),
         keywords=[str(k) for k in (keywords if isinstance(keywords, list) else [keywords])],
@@ -100,7 +109,8 @@ def _author(data: dict) -> Author:
 def _take_section(blocks: list[dict], ids: tuple[str, ...]) -> tuple[list[dict], list[dict]]:
     """Remove the first top-level section whose heading has one of ``ids``.
 
-    A section runs to the next heading of the same or a higher level.
+    A section runs to the next heading of the same or a higher level. Its heading's
+    :func:`counted_only` stand-in stays, so the sections after it keep their numbers.
     """
     for start, block in enumerate(blocks):
         if block["t"] == "Header" and block["c"][1][0] in ids:
@@ -109,7 +119,35 @@ def _take_section(blocks: list[dict], ids: tuple[str, ...]) -> tuple[list[dict],
             while end < len(blocks) and not (blocks[end]["t"] == "Header"
                                              and blocks[end]["c"][0] <= level):
                 end += 1
-            return blocks[:start] + blocks[end:], blocks[start:end]
+            return ([*blocks[:start], counted_only(block), *blocks[end:]],
+                    blocks[start:end])
+    return blocks, []
+
+
+# The crossref filter counts a heading of this class for section numbers, then drops it.
+COUNTED_ONLY = "crossref-counted-only"
+
+
+def counted_only(header: dict) -> dict:
+    """An empty heading at ``header``'s level, numbered as it was but never shown: the
+    HTML numbers its sections counting the Authors and Abstract (pandoc-secnos did too:
+    ccc's "7 STAR★Methods"), which the formats move into their title blocks."""
+    classes = [c for c in header["c"][1][1] if c == "unnumbered"] + [COUNTED_ONLY]
+    return {"t": "Header", "c": [header["c"][0], ["", classes, []], []]}
+
+
+def is_counted_only(block: dict) -> bool:
+    return block.get("t") == "Header" and COUNTED_ONLY in block["c"][1][1]
+
+
+def _take_summary(blocks: list[dict]) -> tuple[list[dict], list[dict]]:
+    """A ``## Summary`` before the introduction is the abstract (Cell Press's STAR
+    layout: Highlights, Summary, Introduction); one elsewhere is the author's closing
+    summary and stays where it is."""
+    ids = [b["c"][1][0] for b in blocks if b["t"] == "Header"]
+    if "summary" in ids and "introduction" in ids \
+            and ids.index("summary") < ids.index("introduction"):
+        return _take_section(blocks, ("summary",))
     return blocks, []
 
 
@@ -117,6 +155,34 @@ def _take_section(blocks: list[dict], ids: tuple[str, ...]) -> tuple[list[dict],
 _MADE_LATER = ("#fig:", "#tbl:", "#eq:", "#ref-", "#refs")
 # Elements whose first content item is an Attr ([id, classes, attributes]).
 _WITH_ATTR = ("Header", "Div", "Span", "CodeBlock", "Code", "Figure", "Table", "Image", "Link")
+
+
+# The id of a raw HTML element's opening tag (``<table id="tbl:networks" …>``).
+_RAW_HTML_ID = re.compile(r"""\A\s*<[A-Za-z][\w-]*\b[^>]*?\sid\s*=\s*["']([^"']+)["']""")
+
+
+def _anchor_raw_html_ids(blocks: list[dict]) -> None:
+    """An id written in raw HTML is a link target in every format, not only the HTML.
+
+    The other formats leave raw HTML out (its text, read as Markdown between the tags,
+    stays): xswap's ``<table id="tbl:networks">`` is linked as "Table S2"; Word, JATS,
+    LaTeX and Typst had no target for those links. An empty Div with the id stands
+    right before the raw block (pandoc writes it as a bookmark, a label, an anchor).
+    """
+    def walk(items: list[dict]) -> None:
+        index = 0
+        while index < len(items):
+            block = items[index]
+            if isinstance(block, dict) and block.get("t") == "RawBlock" \
+                    and block["c"][0] == "html" \
+                    and (match := _RAW_HTML_ID.match(block["c"][1])):
+                items.insert(index, {"t": "Div", "c": [[match[1], [], []], []]})
+                index += 1
+            elif isinstance(block, dict) and block.get("t") in ("Div", "BlockQuote"):
+                walk(block["c"][1] if block["t"] == "Div" else block["c"])
+            index += 1
+
+    walk(blocks)
 
 
 def _unlink_dangling(blocks: list[dict]) -> None:
@@ -192,7 +258,7 @@ def para(inlines: list[dict]) -> dict:
 
 # ---------------------------------------------------------------- text and places
 
-_QUOTES = {"SingleQuote": ("\u2018", "\u2019"), "DoubleQuote": ("\u201c", "\u201d")}
+QUOTES = {"SingleQuote": ("\u2018", "\u2019"), "DoubleQuote": ("\u201c", "\u201d")}
 # Where each inline keeps its child inlines in pandoc's JSON ("c" itself, or an index).
 _CHILDREN = {"Emph": None, "Strong": None, "Underline": None, "Strikeout": None,
              "Superscript": None, "Subscript": None, "SmallCaps": None,
@@ -223,7 +289,7 @@ def stringify(inlines: object) -> str:
             text = stringify(children)
             if kind == "Quoted" and isinstance(content, list) and content \
                     and isinstance(content[0], dict):
-                open_, close = _QUOTES.get(content[0].get("t", ""), ("", ""))
+                open_, close = QUOTES.get(content[0].get("t", ""), ("", ""))
                 text = open_ + text + close
             parts.append(text)
     return "".join(parts)

@@ -57,7 +57,8 @@ def render(config: Config, ast: dict, csl_items: list[dict], variables: dict,
     doc = d.prepare(ast, variables)
     raw.drop_malformed(doc.ast, ("openxml",), raw.OPENXML_NAMESPACES, "OpenXML",
                        d.Places(config.content_dir))
-    body = doc.ast["blocks"]
+    # The abstract's heading goes back, before the body: its stand-in leaves.
+    body = [b for b in doc.ast["blocks"] if b is not doc.abstract_stand_in]
     abstract = [doc.abstract_heading, *doc.abstract] if doc.abstract_heading else []
     doc.ast["blocks"] = [*title_block(doc), *abstract, *body]
     fields.drop_refused_fields(doc.ast, config)  # INCLUDETEXT, DDE…: see fields.py

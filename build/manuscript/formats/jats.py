@@ -73,7 +73,10 @@ def _take_references_heading(blocks: list[dict]) -> dict | None:
             while before >= 0 and blocks[before]["t"] == "RawBlock":
                 before -= 1
             if before >= 0 and blocks[before]["t"] == "Header":
-                return blocks.pop(before)
+                heading = blocks[before]
+                # The sections after the references keep the HTML's numbers.
+                blocks[before] = d.counted_only(heading)
+                return heading
             return None
     return None
 

@@ -121,12 +121,16 @@ def _place_bibliography(blocks: list[dict]) -> list[dict]:
 
 
 def _images_for_latex(ast: dict, content_dir: Path) -> None:
+    _tags_on_figures(ast["blocks"])
     for image in images.images(ast["blocks"]):
         target = image["c"][2][0]
         if images.is_remote(target):
             logger.debug("LaTeX: remote image becomes a link: %s", target)
+            # The link shows the address, not the image's alt text: that is the caption
+            # again (pandoc makes it so), and a reference in it would be a second \ref.
             image["t"] = "Link"
-            image["c"][1] = image["c"][1] or [{"t": "Str", "c": target}]
+            image["c"][0] = ["", [], []]
+            image["c"][1] = [{"t": "Str", "c": target}]
         elif target.lower().endswith(".svg"):
             for suffix in (".pdf", ".png"):
                 twin = Path(target).with_suffix(suffix)
@@ -135,3 +139,23 @@ def _images_for_latex(ast: dict, content_dir: Path) -> None:
                     break
             else:
                 logger.warning("LaTeX cannot include SVG; add a .pdf or .png beside %s", target)
+
+
+def _tags_on_figures(blocks: list[dict]) -> None:
+    """A figure's ``tag="S1"`` moves from its image (where pandoc 3 leaves it) onto the
+    figure: the crossref filter looks for it on the image, which a remote one no longer
+    is here (it becomes a link), and would number the figure on from the main figures."""
+    def walk(node: object) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            if node.get("t") == "Figure":
+                attributes = node["c"][0][2]
+                tags = [value for image in images.images(node["c"][2])
+                        for key, value in image["c"][0][2] if key == "tag"]
+                if tags and not any(key == "tag" for key, _ in attributes):
+                    attributes.append(["tag", tags[0]])
+            walk(node.get("c"))
+
+    walk(blocks)

@@ -58,6 +58,7 @@ def render(config: Config, ast: dict, csl_items: list[dict], variables: dict,
         doc.ast["meta"]["abstract-title"] = {"t": "MetaInlines",
                                             "c": doc.abstract_heading["c"][2]}
     _warn_repeated_ids(config, drop_repeated_ids(doc.ast))
+    curly_quotes_in_headings(doc.ast["blocks"])
     with tempfile.TemporaryDirectory(prefix="manuscript-typst-") as tmp:
         workdir = Path(tmp)
         images.localize(doc.ast, config, workdir, raster=False)
@@ -79,6 +80,39 @@ def render(config: Config, ast: dict, csl_items: list[dict], variables: dict,
         logger.debug("typst: pandoc %.2f s, Typst compile %.2f s", middle - start,
                      time.perf_counter() - middle)
         return {OUTPUT: pdf}
+
+
+def curly_quotes_in_headings(node: object) -> None:
+    """Quotes in a heading become the curly characters the HTML shows.
+
+    pandoc writes a quotation as Typst's smart quotes (``"…"``): curly on the page, but
+    the PDF's bookmarks (the outline) get the straight ``"`` of the source.
+    """
+    if isinstance(node, list):
+        for item in node:
+            curly_quotes_in_headings(item)
+    elif isinstance(node, dict):
+        if node.get("t") == "Header":
+            node["c"][2] = _unquote(node["c"][2])
+        elif node.get("t") in ("Div", "BlockQuote"):
+            curly_quotes_in_headings(node.get("c"))
+
+
+def _unquote(value: object) -> object:
+    """``value`` (pandoc JSON) with each Quoted inline as its text between quotes."""
+    if isinstance(value, list):
+        out: list = []
+        for item in value:
+            if isinstance(item, dict) and item.get("t") == "Quoted":
+                kind, inlines = item["c"]
+                open_, close = d.QUOTES.get(kind.get("t", ""), ('"', '"'))
+                out += [{"t": "Str", "c": open_}, *_unquote(inlines), {"t": "Str", "c": close}]
+            else:
+                out.append(_unquote(item))
+        return out
+    if isinstance(value, dict):
+        return {key: _unquote(item) for key, item in value.items()}
+    return value
 
 
 # Where each element type keeps its Attr ([id, classes, attributes]) in pandoc's JSON.

@@ -44,6 +44,9 @@ learns while doing so lives in one state table made per document (new_state),
 never in module variables, so running it on several documents in one Lua
 state numbers each from 1.
 
+A heading with the class `crossref-counted-only` counts for section numbers
+and is then removed (it stands for a section a format moved elsewhere).
+
 Warnings (the build maps them to file and line, so keep the wording):
   crossref: unknown reference @fig:missing
   crossref: duplicate label fig:x
@@ -67,6 +70,11 @@ local NBSP = '\u{00A0}'
 local LATEX = FORMAT == 'latex'
 local TYPST = FORMAT == 'typst'
 local ID_ON_ELEMENT = LATEX or TYPST or FORMAT:match('^jats') ~= nil
+
+-- A heading left in place of a section a format moved out of the body (the
+-- Authors and Abstract its title block shows): counted, so the sections after
+-- it keep the HTML's numbers, then removed.
+local COUNTED_ONLY = 'crossref-counted-only'
 
 -- pandoc.log arrived in pandoc 3.2; older pandoc 3 gets plain stderr.
 local function warn(message)
@@ -776,6 +784,9 @@ local function numbering_filter(state)
     traverse = 'topdown',
     Header = guarded('Header', function (h)
       track_supplement(state, h)
+      if h.classes:includes(COUNTED_ONLY) then
+        return {}  -- counted in pass 1, shown by the format's own title block
+      end
       return show_section_number(state, h)
     end),
     Div = guarded('Div', function (div)
