@@ -202,6 +202,9 @@ def _counts(stderr: str) -> dict[str, int]:
             for number, noun in re.findall(r"(\d[\d,]*) ((?:PDF )?\w+)", line[0])}
 
 
+_MATH_ENVIRONMENT = re.compile(r"\s*\\begin\{(align|equation|gather|multline|eqnarray)\*?\}")
+
+
 def _source_counts(root: Path) -> dict[str, int]:
     """Figures, tables, display equations and cited works, from pandoc's own reading of
     the sources (not from anything the build wrote)."""
@@ -216,6 +219,11 @@ def _source_counts(root: Path) -> dict[str, int]:
             if node.get("t") in ("Figure", "Table"):
                 found[node["t"]] += 1
             if node.get("t") == "Math" and node["c"][0]["t"] == "DisplayMath":
+                found["Math"] += 1
+            # A LaTeX math environment without $$ is display math too, as pandoc's HTML
+            # writer shows it (the showcase has one).
+            if node.get("t") in ("RawBlock", "RawInline") and node["c"][0] in ("tex", "latex") \
+                    and _MATH_ENVIRONMENT.match(node["c"][1]):
                 found["Math"] += 1
             if node.get("t") == "Cite":
                 cited.update(c["citationId"] for c in node["c"][0]
