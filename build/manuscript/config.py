@@ -266,10 +266,17 @@ def check_source_date_epoch(env: Mapping[str, str]) -> int | None:
     value = env.get("SOURCE_DATE_EPOCH")
     if not value:
         return None
-    if not value.strip().isdigit():
+    # ASCII digits only ("²".isdigit() is true, int() refuses it), and no later than the
+    # last second datetime knows: 10**20 passed and was an OverflowError traceback.
+    # (12 digits at most: int() of a 5,000-digit string is itself an error.)
+    if (not re.fullmatch(r"\s*[0-9]{1,12}\s*", value)
+            or int(value) > _LAST_EPOCH):
         raise ConfigError(f"SOURCE_DATE_EPOCH must be a number of seconds since 1970-01-01 "
-                          f"(a Unix timestamp), not {value!r}")
+                          f"(a Unix timestamp, at most {_LAST_EPOCH}), not {value!r}")
     return int(value)
+
+
+_LAST_EPOCH = 253402300799  # 9999-12-31 23:59:59 UTC, datetime's last second
 
 
 # ---------------------------------------------------------------------- CI identity
@@ -312,8 +319,13 @@ def manubot_ci_parameters(env: Mapping[str, str]) -> dict[str, str] | None:
             os.environ.update(saved)
     except KeyError as missing:
         raise ConfigError(f"CI environment variable {missing} is not set") from None
-    except ValueError as error:  # a repository slug that is not owner/name
-        raise ConfigError(f"CI environment: {error}") from None
+    except ValueError:  # a repository slug that is not owner/name
+        # manubot unpacks split("/") into two names: its own message ("too many values to
+        # unpack") names neither the variable nor the value.
+        names = ("GITHUB_REPOSITORY", "TRAVIS_REPO_SLUG", "APPVEYOR_REPO_NAME")
+        name = next((n for n in names if env.get(n)), names[0])
+        raise ConfigError(f"CI environment variable {name} is not owner/name: "
+                          f"{env.get(name, '')!r}") from None
 
 
 def _run_url(params: Mapping[str, str], env: Mapping[str, str]) -> str | None:

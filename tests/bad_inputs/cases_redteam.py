@@ -16,3 +16,21 @@ CASES = [
          {SECTION: "## Introduction\n\nA cat sat on a mat.\n\n<img src=\"a\" alt=\"A\">\n"},
          "image not found: a", f"{SECTION}:5", args=("build", "--strict", "--no-pdf")),
 ]
+
+CASES += [
+    # manubot splits the slug on "/" into two names; a third part gave "CI environment:
+    # too many values to unpack (expected 2)", naming neither variable nor value.
+    Case("ci-repository-slug-not-owner-name", {},
+         "CI environment variable GITHUB_REPOSITORY is not owner/name: 'o/r/x'",
+         args=("build", "--no-pdf"),
+         env={"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "o/r/x", "GITHUB_SHA": "a" * 40}),
+]
+
+CASES += [
+    # Digits, but past datetime's year 9999: an OverflowError traceback from the process
+    # stage; "²" is a digit to str.isdigit() and a ValueError to int().
+    Case("source-date-epoch-past-year-9999", {}, "SOURCE_DATE_EPOCH must be a number of seconds",
+         args=("build", "--no-pdf"), env={"SOURCE_DATE_EPOCH": "99999999999999999999"}),
+    Case("source-date-epoch-superscript-digit", {}, "SOURCE_DATE_EPOCH must be a number of seconds",
+         args=("build", "--no-pdf"), env={"SOURCE_DATE_EPOCH": "\u00b2"}),
+]
