@@ -24,7 +24,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from .errors import ConfigError
+from .errors import ConfigError, ContentError
 from .limits import check_environment
 from .rootstock import build_switches
 
@@ -177,7 +177,7 @@ class Config:
         images = self.content_dir / "images"
         return Layout(
             content_files=content,
-            sections=tuple(sorted(self.content_dir.glob("[0-9]*.md"))),
+            sections=tuple(sorted(_utf8_name(p) for p in self.content_dir.glob("[0-9]*.md"))),
             manual_references=tuple(sorted(self.content_dir.rglob("manual-references*.*"))),
             images_dir=images if images.is_dir() else None,
             images=_files(images),
@@ -189,7 +189,22 @@ class Config:
 
 
 def _files(folder: Path) -> tuple[Path, ...]:
-    return tuple(sorted(p for p in folder.rglob("*") if p.is_file())) if folder.is_dir() else ()
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted(_utf8_name(p) for p in folder.rglob("*") if p.is_file()))
+
+
+def _utf8_name(path: Path) -> Path:
+    """A file name that is not UTF-8 (bytes decoded as surrogates, e.g. "\\udcff") is
+    refused by name: every digest, log line and page it reaches would fail to encode it
+    (a UnicodeEncodeError traceback from the build's first stage)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = str(path).encode("utf-8", "backslashreplace").decode("ascii", "replace")
+        raise ContentError(f"{shown}: file name is not valid UTF-8: rename the file",
+                           None) from None
+    return path
 
 
 def read_config_file(root: Path) -> dict[str, object]:

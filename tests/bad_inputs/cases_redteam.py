@@ -34,3 +34,18 @@ CASES += [
     Case("source-date-epoch-superscript-digit", {}, "SOURCE_DATE_EPOCH must be a number of seconds",
          args=("build", "--no-pdf"), env={"SOURCE_DATE_EPOCH": "\u00b2"}),
 ]
+
+CASES += [
+    # Lists nested by indentation, one item a line: the nesting check counted only
+    # markers on one line ("- - - x"), so 1,500 levels reached pandoc, which worked
+    # until its 120 s limit and then failed with no line.
+    Case("lists-nested-by-indentation",
+         {SECTION: "## Introduction\n\n" + "".join("  " * i + "- x\n" for i in range(1500))},
+         "lists nested 65 levels deep", f"{SECTION}:67", args=("build", "--no-pdf")),
+    # A file name that is not UTF-8 (byte 0xff, which Python reads as "\udcff"): a
+    # UnicodeEncodeError traceback from the digest of the first stage, in build and check.
+    Case("section-file-name-not-utf8", {"content/02\udcff.md": "## X\n\nText.\n"},
+         "file name is not valid UTF-8", args=("build", "--no-pdf")),
+    Case("image-file-name-not-utf8-check", {"content/images/a\udcff.png": b"\x89PNG"},
+         "file name is not valid UTF-8", args=("check",)),
+]
