@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import os
 import re
 import tempfile
 from collections.abc import Mapping
@@ -78,6 +79,8 @@ def find_theme(config: Config) -> Theme:
     template = local / "template.html"
     if template.is_symlink():
         inside(template)
+    if template.is_file():
+        _check_partials(config.root, template)
     rootstock.report_customisations(config.root)
     defaults = read_pandoc_defaults(config.root, config.env)
     return Theme(
@@ -89,6 +92,29 @@ def find_theme(config: Config) -> Theme:
         defaults=defaults.settings,
         defaults_files=defaults.files,
     )
+
+
+# A partial in pandoc's template language: $name()$, ${name()}, ${var:name()},
+# $var:name()[sep]$. pandoc reads it from the template's folder, name + the template's
+# extension when it has none.
+_PARTIAL = re.compile(r"\$\{?\s*(?:[\w.-]+:)?(?P<name>[^\s${}():]+)\(\)")
+
+
+def _check_partials(root: Path, template: Path) -> None:
+    """Every partial the manuscript's template names must be a file inside the
+    manuscript: pandoc resolves ``${ ../../../x() }`` from the template's folder, and a
+    partial is read and written into the page, so any ``.html`` on the machine (or one
+    a link in build/theme/ points at) was published."""
+    text = template.read_text(encoding="utf-8", errors="replace")
+    for number, line in enumerate(text.splitlines(), start=1):
+        for match in _PARTIAL.finditer(line):
+            name = match.group("name")
+            path = template.parent / (name if Path(name).suffix else name + template.suffix)
+            written = Path(os.path.normpath(path.absolute()))
+            leaves = not written.is_relative_to(Path(os.path.normpath(root.absolute())))
+            if leaves or (path.exists() and not path.resolve().is_relative_to(root.resolve())):
+                raise ConfigError(f"the template's partial {name}() leads outside the "
+                                  "manuscript folder: refused", template, number)
 
 
 # Settings of rootstock's build/pandoc/defaults/*.yaml that still mean something when

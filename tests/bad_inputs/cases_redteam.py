@@ -4,6 +4,8 @@ failures it found that no other table held, one row each, each failing without i
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from table import Case
 
 SECTION = "content/02.introduction.md"
@@ -48,4 +50,19 @@ CASES += [
          "file name is not valid UTF-8", args=("build", "--no-pdf")),
     Case("image-file-name-not-utf8-check", {"content/images/a\udcff.png": b"\x89PNG"},
          "file name is not valid UTF-8", args=("check",)),
+]
+
+
+def _html_beside_the_manuscript(root: Path) -> None:
+    (root.parent / "outside.html").write_text("<p>SECRET from outside</p>\n", encoding="utf-8")
+
+
+CASES += [
+    # pandoc reads a template's partial from the template's folder, "../" included, and
+    # writes it into the page: any .html on the machine was published.
+    Case("theme-template-partial-leads-out",
+         {"build/theme/template.html": "<html><body>${ ../../../outside() }$body$</body></html>\n"},
+         "the template's partial ../../../outside() leads outside the manuscript folder",
+         "build/theme/template.html:1", args=("build", "--no-pdf"),
+         setup=_html_beside_the_manuscript),
 ]
