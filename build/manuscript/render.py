@@ -25,12 +25,12 @@ from pathlib import Path
 
 import yaml
 
-from . import cslstyle, csp, images, metatext, pandoc, rootstock
+from . import cslstyle, csp, images, metatext, pandoc, rootstock, yamlfile
 from .config import Config
 from .errors import ConfigError, OutputError, RenderError
 from .formats import credit
 from .math import prepare as prepare_math
-from .sources import check_inside, find_occurrences
+from .sources import check_inside, find_occurrences, read_text_file
 
 logger = logging.getLogger(__name__)
 
@@ -148,13 +148,15 @@ def read_pandoc_defaults(root: Path, env: Mapping[str, str] | None = None) -> Pa
                   if (folder / name).is_file())
     for path in files:
         check_inside(root, path)  # PANDOC_DATA_DIR=/etc, or a link out: refused
-        text = path.read_text(encoding="utf-8")
+        # The bounded reader of metadata.yaml: a byte that is not UTF-8, nesting 50,000
+        # deep (RecursionError) were tracebacks here, and aliases (a billion laughs)
+        # went on to pandoc, which ran out of memory.
+        text = read_text_file(path)
         try:
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            raise ConfigError(f"invalid YAML: {error}", path,
-                              mark.line + 1 if mark else None) from None
+            data = yamlfile.loads(text, path).data or {}
+        except ConfigError as error:
+            raise ConfigError(f"invalid YAML: {error.message.removeprefix('YAML ')}",
+                              path, error.line) from None
         if not isinstance(data, dict):
             raise ConfigError("pandoc defaults must be a mapping of options", path, 1)
         lines = rootstock.key_lines(text)
@@ -163,6 +165,11 @@ def read_pandoc_defaults(root: Path, env: Mapping[str, str] | None = None) -> Pa
                 rootstock.report_filters(root, path, value, text, reported_filters)
             elif key not in _DEFAULTS_KEYS or path.name == "pdf-weasyprint.yaml":
                 rootstock.report_replaced_key(root, path, key, value, lines.get((key,)))
+            elif key in ("metadata", "variables") and not isinstance(value, dict):
+                # pandoc's own error names only our temporary copy ("Aeson exception:
+                # Expecting MapVal" in /tmp/manuscript-html-…/defaults.yaml).
+                raise ConfigError(f"'{key}' must be a mapping of names to values",
+                                  path, lines.get((key,)))
             elif isinstance(value, dict):
                 if key == "metadata" and "csl" in value:
                     value = dict(value)

@@ -66,3 +66,25 @@ CASES += [
          "build/theme/template.html:1", args=("build", "--no-pdf"),
          setup=_html_beside_the_manuscript),
 ]
+
+DEFAULTS = "build/pandoc/defaults/common.yaml"
+_LAUGHS = "".join(f"{a}: &{a} [{', '.join([f'*{b}'] * 10)}]\n"
+                  for b, a in zip("abcdef", "bcdefg", strict=True))
+
+CASES += [
+    # rootstock's pandoc defaults were read with plain yaml.safe_load and open(): not
+    # UTF-8 and nesting were tracebacks, aliases went on to pandoc (out of memory), and a
+    # "variables" that is no mapping was pandoc's "Aeson exception" about a temp file.
+    Case("pandoc-defaults-not-utf8", {DEFAULTS: b"variables:\n  x: \xff\n"},
+         "not valid UTF-8", f"{DEFAULTS}:2", args=("build", "--no-pdf")),
+    Case("pandoc-defaults-nested-deep",
+         {DEFAULTS: "variables: " + "[" * 50_000 + "]" * 50_000 + "\n"},
+         "invalid YAML: nested too deeply", f"{DEFAULTS}:1", args=("build", "--no-pdf")),
+    Case("pandoc-defaults-alias-bomb",
+         {DEFAULTS: "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + _LAUGHS
+          + "variables: {h: [" + ", ".join(["*g"] * 10) + "]}\n"},
+         "an alias bomb?", f"{DEFAULTS}:1", args=("build", "--no-pdf")),
+    Case("pandoc-defaults-variables-not-a-mapping", {DEFAULTS: "variables: 5\n"},
+         "'variables' must be a mapping of names to values", f"{DEFAULTS}:1",
+         args=("build", "--no-pdf")),
+]
