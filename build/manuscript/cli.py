@@ -101,13 +101,19 @@ def _check(config: Config, args: argparse.Namespace, counter: log.CountingHandle
 
 def _webpage(config: Config, args: argparse.Namespace, counter: log.CountingHandler) -> None:
     from .images import page_assets
-    from .sources import check_tree
+    from .sources import check_inside, check_tree
     from .webpage import build_webpage
 
     version = args.version or config.version
     for asset in page_assets(config):
         check_tree(config.root, asset)  # publish no link that leads out of the manuscript
     extra = [config.output_dir / name for name in output_names(config.formats)]
+    # output/ as it is found, perhaps checked out from a pull request: a manuscript.pdf
+    # linking to /etc/passwd was published as the site's PDF.
+    for path in [config.output_dir / "manuscript.html", config.output_dir / "manuscript.pdf",
+                 *extra]:
+        if path.is_symlink():
+            check_inside(config.root, path)
     target = build_webpage(config.output_dir, config.webpage_dir, version,
                            assets=page_assets(config) + [p for p in extra if p.is_file()],
                            prune_keep=args.prune_keep)

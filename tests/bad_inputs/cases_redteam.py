@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from table import Case
+from table import Case, Link
 
 SECTION = "content/02.introduction.md"
 
@@ -87,4 +87,16 @@ CASES += [
     Case("pandoc-defaults-variables-not-a-mapping", {DEFAULTS: "variables: 5\n"},
          "'variables' must be a mapping of names to values", f"{DEFAULTS}:1",
          args=("build", "--no-pdf")),
+]
+
+CASES += [
+    # `manuscript webpage` publishes output/ as it finds it (rootstock runs it as its own
+    # step): a manuscript.pdf or .html linking out put that file on the site. (The row
+    # itself changes output/, so output/ is not compared.)
+    Case("webpage-output-pdf-links-out", {"output/manuscript.pdf": Link("/etc/passwd")},
+         "symbolic link to /etc/passwd, outside the manuscript folder: refused",
+         "output/manuscript.pdf", args=("webpage",), outputs_unchanged=False),
+    Case("webpage-output-html-links-out", {"output/manuscript.html": Link("/etc/hostname")},
+         "outside the manuscript folder: refused", "output/manuscript.html",
+         args=("webpage",), outputs_unchanged=False),
 ]
