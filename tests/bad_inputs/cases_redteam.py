@@ -9,6 +9,10 @@ from pathlib import Path
 from table import Case, Link
 
 SECTION = "content/02.introduction.md"
+# A fresh process under 2 GB (as cases_bounds.py): a row whose fix breaks must fail,
+# not take the test machine's memory.
+MEMORY_2GB = {"PYTHONPATH": str(Path(__file__).parent / "memory_limit"),
+              "MANUSCRIPT_TEST_MEMORY_LIMIT": str(2**31)}
 
 CASES = [
     # A missing image named by raw HTML was placed at every line holding its text: for
@@ -99,4 +103,13 @@ CASES += [
     Case("webpage-output-html-links-out", {"output/manuscript.html": Link("/etc/hostname")},
          "outside the manuscript folder: refused", "output/manuscript.html",
          args=("webpage",), outputs_unchanged=False),
+]
+
+CASES += [
+    # tojson's indent is written once per depth on every line: unbounded, it was a
+    # MemoryError traceback (the other size-setting filters were bounded).
+    Case("jinja-tojson-indent-bomb",
+         {SECTION: "## Introduction\n\n{{ [[[[1]]]]|tojson(indent=300000000) }}\n"},
+         "Jinja2 template refused: filter tojson would build", f"{SECTION}:3",
+         args=("build", "--no-pdf"), env=MEMORY_2GB),
 ]
