@@ -113,3 +113,14 @@ CASES += [
          "Jinja2 template refused: filter tojson would build", f"{SECTION}:3",
          args=("build", "--no-pdf"), env=MEMORY_2GB),
 ]
+
+CASES += [
+    # A 600 KB section of one-letter lines takes pandoc past a 600 MB process limit
+    # before its own -M limit: the message was "pandoc failed (exit 254): malloc: failed
+    # on request for 33554432 bytes; message: enlargeStablePtrTable".
+    Case("pandoc-out-of-the-machine-s-memory",
+         {SECTION: "## Introduction\n\n" + "a\n" * 300_000},
+         "pandoc ran out of memory: the machine or the process allows less",
+         args=("build", "--no-pdf"),
+         env={**MEMORY_2GB, "MANUSCRIPT_TEST_MEMORY_LIMIT": str(600 * 2**20)}),
+]
