@@ -74,6 +74,15 @@ def metadata_problems(loaded: yamlfile.Loaded, path: Path) -> list[Problem]:
     for key in ("pandoc", "manubot"):
         if metadata.get(key) is not None and not isinstance(metadata[key], dict):
             fail(f"{key} must be a mapping of settings, not {_kind(metadata[key])}", key)
+    manubot = metadata.get("manubot")
+    if isinstance(manubot, dict):
+        # ci_source is what a CI build sets; written by hand it must have its shape
+        # (ci_source: 5 was an AttributeError traceback where the page reads it).
+        for setting in ("ci_source",):
+            value = manubot.get(setting)
+            if value is not None and not isinstance(value, dict):
+                fail(f"manubot.{setting} must be a mapping of settings, not "
+                     f"{_kind(value)}", "manubot", setting)
     key = "authors" if metadata.get("authors") is not None else "author_info"
     _check_authors(key, metadata.get(key), fail, text)
     pandoc = metadata.get("pandoc")

@@ -124,3 +124,12 @@ CASES += [
          args=("build", "--no-pdf"),
          env={**MEMORY_2GB, "MANUSCRIPT_TEST_MEMORY_LIMIT": str(600 * 2**20)}),
 ]
+
+CASES += [
+    # manubot.ci_source set by hand to a number: an AttributeError traceback where the
+    # page's commit link is made.
+    Case("metadata-ci-source-not-a-mapping",
+         {"content/metadata.yaml": "title: T\nlang: en-US\nmanubot:\n  ci_source: 5\n"},
+         "manubot.ci_source must be a mapping of settings, not a number",
+         "content/metadata.yaml:4", args=("build", "--no-pdf")),
+]
