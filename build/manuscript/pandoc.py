@@ -85,7 +85,8 @@ def run(args: Sequence[str], stdin: bytes | None = None,
             # of a million one-letter lines needs more than 2 GB. Say so, not "malloc".
             raise RenderError("pandoc ran out of memory: the machine or the process "
                               f"allows less than its limit of {memory} MB; is a section "
-                              "very large (millions of lines)? Set MANUSCRIPT_PANDOC_MEMORY_MB "
+                              "very large (millions of lines, a data: URL of megabytes)? Set "
+                              "MANUSCRIPT_PANDOC_MEMORY_MB "
                               "lower to fail sooner, or give the build more memory")
         raise RenderError(f"pandoc failed (exit {completed.returncode}):\n{stderr.strip()}")
     return PandocResult(completed.stdout, tuple(_split_warnings(stderr)))
