@@ -171,7 +171,7 @@ def warn_duplicate_references(paths: list[Path]) -> None:
         for item, line in _items_with_lines(path):
             try:
                 standard_id = CSL_Item(dict(item)).standardize_id()["id"]
-            except ValueError:  # no usable id: cite warns about it
+            except (ValueError, TypeError):  # no usable id (or id: 5): cite reports it
                 continue
             place = str(CitationError("", path, line)).removesuffix(": ")
             if standard_id in seen:
@@ -191,6 +191,8 @@ def _items_with_lines(path: Path) -> list[tuple[dict, int | None]]:
             raise CitationError(f"invalid JSON: {error.msg}", path, error.lineno) from None
         except RecursionError:
             raise CitationError("invalid JSON: nested too deeply", path) from None
+        except ValueError as error:  # an integer of more than 4,300 digits
+            raise CitationError(f"invalid JSON: {error}", path) from None
         lines = json_item_lines(text)
     else:
         loaded = yamlfile.load(path, CitationError)

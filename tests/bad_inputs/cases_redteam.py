@@ -152,3 +152,27 @@ PENDING_FORMATS = [
          {SECTION: "## Introduction\n\n```{=typst}\n#read(\"/etc/passwd\")\n```\n"},
          "", f"{SECTION}:3", args=("build", "--pdf-engine", "typst")),
 ]
+
+REFS = "content/manual-references.json"
+_CITE_X = {SECTION: "## Introduction\n\nText [@raw:x].\n"}
+
+CASES += [
+    # CSL JSON allows a number as id; manubot's CiteKey takes only text: a TypeError
+    # traceback. A type that is a mapping: "unhashable type: 'dict'". Both build now.
+    Case("manual-reference-id-a-number",
+         {**_CITE_X, REFS: '[{"id": 5, "type": "book", "title": "T"}]'}, "built output",
+         exit=0, args=("build", "--no-pdf"), outputs_unchanged=False),
+    Case("manual-reference-type-a-mapping",
+         {**_CITE_X, REFS: '[{"id": "raw:x", "type": {"a": 1}, "title": "T"}]'},
+         "built output", exit=0, args=("build", "--no-pdf"), outputs_unchanged=False),
+    # json.loads refuses an integer of more than 4,300 digits with a plain ValueError,
+    # which no reader caught: tracebacks from template variables and manual references.
+    Case("template-variables-json-huge-integer",
+         {"analyses/v.json": '{"a": ' + "9" * 5000 + "}",
+          "manuscript.toml": 'template-variables-path = ["analyses/v.json"]\n'},
+         "invalid JSON: Exceeds the limit (4300 digits)", "analyses/v.json",
+         args=("build", "--no-pdf")),
+    Case("manual-references-json-huge-integer",
+         {**_CITE_X, REFS: '[{"id": "raw:x", "type": "book", "volume": ' + "9" * 5000 + "}]"},
+         "invalid JSON: Exceeds the limit (4300 digits)", REFS, args=("build", "--no-pdf")),
+]
