@@ -141,6 +141,13 @@ def check_inputs(config: Config) -> Layout:
         if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
             raise OutputError("is not a folder, so the build cannot write there; "
                               "move it away", folder)
+    for folder in (config.cache_dir.parent, config.cache_dir):
+        # The caches (citations' requests-cache, images, math) are written through
+        # ci/cache: a link out of the manuscript had the build write outside it.
+        if folder.is_symlink():
+            from .sources import check_inside
+
+            check_inside(config.root, folder)
     validate_version(config.version)
     layout = config.layout()
     if not layout.sections:

@@ -176,3 +176,10 @@ CASES += [
          {**_CITE_X, REFS: '[{"id": "raw:x", "type": "book", "volume": ' + "9" * 5000 + "}]"},
          "invalid JSON: Exceeds the limit (4300 digits)", REFS, args=("build", "--no-pdf")),
 ]
+
+CASES += [
+    # ci/cache linked out of the manuscript: the build wrote requests-cache.sqlite (and
+    # would write image and math caches) into the folder the link names.
+    Case("ci-cache-links-out", {"ci/cache": Link("../../cwd")},
+         "outside the manuscript folder: refused", "ci/cache", args=("build", "--no-pdf")),
+]
