@@ -183,3 +183,15 @@ CASES += [
     Case("ci-cache-links-out", {"ci/cache": Link("../../cwd")},
          "outside the manuscript folder: refused", "ci/cache", args=("build", "--no-pdf")),
 ]
+
+CASES += [
+    # (webpage/ itself is replaced by a link, so webpage/ is not compared.)
+    # webpage/ linked out of the manuscript: build and `manuscript webpage` wrote the
+    # whole site into the folder the link names (deploy would push it).
+    Case("webpage-links-out-build", {"webpage": Link("../cwd")},
+         "outside the manuscript folder: refused", "webpage", args=("build", "--no-pdf"),
+         outputs_unchanged=False),
+    Case("webpage-links-out-webpage-command", {"webpage": Link("../cwd")},
+         "outside the manuscript folder: refused", "webpage", args=("webpage",),
+         outputs_unchanged=False),
+]
