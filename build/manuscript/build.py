@@ -142,6 +142,15 @@ def check_inputs(config: Config) -> Layout:
         if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
             raise OutputError("is not a folder, so the build cannot write there; "
                               "move it away", folder)
+    for folder in (config.cache_dir.parent, config.cache_dir, config.webpage_dir,
+                   config.output_dir):
+        # The caches (citations' requests-cache, images, math) are written through
+        # ci/cache, the site through webpage/: a link out of the manuscript had the
+        # build write outside it.
+        if folder.is_symlink():
+            from .sources import check_inside
+
+            check_inside(config.root, folder)
     validate_version(config.version)
     layout = config.layout()
     if not layout.sections:

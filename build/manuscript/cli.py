@@ -101,13 +101,20 @@ def _check(config: Config, args: argparse.Namespace, counter: log.CountingHandle
 
 def _webpage(config: Config, args: argparse.Namespace, counter: log.CountingHandler) -> None:
     from .images import page_assets
-    from .sources import check_tree
+    from .sources import check_inside, check_tree
     from .webpage import build_webpage
 
     version = args.version or config.version
     for asset in page_assets(config):
         check_tree(config.root, asset)  # publish no link that leads out of the manuscript
     extra = [config.output_dir / name for name in output_names(config.formats)]
+    # output/ as it is found, perhaps checked out from a pull request: a manuscript.pdf
+    # linking to /etc/passwd was published as the site's PDF; webpage/ linked out had the
+    # site written outside the manuscript.
+    for path in [config.output_dir / "manuscript.html", config.output_dir / "manuscript.pdf",
+                 *extra, config.webpage_dir, config.output_dir]:
+        if path.is_symlink():
+            check_inside(config.root, path)
     target = build_webpage(config.output_dir, config.webpage_dir, version,
                            assets=page_assets(config) + [p for p in extra if p.is_file()],
                            prune_keep=args.prune_keep)
@@ -116,7 +123,11 @@ def _webpage(config: Config, args: argparse.Namespace, counter: log.CountingHand
 
 def _deploy(config: Config, args: argparse.Namespace, counter: log.CountingHandler) -> None:
     from .deploy import deploy
+    from .sources import check_inside
 
+    for folder in (config.webpage_dir, config.output_dir):
+        if folder.is_symlink():  # pushed to the world: nothing from outside the manuscript
+            check_inside(config.root, folder)
     deploy(config.root, config.webpage_dir, config.output_dir, remote=args.remote,
            source_commit=config.ci.commit, ci_run_url=config.ci.run_url,
            token=config.env.get("GITHUB_TOKEN") or None)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from .errors import ConfigError
+from .errors import ConfigError, ContentError
 from .limits import check_environment
 from .network import Door
 from .registry import PDF_ENGINES, check_formats
@@ -179,7 +179,7 @@ class Config:
         images = self.content_dir / "images"
         return Layout(
             content_files=content,
-            sections=tuple(sorted(self.content_dir.glob("[0-9]*.md"))),
+            sections=tuple(sorted(_utf8_name(p) for p in self.content_dir.glob("[0-9]*.md"))),
             manual_references=tuple(sorted(self.content_dir.rglob("manual-references*.*"))),
             images_dir=images if images.is_dir() else None,
             images=_files(images),
@@ -191,7 +191,22 @@ class Config:
 
 
 def _files(folder: Path) -> tuple[Path, ...]:
-    return tuple(sorted(p for p in folder.rglob("*") if p.is_file())) if folder.is_dir() else ()
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted(_utf8_name(p) for p in folder.rglob("*") if p.is_file()))
+
+
+def _utf8_name(path: Path) -> Path:
+    """A file name that is not UTF-8 (bytes decoded as surrogates, e.g. "\\udcff") is
+    refused by name: every digest, log line and page it reaches would fail to encode it
+    (a UnicodeEncodeError traceback from the build's first stage)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = str(path).encode("utf-8", "backslashreplace").decode("ascii", "replace")
+        raise ContentError(f"{shown}: file name is not valid UTF-8: rename the file",
+                           None) from None
+    return path
 
 
 def read_config_file(root: Path) -> dict[str, object]:
@@ -266,10 +281,17 @@ def check_source_date_epoch(env: Mapping[str, str]) -> int | None:
     value = env.get("SOURCE_DATE_EPOCH")
     if not value:
         return None
-    if not value.strip().isdigit():
+    # ASCII digits only ("²".isdigit() is true, int() refuses it), and no later than the
+    # last second datetime knows: 10**20 passed and was an OverflowError traceback.
+    # (12 digits at most: int() of a 5,000-digit string is itself an error.)
+    if (not re.fullmatch(r"\s*[0-9]{1,12}\s*", value)
+            or int(value) > _LAST_EPOCH):
         raise ConfigError(f"SOURCE_DATE_EPOCH must be a number of seconds since 1970-01-01 "
-                          f"(a Unix timestamp), not {value!r}")
+                          f"(a Unix timestamp, at most {_LAST_EPOCH}), not {value!r}")
     return int(value)
+
+
+_LAST_EPOCH = 253402300799  # 9999-12-31 23:59:59 UTC, datetime's last second
 
 
 # ---------------------------------------------------------------------- CI identity
@@ -312,8 +334,13 @@ def manubot_ci_parameters(env: Mapping[str, str]) -> dict[str, str] | None:
             os.environ.update(saved)
     except KeyError as missing:
         raise ConfigError(f"CI environment variable {missing} is not set") from None
-    except ValueError as error:  # a repository slug that is not owner/name
-        raise ConfigError(f"CI environment: {error}") from None
+    except ValueError:  # a repository slug that is not owner/name
+        # manubot unpacks split("/") into two names: its own message ("too many values to
+        # unpack") names neither the variable nor the value.
+        names = ("GITHUB_REPOSITORY", "TRAVIS_REPO_SLUG", "APPVEYOR_REPO_NAME")
+        name = next((n for n in names if env.get(n)), names[0])
+        raise ConfigError(f"CI environment variable {name} is not owner/name: "
+                          f"{env.get(name, '')!r}") from None
 
 
 def _run_url(params: Mapping[str, str], env: Mapping[str, str]) -> str | None:

@@ -108,7 +108,12 @@ def normalize(item: object, describe: str = "") -> Normalized:
     emptied = _fix_shapes(item)
     if item.get("id") in _EMPTY or not isinstance(item.get("id"), str | int | float):
         raise InvalidItem("has no usable id")
-    item["type"] = CSL_Item.type_mapping.get(item.get("type"), item.get("type", "entry"))
+    # An id may be a number in CSL JSON; manubot's citation keys take only text (id: 5
+    # was a TypeError traceback). A type that is not text (a mapping) is no type.
+    item["id"] = str(item["id"])
+    kind = item.get("type")
+    kind = kind if isinstance(kind, str) else "entry"
+    item["type"] = CSL_Item.type_mapping.get(kind, kind)
     dropped = emptied + _prune(item)
     for path in dropped:
         logger.debug("%s: dropped CSL field %s (not valid CSL JSON)", describe or item["id"], path)

@@ -384,8 +384,29 @@ def _img_sources(html: str) -> list[str]:
     return parser.sources
 
 
+# Where a source line names an image: ``](target``, ``src="target"``, a reference
+# definition ``[id]: target``, CSS ``url(target)``, metadata ``thumbnail: target``.
+_IMAGE_CONTEXT = (r"(?:\]\(\s*<?|\bsrc\s*=\s*[\"']?|^\s*\[[^\]]*\]:\s*<?"
+                  r"|\burl\(\s*[\"']?|^\s*thumbnail:\s*[\"']?)")
+
+
 def _places(config: Config, target: str) -> list[tuple[Path, int]]:
-    return find_occurrences(config.content_dir, target)
+    """The lines that name ``target`` as an image, not every line where its text occurs:
+    ``<img src="a">`` was reported at every line holding the letter "a" (issue #18).
+    A path-like target named nowhere as an image (built by a template) falls back to its
+    plain occurrences; a short word gets no place rather than dozens of wrong ones."""
+    pattern = re.compile(_IMAGE_CONTEXT + re.escape(target) + r"(?=[\s)\"'>]|$)")
+    places: list[tuple[Path, int]] = []
+    content = config.content_dir
+    for path in [*sorted(content.glob("[0-9]*.md")), content / "metadata.yaml"]:
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+        places += [(path, number) for number, line in enumerate(text.splitlines(), start=1)
+                   if target in line and pattern.search(line)]
+    if places or not re.search(r"[./]", target):
+        return places
+    return find_occurrences(content, target)
 
 
 def _warn(config: Config, target: str, message: str) -> None:

@@ -74,6 +74,15 @@ def metadata_problems(loaded: yamlfile.Loaded, path: Path) -> list[Problem]:
     for key in ("pandoc", "manubot"):
         if metadata.get(key) is not None and not isinstance(metadata[key], dict):
             fail(f"{key} must be a mapping of settings, not {_kind(metadata[key])}", key)
+    manubot = metadata.get("manubot")
+    if isinstance(manubot, dict):
+        # ci_source is what a CI build sets; written by hand it must have its shape
+        # (ci_source: 5 was an AttributeError traceback where the page reads it).
+        for setting in ("ci_source",):
+            value = manubot.get(setting)
+            if value is not None and not isinstance(value, dict):
+                fail(f"manubot.{setting} must be a mapping of settings, not "
+                     f"{_kind(value)}", "manubot", setting)
     key = "authors" if metadata.get("authors") is not None else "author_info"
     _check_authors(key, metadata.get(key), fail, text)
     pandoc = metadata.get("pandoc")
@@ -162,7 +171,7 @@ def warn_duplicate_references(paths: list[Path]) -> None:
         for item, line in _items_with_lines(path):
             try:
                 standard_id = CSL_Item(dict(item)).standardize_id()["id"]
-            except ValueError:  # no usable id: cite warns about it
+            except (ValueError, TypeError):  # no usable id (or id: 5): cite reports it
                 continue
             place = str(CitationError("", path, line)).removesuffix(": ")
             if standard_id in seen:
@@ -182,6 +191,8 @@ def _items_with_lines(path: Path) -> list[tuple[dict, int | None]]:
             raise CitationError(f"invalid JSON: {error.msg}", path, error.lineno) from None
         except RecursionError:
             raise CitationError("invalid JSON: nested too deeply", path) from None
+        except ValueError as error:  # an integer of more than 4,300 digits
+            raise CitationError(f"invalid JSON: {error}", path) from None
         lines = json_item_lines(text)
     else:
         loaded = yamlfile.load(path, CitationError)

@@ -85,6 +85,14 @@ def run(args: Sequence[str], stdin: bytes | None = None,
         if "Heap exhausted" in stderr or "heap overflow" in stderr:
             raise RenderError(f"pandoc ran out of memory (limit {memory} MB, set "
                               "MANUSCRIPT_PANDOC_MEMORY_MB to change it)")
+        if any(sign in stderr for sign in _SYSTEM_OUT_OF_MEMORY):
+            # The machine's (or the process's) limit came before GHC's -M: a 2 MB section
+            # of a million one-letter lines needs more than 2 GB. Say so, not "malloc".
+            raise RenderError("pandoc ran out of memory: the machine or the process "
+                              f"allows less than its limit of {memory} MB; is a section "
+                              "very large (millions of lines, a data: URL of megabytes)? Set "
+                              "MANUSCRIPT_PANDOC_MEMORY_MB "
+                              "lower to fail sooner, or give the build more memory")
         raise RenderError(f"pandoc failed (exit {completed.returncode}):\n{stderr.strip()}")
     return PandocResult(completed.stdout, tuple(_split_warnings(stderr)))
 
@@ -116,6 +124,11 @@ def read_as_rootstock(markdown: str) -> str:
         if blank < i and paragraph.rfind("![") > paragraph.rfind("]("):
             lines[blank:i] = ["<!-- -->"] * (i - blank)
     return "\n".join(lines)
+
+
+# What GHC's runtime prints when an allocation from the system fails.
+_SYSTEM_OUT_OF_MEMORY = ("malloc: failed", "Unable to commit", "out of memory",
+                         "Cannot allocate memory")
 
 
 def markdown_to_ast(markdown: str) -> dict:

@@ -274,6 +274,8 @@ def _read_template_variables(root: Path, spec: VariablesFile) -> dict:
             raise ConfigError(f"invalid JSON: {error.msg}", path, error.lineno) from None
         except RecursionError:
             raise ConfigError("invalid JSON: nested too deeply", path) from None
+        except ValueError as error:  # an integer of more than 4,300 digits
+            raise ConfigError(f"invalid JSON: {error}", path) from None
     elif path.suffix == ".toml":
         import tomllib
 

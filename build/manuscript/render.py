@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import os
 import re
 import tempfile
 from collections.abc import Mapping
@@ -24,11 +25,11 @@ from pathlib import Path
 
 import yaml
 
-from . import credit, cslstyle, csp, images, metatext, pandoc, rootstock
+from . import credit, cslstyle, csp, images, metatext, pandoc, rootstock, yamlfile
 from .config import Config, pandoc_defaults_folder
 from .errors import ConfigError, OutputError, RenderError
 from .math import prepare as prepare_math
-from .sources import check_inside, find_occurrences
+from .sources import check_inside, find_occurrences, read_text_file
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,8 @@ def find_theme(config: Config) -> Theme:
     template = local / "template.html"
     if template.is_symlink():
         inside(template)
+    if template.is_file():
+        _check_partials(config.root, template)
     rootstock.report_customisations(config.root)
     defaults = read_pandoc_defaults(config.root, config.env)
     return Theme(
@@ -103,6 +106,29 @@ def _without_our_metadata(settings: dict) -> dict:
     rest = {k: v for k, v in metadata.items() if k not in OUR_METADATA}
     return {**{k: v for k, v in settings.items() if k != "metadata"},
             **({"metadata": rest} if rest else {})}
+
+
+# A partial in pandoc's template language: $name()$, ${name()}, ${var:name()},
+# $var:name()[sep]$. pandoc reads it from the template's folder, name + the template's
+# extension when it has none.
+_PARTIAL = re.compile(r"\$\{?\s*(?:[\w.-]+:)?(?P<name>[^\s${}():]+)\(\)")
+
+
+def _check_partials(root: Path, template: Path) -> None:
+    """Every partial the manuscript's template names must be a file inside the
+    manuscript: pandoc resolves ``${ ../../../x() }`` from the template's folder, and a
+    partial is read and written into the page, so any ``.html`` on the machine (or one
+    a link in build/theme/ points at) was published."""
+    text = template.read_text(encoding="utf-8", errors="replace")
+    for number, line in enumerate(text.splitlines(), start=1):
+        for match in _PARTIAL.finditer(line):
+            name = match.group("name")
+            path = template.parent / (name if Path(name).suffix else name + template.suffix)
+            written = Path(os.path.normpath(path.absolute()))
+            leaves = not written.is_relative_to(Path(os.path.normpath(root.absolute())))
+            if leaves or (path.exists() and not path.resolve().is_relative_to(root.resolve())):
+                raise ConfigError(f"the template's partial {name}() leads outside the "
+                                  "manuscript folder: refused", template, number)
 
 
 # Settings of rootstock's build/pandoc/defaults/*.yaml that still mean something when
@@ -136,13 +162,15 @@ def read_pandoc_defaults(root: Path, env: Mapping[str, str] | None = None) -> Pa
                   if (folder / name).is_file())
     for path in files:
         check_inside(root, path)  # PANDOC_DATA_DIR=/etc, or a link out: refused
-        text = path.read_text(encoding="utf-8")
+        # The bounded reader of metadata.yaml: a byte that is not UTF-8, nesting 50,000
+        # deep (RecursionError) were tracebacks here, and aliases (a billion laughs)
+        # went on to pandoc, which ran out of memory.
+        text = read_text_file(path)
         try:
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            raise ConfigError(f"invalid YAML: {error}", path,
-                              mark.line + 1 if mark else None) from None
+            data = yamlfile.loads(text, path).data or {}
+        except ConfigError as error:
+            raise ConfigError(f"invalid YAML: {error.message.removeprefix('YAML ')}",
+                              path, error.line) from None
         if not isinstance(data, dict):
             raise ConfigError("pandoc defaults must be a mapping of options", path, 1)
         lines = rootstock.key_lines(text)
@@ -151,6 +179,11 @@ def read_pandoc_defaults(root: Path, env: Mapping[str, str] | None = None) -> Pa
                 rootstock.report_filters(root, path, value, text, reported_filters)
             elif key not in _DEFAULTS_KEYS or path.name == "pdf-weasyprint.yaml":
                 rootstock.report_replaced_key(root, path, key, value, lines.get((key,)))
+            elif key in ("metadata", "variables") and not isinstance(value, dict):
+                # pandoc's own error names only our temporary copy ("Aeson exception:
+                # Expecting MapVal" in /tmp/manuscript-html-…/defaults.yaml).
+                raise ConfigError(f"'{key}' must be a mapping of names to values",
+                                  path, lines.get((key,)))
             elif isinstance(value, dict):
                 if key == "metadata" and "csl" in value:
                     value = dict(value)

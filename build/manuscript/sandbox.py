@@ -102,8 +102,31 @@ def _bounded_filters(filters: dict[str, Callable]) -> dict[str, Callable]:
         "replace": lambda context, value, old, new, count=None: _replace_size(value, old, new),
         "format": lambda value, *args, **kwargs: _text_len(value) + _widths(str(value)) + sum(
             _text_len(v) for v in (*args, *kwargs.values())),
+        # Every line of the JSON is indented by indent times its depth: [[[[1]]]] with
+        # indent=300000000 was a MemoryError traceback.
+        "tojson": lambda context, value, indent=None: _text_len(value) * (
+            1 + _width(indent) * _depth(value)),
     }
     return {name: _sized(name, size, filters[name]) for name, size in sizes.items()}
+
+
+def _width(indent: Any) -> int:
+    if indent is None:
+        return 0
+    return int(indent) if isinstance(indent, int) else len(str(indent)[:MAX_RESULT + 1])
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and mappings nest in ``value`` (walked without recursion)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list | tuple):
+            deepest = max(deepest, depth)
+            pending.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 def _replace_size(value: Any, old: Any, new: Any) -> int:

@@ -21,6 +21,7 @@ from .errors import ContentError
 # every recursive walker of its AST slow down or overflow far above it.
 MAX_BLOCK_NESTING = 64
 _NESTING = re.compile(r"[ \t]*(?:>|[-*+][ \t]|\d{1,9}[.)][ \t])")
+_INDENTED_ITEM = re.compile(r"([ \t]*)(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
 _THEMATIC_BREAK = re.compile(r"[ \t]*([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 # "[" open at once in one paragraph. Prose and citations use 2 ("[see [@a]]"); text with
 # half-open intervals ("[0, 1)") leaves one open per interval. Measured with pandoc 3.9:
@@ -142,11 +143,26 @@ def check_nesting(path: Path, text: str) -> None:
     than ten seconds and fifty never finish. Found here, the error has a line.
     """
     brackets, fenced = 0, False
+    # List items nested by indentation, one per line ("- x", "  - x", "    - x", …):
+    # the columns of the items open above, innermost last. 1,500 of them kept pandoc
+    # busy until its 120 s limit, and that error has no line.
+    items: list[int] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if _FENCE.match(line):
             fenced = not fenced
         if fenced or _FENCE.match(line):
             continue
+        if item := _INDENTED_ITEM.match(line):
+            column = len(item.group(1).expandtabs(4))
+            while items and items[-1] >= column:
+                items.pop()
+            items.append(column)
+            if len(items) > MAX_BLOCK_NESTING:
+                raise ContentError(
+                    f"lists nested {len(items)} levels deep (at most "
+                    f"{MAX_BLOCK_NESTING} are supported)", path, number)
+        elif line.strip() and not line[:1].isspace():
+            items = []  # text at the margin: a new paragraph, the lists above are closed
         if not line.strip():
             brackets = 0  # a paragraph ends: pandoc never looks past it for a ']'
         for char in _CODE_OR_MATH.sub("", line.replace("\\[", "").replace("\\]", "")):

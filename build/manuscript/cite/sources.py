@@ -231,6 +231,8 @@ def load_bibliography_file(path: Path) -> list:
             raise CitationError(f"invalid JSON: {error.msg}", path, error.lineno) from None
         except RecursionError:
             raise CitationError("invalid JSON: nested too deeply", path) from None
+        except ValueError as error:  # an integer of more than 4,300 digits
+            raise CitationError(f"invalid JSON: {error}", path) from None
     elif path.suffix in (".yaml", ".yml"):
         items = yamlfile.load(path, CitationError).data  # bounded; duplicate keys refused
     elif path.suffix in _PANDOC_BIBLIOGRAPHIES:
@@ -329,7 +331,7 @@ def _prior_references(path: Path) -> dict[str, dict]:
         return {}
     try:
         items = json.loads(read_text_file(path))
-    except (json.JSONDecodeError, CitationError) as error:
+    except (ValueError, RecursionError, CitationError) as error:  # a 5,000-digit number too
         line = getattr(error, "lineno", None) or getattr(error, "line", None)
         logger.warning("%s:%s: ignoring an unreadable earlier output (%s)", path, line or 1,
                        getattr(error, "msg", error), extra=ONCE)
