@@ -302,3 +302,18 @@ def test_formulas_are_cached_between_builds(tmp_path: Path) -> None:
     run_manuscript(root, "build", "--offline", "--no-pdf")
     assert 'class="from-the-cache"' not in html.read_text(encoding="utf-8")
     assert len(json.loads(cache.read_text(encoding="utf-8"))) == len(entries)
+
+
+def test_typesets_where_an_asyncio_loop_runs() -> None:
+    """A process that also drives a browser (Playwright's sync API keeps an asyncio loop
+    running in its thread) still typesets: mini-racer adopted that loop and then refused
+    every call with a time limit (the in-process builds after the browser tests)."""
+    import asyncio
+
+    from manuscript.math import Engine, Formula
+
+    async def typeset() -> str | None:
+        with Engine() as engine:
+            return engine.typeset(Formula("x^2", False)).error
+
+    assert asyncio.run(typeset()) is None

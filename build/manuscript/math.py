@@ -124,9 +124,15 @@ class Engine:
             self._context = None
 
     def _start(self):
+        from concurrent.futures import ThreadPoolExecutor
+
         from py_mini_racer import MiniRacer
 
-        context = MiniRacer()
+        # Made on a thread of its own: mini-racer adopts an asyncio loop running in the
+        # thread that makes it (Playwright's, in a process that also drives a browser),
+        # and then refuses every call with a time limit from outside that loop.
+        with ThreadPoolExecutor(1) as thread:
+            context = thread.submit(MiniRacer).result()
         context.eval(bundle().read_text(encoding="utf-8"))
         return context
 
