@@ -52,16 +52,21 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def run_manuscript(
     root: Path, *args: str, env: dict[str, str] | None = None, check: bool = True,
-    cwd: Path | None = None,
+    cwd: Path | None = None, timeout: float | None = None, memory: int | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``manuscript -C root ARGS`` as a user would (a separate process)."""
+    """Run ``manuscript -C root ARGS`` as a user would (a separate process); past
+    ``timeout`` seconds it is killed and subprocess.TimeoutExpired raised; ``memory``
+    (bytes) bounds what it and its children allocate (RLIMIT_DATA, set by util-linux's
+    prlimit: a preexec_fn is not safe in pytest-xdist's threaded workers)."""
+    limit = ["prlimit", f"--data={memory}:"] if memory and shutil.which("prlimit") else []
     completed = subprocess.run(
-        [sys.executable, "-m", "manuscript", "-C", str(root), *args],
+        [*limit, sys.executable, "-m", "manuscript", "-C", str(root), *args],
         capture_output=True,
         text=True,
         env=env or clean_env(),
         check=False,
         cwd=cwd,
+        timeout=timeout,
     )
     if check and completed.returncode != 0:
         raise AssertionError(

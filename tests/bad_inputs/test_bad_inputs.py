@@ -10,14 +10,24 @@ The command line is not what most rows test, so most run the CLI in this process
 Python and importing the package each time). A new process runs the first row of each
 command and exit code, and every row that needs a fresh interpreter (``PYTHON*`` or
 ``MANUSCRIPT_TEST_*`` variables: an import hook, a resource limit).
+
+Every row runs bounded, as issue #18 asks: its process and every process it starts may
+allocate at most MEMORY_LIMIT (RLIMIT_DATA, which V8 and GHC can live with, unlike
+RLIMIT_AS: they reserve far more address space than they use) and may take at most
+TIME_LIMIT seconds. A row past either fails: a runaway engine is a MemoryError
+(a traceback) or a timeout here, never the kernel's OOM killer taking the machine.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import resource
 import shutil
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -42,6 +52,44 @@ def _load_cases() -> list[Case]:
 
 
 CASES = _load_cases()
+
+MEMORY_LIMIT = 2 * 1024**3  # bytes
+TIME_LIMIT = 300  # seconds a row may take (the slowest takes about 30 on two cores)
+
+
+class RowTimeout(Exception):
+    pass
+
+
+def _data_in_use() -> int:
+    """What this process has allocated now (VmData), which RLIMIT_DATA counts too."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmData:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+@contextmanager
+def in_process_bounds() -> Iterator[None]:
+    """For a row run in this (pytest's) process: MEMORY_LIMIT more than it holds now,
+    for it and the processes it starts, and TIME_LIMIT."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    limit = _data_in_use() + MEMORY_LIMIT
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+
+    def expire(_signum: int, _frame: object) -> None:
+        raise RowTimeout(f"the row ran past {TIME_LIMIT} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    signal.alarm(TIME_LIMIT)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
 
 
 def _in_new_process(cases: list[Case]) -> set[str]:
@@ -124,9 +172,11 @@ def test_bad_input(case: Case, good_build: Path, tmp_path: Path) -> None:
     env = clean_env(**case.env)
     try:
         if case.name in IN_NEW_PROCESS:
-            completed = run_manuscript(root, *case.args, env=env, check=False, cwd=cwd)
+            completed = run_manuscript(root, *case.args, env=env, check=False, cwd=cwd,
+                                       timeout=TIME_LIMIT, memory=MEMORY_LIMIT)
         else:
-            completed = run_in_process(root, *case.args, env=env, cwd=cwd)
+            with in_process_bounds():
+                completed = run_in_process(root, *case.args, env=env, cwd=cwd)
     finally:
         if case.teardown:
             case.teardown(root)
