@@ -18,7 +18,6 @@ from table import Case, Folder, Link
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
-CORPUS = ROOT.parent / "shared" / "corpus"
 BUNDLED = ROOT / "build" / "manuscript" / "data"
 
 SECTION = "content/05.bounds.md"
@@ -97,8 +96,12 @@ _OUTSIDE = [
          "is outside the manuscript folder: refused", "build/pandoc/defaults/common.yaml:2",
          setup=lambda root: (root.parent / "outside.csl").write_bytes(
              (BUNDLED / "csl" / "manuscript.csl").read_bytes())),
+    # Pandoc defaults of its own beside the manuscript (../shared need not be there).
     Case("pandoc-data-dir-outside", {}, "is outside the manuscript folder: refused",
-         env={"PANDOC_DATA_DIR": str(CORPUS / "rootstock-tour" / "build" / "pandoc")}),
+         env={"PANDOC_DATA_DIR": "../outside-pandoc"},
+         setup=lambda root: (root.parent / "outside-pandoc" / "defaults").mkdir(parents=True)
+         or (root.parent / "outside-pandoc" / "defaults" / "common.yaml").write_text(
+             "metadata:\n  link-citations: true\n", encoding="utf-8")),
     # init wrote workflows through the link, and appended to a .gitignore out there.
     Case("adopt-github-links-out", {".github": Link("../outside-github")},
          "symbolic link to", ".github", args=("init", "--adopt")),
