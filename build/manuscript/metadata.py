@@ -9,7 +9,6 @@ variable and may hold anything.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from manubot.cite.csl_item import CSL_Item
 from . import yamlfile
 from .errors import CitationError, ConfigError
 from .problems import Problem
-from .sources import json_item_lines, read_text_file
+from .sources import json_item_lines, parse_json, read_text_file
 
 logger = logging.getLogger(__name__)
 
@@ -185,14 +184,7 @@ def _items_with_lines(path: Path) -> list[tuple[dict, int | None]]:
     """The file's objects and their lines; what is not a list of objects cite reports."""
     if path.suffix == ".json":
         text = read_text_file(path)
-        try:
-            items = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise CitationError(f"invalid JSON: {error.msg}", path, error.lineno) from None
-        except RecursionError:
-            raise CitationError("invalid JSON: nested too deeply", path) from None
-        except ValueError as error:  # an integer of more than 4,300 digits
-            raise CitationError(f"invalid JSON: {error}", path) from None
+        items = parse_json(text, path, CitationError)
         lines = json_item_lines(text)
     else:
         loaded = yamlfile.load(path, CitationError)

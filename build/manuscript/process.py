@@ -31,7 +31,7 @@ from . import credit, rootstock, sandbox, yamlfile
 from . import metadata as metadata_checks
 from .config import Config, VariablesFile, pandoc_defaults_folder
 from .errors import ConfigError, ContentError
-from .sources import Section, check_inside, check_tree, read_sections, read_text_file
+from .sources import Section, check_inside, check_tree, parse_json, read_sections, read_text_file
 
 logger = logging.getLogger(__name__)
 
@@ -268,14 +268,7 @@ def _read_template_variables(root: Path, spec: VariablesFile) -> dict:
     # (manuscript.toml is part of a pull request) would be published.
     check_inside(root, path)
     if path.suffix == ".json":
-        try:
-            data = json.loads(read_text_file(path))
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"invalid JSON: {error.msg}", path, error.lineno) from None
-        except RecursionError:
-            raise ConfigError("invalid JSON: nested too deeply", path) from None
-        except ValueError as error:  # an integer of more than 4,300 digits
-            raise ConfigError(f"invalid JSON: {error}", path) from None
+        data = parse_json(read_text_file(path), path, ConfigError)
     elif path.suffix == ".toml":
         import tomllib
 

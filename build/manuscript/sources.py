@@ -15,7 +15,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ContentError
+from .errors import ContentError, ManuscriptError
 
 # Deeper block nesting (quotes, list items) than any prose needs; pandoc's parser and
 # every recursive walker of its AST slow down or overflow far above it.
@@ -36,6 +36,19 @@ _CODE_OR_MATH = re.compile(r"(`+).*?\1|\$\$.*?\$\$|\$[^$\s][^$]*\$")
 class Section:
     path: Path
     text: str
+
+
+def parse_json(text: str, path: Path, error: type[ManuscriptError] = ContentError) -> object:
+    """``text`` (the content of ``path``, a file the author wrote) parsed as JSON; what
+    json refuses is ``error`` naming the file and, where json knows it, the line."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as problem:
+        raise error(f"invalid JSON: {problem.msg}", path, problem.lineno) from None
+    except RecursionError:
+        raise error("invalid JSON: nested too deeply", path) from None
+    except ValueError as problem:  # an integer of more than 4,300 digits
+        raise error(f"invalid JSON: {problem}", path) from None
 
 
 def read_text_file(path: Path) -> str:

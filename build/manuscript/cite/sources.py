@@ -39,7 +39,7 @@ from ..config import Config
 from ..errors import CitationError
 from ..fsutil import digest, files_digest, write_text_atomic
 from ..metadata import warn_duplicate_references
-from ..sources import read_text_file
+from ..sources import parse_json, read_text_file
 from ..stages import ONCE
 from .model import TSV_FIELDS, Bibliography, first_line, rel
 
@@ -225,14 +225,7 @@ _PANDOC_BIBLIOGRAPHIES = {".bib": "biblatex", ".bibtex": "bibtex", ".ris": "ris"
 def load_bibliography_file(path: Path) -> list:
     """A CSL JSON/YAML or BibTeX/BibLaTeX file as a list; syntax errors name file:line."""
     if path.suffix == ".json":
-        try:
-            items = json.loads(read_text_file(path))
-        except json.JSONDecodeError as error:
-            raise CitationError(f"invalid JSON: {error.msg}", path, error.lineno) from None
-        except RecursionError:
-            raise CitationError("invalid JSON: nested too deeply", path) from None
-        except ValueError as error:  # an integer of more than 4,300 digits
-            raise CitationError(f"invalid JSON: {error}", path) from None
+        items = parse_json(read_text_file(path), path, CitationError)
     elif path.suffix in (".yaml", ".yml"):
         items = yamlfile.load(path, CitationError).data  # bounded; duplicate keys refused
     elif path.suffix in _PANDOC_BIBLIOGRAPHIES:
