@@ -90,15 +90,21 @@ end
 -- Elements pandoc's Typst writer gives a label of their own.
 local LABELLED = {Header = true, Div = true, Figure = true, Table = true}
 
-local function anchored_inline(el)
-  if el.identifier == nil or el.identifier == '' then
-    return nil
+-- An element with an id, as its own Typst anchor (``raw``: RawInline or RawBlock) and
+-- the element without the id.
+local function anchored(raw)
+  return function (el)
+    if el.identifier == nil or el.identifier == '' then
+      return nil
+    end
+    local id = el.identifier
+    ids[id] = true
+    el.identifier = ''
+    return {raw('typst', anchor(id)), el}
   end
-  local id = el.identifier
-  ids[id] = true
-  el.identifier = ''
-  return {pandoc.RawInline('typst', anchor(id)), el}
 end
+
+local anchored_inline = anchored(pandoc.RawInline)
 
 local function collect_id(el)
   if el.identifier and el.identifier ~= '' then
@@ -135,15 +141,7 @@ local function finish(doc)
   doc = doc:walk {
     Span = anchored_inline, Image = anchored_inline, Code = anchored_inline,
     Link = anchored_inline,
-    CodeBlock = function (el)
-      if el.identifier == '' then
-        return nil
-      end
-      local id = el.identifier
-      ids[id] = true
-      el.identifier = ''
-      return {pandoc.RawBlock('typst', anchor(id)), el}
-    end,
+    CodeBlock = anchored(pandoc.RawBlock),
   }
   local collect = {RawInline = raw_labels, RawBlock = raw_labels}
   for name in pairs(LABELLED) do
